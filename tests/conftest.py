@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tui.credentials import Secret
+from tui.sim import Simulator
+from tui.venues import http
+from tui.venues.intx import IntxClient
+from tui.venues.kraken import CustodyCounter, KrakenCustodyClient, NonceSource
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(seed=7) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def web(sim: Simulator) -> AsyncIterator[object]:
+    async with http.new_client(sim.url) as client:
+        yield client
+
+
+def kraken_for(
+    sim: Simulator,
+    client: object,
+    *,
+    secret: str | None = None,
+    key: str | None = None,
+    counter: CustodyCounter | None = None,
+) -> KrakenCustodyClient:
+    return KrakenCustodyClient(
+        client,  # type: ignore[arg-type]
+        Secret(key or sim.kraken_keys.api_key),
+        Secret(secret or sim.kraken_keys.api_secret),
+        counter=counter or CustodyCounter(),
+        nonces=NonceSource(),
+    )
+
+
+def intx_for(
+    sim: Simulator,
+    client: object,
+    *,
+    secret: str | None = None,
+    key: str | None = None,
+    passphrase: str | None = None,
+    clock: object = None,
+) -> IntxClient:
+    kwargs = {"clock": clock} if clock is not None else {}
+    return IntxClient(
+        client,  # type: ignore[arg-type]
+        Secret(key or sim.intx_keys.api_key),
+        Secret(secret or sim.intx_keys.api_secret),
+        Secret(passphrase or sim.intx_keys.passphrase or ""),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leaked = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and t.name.startswith("sim-")]
+    assert not leaked, f"simulator threads left running: {[t.name for t in leaked]}"

@@ -1,0 +1,87 @@
+"""`config check`: validate the config, make one signed call per venue, and say what each failure means."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from .config import Config, ConfigError, resolve_secrets
+from .venues.errors import ErrorKind, VenueError
+
+ADVICE: dict[ErrorKind, str] = {
+    ErrorKind.AUTH: "the venue does not accept this API key (or passphrase): check that the key is copied whole, "
+    "is still active, and belongs to this venue",
+    ErrorKind.SIGNATURE: "the signature was rejected: the API secret is wrong; copy it again (it is base64)",
+    ErrorKind.NONCE: "nonce rejected: another program is using this Kraken key; give balance-tui a key of its own",
+    ErrorKind.CLOCK: "the request timestamp was rejected: this machine's clock is off; enable NTP "
+    "(timedatectl set-ntp true)",
+    ErrorKind.PERMISSION: "the key lacks permission: on the venue's API page, allow it to query balances "
+    "(read-only is enough)",
+    ErrorKind.RATE_LIMIT: "rate limited: something else is using this key heavily, or it was just used; "
+    "wait a minute and check again",
+    ErrorKind.LOCKOUT: "Kraken has locked this key out for about 15 minutes after repeated errors: wait, "
+    "then check again",
+    ErrorKind.UNREACHABLE: "cannot reach the venue: check the base_url, DNS, proxy and firewall",
+    ErrorKind.TIMEOUT: "the venue did not answer in time: check the network, or try again",
+    ErrorKind.SERVER: "the venue is failing right now (server error): try again later",
+    ErrorKind.BAD_RESPONSE: "the answer was not what the venue's API returns: is base_url pointing at the venue "
+    "(not a proxy or login page)?",
+    ErrorKind.NOT_FOUND: "not found: check the configured account ids",
+    ErrorKind.REQUEST: "the venue refused the request: check the configured account ids",
+    ErrorKind.VENUE: "the venue reported an error",
+}
+
+
+def diagnose(error: VenueError) -> str:
+    return f"{ADVICE.get(error.kind, 'failed')}\n      venue said: {error.message}"
+
+
+def run_check(config: Config) -> int:
+    """Exit 0 when every venue answered a signed call, 1 otherwise (each failure explained)."""
+    print(f"{config.path}: valid; {len(config.venues)} venue(s), refresh every {config.refresh_seconds:g} s")
+    if not config.venues:
+        print("no [[venue]] configured yet: add one (see the template from `balance-tui config init`)")
+        return 1
+    results = asyncio.run(_check_all(config))
+    failed = 0
+    for venue, (outcome, took) in zip(config.venues, results, strict=True):
+        label = f"{venue.name} ({venue.kind.kind}, {venue.base_url})"
+        if isinstance(outcome, str):
+            print(f"  ok    {label}: {outcome} in {took * 1000:.0f} ms")
+        else:
+            failed += 1
+            print(f"  FAIL  {label}: {diagnose(outcome)}")
+    sys.stdout.flush()
+    return 1 if failed else 0
+
+
+async def _check_all(config: Config) -> list[tuple[str | VenueError, float]]:
+    return await asyncio.gather(*(_check_one(config, i) for i in range(len(config.venues))))
+
+
+async def _check_one(config: Config, index: int) -> tuple[str | VenueError, float]:
+    from .venues import http
+    from .venues.connect import connect
+
+    venue = config.venues[index]
+    started = time.monotonic()
+    try:
+        secrets = resolve_secrets(venue, config)
+    except ConfigError as exc:
+        return VenueError(ErrorKind.AUTH, f"secret not loaded: {exc}", retryable=False), 0.0
+    async with http.new_client(venue.base_url) as web:
+        try:
+            client = connect(venue.kind.kind, web, secrets)
+            accounts = await client.discover()
+        except VenueError as exc:
+            return exc, time.monotonic() - started
+    took = time.monotonic() - started
+    words = venue.kind.account_word
+    found = {a.id for a in accounts} | {a.details.get("portfolio_uuid", "") for a in accounts}
+    missing = [a for a in venue.accounts if a not in found]
+    if missing:
+        return VenueError(
+            ErrorKind.NOT_FOUND, f"configured {words}(s) not visible to this key: {', '.join(missing)}", retryable=False
+        ), took
+    return f"signed call accepted, {len(accounts)} {words}(s) visible", took

@@ -1,0 +1,204 @@
+"""Command line: parse arguments, pick a sink, and be the only place that exits the process.
+
+Heavy imports (httpx, textual) happen inside the command that needs them: `--once` in a cron job
+must not pay for the TUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_VENUE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in the config: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="balance-tui",
+        description="Live balances at Kraken custody and Coinbase INTX, in the terminal. Read-only.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $BALANCE_TUI_CONFIG, else the platform config directory)",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--demo", action="store_true", help="the live TUI on the embedded simulator (no keys)")
+    mode.add_argument("--once", action="store_true", help="print one snapshot of every venue, then exit")
+    parser.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format for --once (default: table)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="{sim,config}", parser_class=_Parser)
+
+    sim = sub.add_parser("sim", help="run the venue simulator alone on 127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    sim.add_argument("--seed", type=int, default=7, help="seed of the simulated world (default: 7)")
+    sim.add_argument("--config-out", metavar="PATH", help="write a ready config (0600) pointing at it")
+    sim.add_argument(
+        "--tick",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often balances move (default: 1; 0 freezes them)",
+    )
+    sim.add_argument("--numbers", action="store_true", help="send INTX amounts as JSON numbers, not strings")
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="KIND[:VALUE][@VENUE[/ENDPOINT]][%%PERCENT], repeatable; kinds: latency, http-5xx, "
+        "429, 429-retry-after, html, truncated, reset, hang, kraken-error, empty, skew. "
+        "Example: --fault latency:0.2@intx --fault http-5xx@kraken%%10",
+    )
+
+    config = sub.add_parser("config", help="write, locate or check the config file")
+    config_sub = config.add_subparsers(dest="action", metavar="{init,path,check}", parser_class=_Parser, required=True)
+    init = config_sub.add_parser("init", help="write a commented template (mode 0600)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    config_sub.add_parser("path", help="print the config path in use")
+    config_sub.add_parser("check", help="validate, then make one signed call per venue and explain failures")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    from .config import ConfigError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "sim":
+            return _sim(args)
+        if args.command == "config":
+            return _config(args)
+        if args.format != "table" and not args.once:
+            raise UsageError("--format applies only to --once")
+        if args.once:
+            from .headless import run_once
+
+            return run_once(_config_path(args), args.format)
+        return _tui(args)
+    except (UsageError, ConfigError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    from .config import resolve_path
+
+    return resolve_path(args.config)
+
+
+def _tui(args: argparse.Namespace) -> int:
+    from .config import load
+
+    if args.demo:
+        raise UsageError("the live TUI is not built yet: try `balance-tui sim` with `--once`")
+    config = load(_config_path(args))
+    raise UsageError(f"the live TUI is not built yet: try `balance-tui --once --config {config.path}`")
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from .config import is_simulator_config, write_private
+    from .sim import Simulator, parse_fault_flag
+
+    try:
+        faults = [parse_fault_flag(spec) for spec in args.fault]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number")
+    sim = Simulator(seed=args.seed, port=args.port, tick_seconds=args.tick)
+    sim.intx_numbers = args.numbers
+    for fault in faults:
+        sim.faults.add(fault)
+    try:
+        sim.start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    try:
+        if args.config_out:
+            out = Path(args.config_out).expanduser()
+            if out.exists() and not is_simulator_config(out):
+                raise UsageError(f"{out} exists and is not a simulator config: choose another --config-out")
+            write_private(out, sim.config_text(), overwrite=True)
+        print(
+            f"balance-tui simulator (seed {args.seed}) on {sim.url}: Kraken custody at /0/private/, INTX at /api/v1/",
+            flush=True,
+        )
+        if args.config_out:
+            print(f"config written to {out}; in another terminal run:\n  balance-tui --config {out}", flush=True)
+        else:
+            print(
+                "point balance-tui at it with: balance-tui sim --config-out sim.toml (then --config sim.toml)",
+                flush=True,
+            )
+        for fault in faults:
+            print(
+                f"fault: {fault.kind.value} on {fault.venue or 'both venues'}"
+                f"{'/' + fault.endpoint if fault.endpoint else ''}"
+                f"{f' ({fault.probability:.0%})' if fault.probability < 1 else ''}",
+                flush=True,
+            )
+        print("Ctrl-C stops it.", flush=True)
+        _wait_for_signal()
+    finally:
+        sim.stop()
+    return EXIT_OK
+
+
+def _wait_for_signal() -> None:
+    received = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    while not received:
+        signal.pause()
+
+
+def _config(args: argparse.Namespace) -> int:
+    from .config import load, template, write_private
+
+    path = _config_path(args)
+    if args.action == "path":
+        print(path)
+        return EXIT_OK
+    if args.action == "init":
+        try:
+            write_private(path, template(), overwrite=args.force)
+        except FileExistsError:
+            raise UsageError(f"{path} already exists: edit it, or pass --force to replace it") from None
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        print(f"wrote {path} (mode 0600): set the environment variables it names, then run `balance-tui config check`")
+        return EXIT_OK
+    from .check import run_check
+
+    return run_check(load(path))
+
+
+def _err(message: str) -> None:
+    from .credentials import redact
+
+    print(f"balance-tui: {redact(message)}", file=sys.stderr)

@@ -1,0 +1,369 @@
+"""The config file: where it lives, reading and validating it (naming file, key and line of every
+problem), the commented template, and writing files only the owner can read."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from .credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
+from .venues import KINDS, VenueKind
+
+if TYPE_CHECKING:
+    from .sim import Simulator
+
+ENV_VAR = "BALANCE_TUI_CONFIG"
+SIM_MARKER = "# balance-tui simulator config"
+MIN_REFRESH = 1.0
+MAX_REFRESH = 3600.0
+TOP_KEYS = {"refresh_seconds", "venue"}
+VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
+
+
+class ConfigError(ValueError):
+    """A problem in the config, as one line: file:line: key: what is wrong and what to do."""
+
+    def __init__(self, path: Path | None, problem: str, *, key: str | None = None, line: int | None = None):
+        self.path, self.key, self.line, self.problem = path, key, line, problem
+        where = str(path) if path is not None else "config"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {key + ': ' if key else ''}{problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    kind: VenueKind
+    name: str
+    base_url: str
+    secrets: dict[str, SecretSource]
+    accounts: tuple[str, ...]
+    index: int  # position among [[venue]] tables, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None
+    refresh_seconds: float
+    venues: tuple[VenueConfig, ...]
+    lines: dict[tuple[str | int, ...], int]
+
+    def line_of(self, *key: str | int) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return None
+
+
+def default_path() -> Path:
+    import platformdirs
+
+    return platformdirs.user_config_path("balance-tui") / "config.toml"
+
+
+def resolve_path(explicit: str | None) -> Path:
+    """--config, else $BALANCE_TUI_CONFIG, else the platform's config directory."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return default_path()
+
+
+def load(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            path, "no config file here: run `balance-tui config init` to write one, or try `balance-tui --demo`"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(path, "is not UTF-8 text") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(path, f"invalid TOML: {message}", line=int(match.group(1)) if match else None) from None
+    lines = _locate(text)
+
+    def fail(problem: str, *key: str | int) -> ConfigError:
+        shown = ".".join(f"venue[{k + 1}]" if isinstance(k, int) else k for k in key if k != "venue")
+        return ConfigError(path, problem, key=shown or None, line=_line(lines, key))
+
+    for key in data:
+        if key not in TOP_KEYS:
+            raise fail(f"unknown key (known: {', '.join(sorted(TOP_KEYS))})", key)
+    refresh = data.get("refresh_seconds", 5)
+    if isinstance(refresh, bool) or not isinstance(refresh, (int, float)):
+        raise fail("must be a number of seconds", "refresh_seconds")
+    if not MIN_REFRESH <= refresh <= MAX_REFRESH:
+        raise fail(f"must be between {MIN_REFRESH:g} and {MAX_REFRESH:g} seconds", "refresh_seconds")
+    tables = data.get("venue", [])
+    if not isinstance(tables, list):
+        raise fail("must be a list of [[venue]] tables", "venue")
+    venues = [_venue(table, i, path, fail) for i, table in enumerate(tables)]
+    names = [v.name for v in venues]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise fail(f"two venues are named {name!r}: give each a different name", "venue", i, "name")
+    literal = next((v for v in venues for s in v.secrets.values() if s.kind == "literal"), None)
+    if literal is not None and path is not None and path.exists() and group_or_world_readable(path):
+        key = next(k for k, s in literal.secrets.items() if s.kind == "literal")
+        raise fail(
+            f"a literal secret is allowed only when the file is private: run `chmod 600 {path}` "
+            'or use { env = "NAME" } instead',
+            "venue",
+            literal.index,
+            key,
+        )
+    return Config(path, float(refresh), tuple(venues), lines)
+
+
+def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:
+    if not isinstance(table, dict):
+        raise fail("must be a table", "venue", i)
+    for key in table:
+        if key not in VENUE_KEYS:
+            raise fail(f"unknown key (known: {', '.join(sorted(VENUE_KEYS))})", "venue", i, key)
+    kind_name = table.get("kind")
+    if kind_name not in KINDS:
+        raise fail(f"must be one of {', '.join(repr(k) for k in KINDS)}", "venue", i, "kind")
+    kind = KINDS[kind_name]
+    name = table.get("name", kind.label)
+    if not isinstance(name, str) or not name.strip():
+        raise fail("must be a non-empty string", "venue", i, "name")
+    base_url = table.get("base_url", kind.default_base_url)
+    if not isinstance(base_url, str):
+        raise fail("must be a URL string", "venue", i, "base_url")
+    problem = check_base_url(base_url)
+    if problem:
+        raise fail(problem, "venue", i, "base_url")
+    secrets: dict[str, SecretSource] = {}
+    for key in kind.secrets:
+        if key not in table:
+            raise fail(f"missing: a {kind.label} venue needs {', '.join(kind.secrets)}", "venue", i, key)
+        secrets[key] = _secret_source(table[key], lambda p, k=key: fail(p, "venue", i, k))
+    for other in ("vaults", "portfolios", "passphrase"):
+        if other in table and other != kind.accounts_key and other not in kind.secrets:
+            raise fail(f"does not apply to {kind.kind} venues", "venue", i, other)
+    accounts = table.get(kind.accounts_key, [])
+    if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+        raise fail(f"must be a list of {kind.account_word} ids", "venue", i, kind.accounts_key)
+    for account in accounts:
+        if not kind.account_pattern.match(account):
+            raise fail(
+                f"{account!r} is not a {kind.account_word} id ({kind.account_hint})", "venue", i, kind.accounts_key
+            )
+    return VenueConfig(kind, name.strip(), base_url.rstrip("/"), secrets, tuple(dict.fromkeys(accounts)), i)
+
+
+def _secret_source(value: Any, fail: Any) -> SecretSource:
+    if isinstance(value, str):
+        if not value:
+            raise fail("is empty")
+        return SecretSource("literal", value)
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, ref),) = value.items()
+        if kind in ("env", "file", "command") and isinstance(ref, str) and ref:
+            return SecretSource(kind, ref)
+    raise fail('must be { env = "NAME" }, { file = "path" }, { command = "..." } or a string')
+
+
+def check_base_url(url: str) -> str | None:
+    """None if the URL is acceptable: https, or plain http to a loopback address only."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) URL"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return f"{url!r} must be just scheme and host (the API paths are added by balance-tui)"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return f"{url!r} would send keys unencrypted: use https:// (plain http is allowed only to loopback)"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_secrets(venue: VenueConfig, config: Config) -> dict[str, Secret]:
+    """Load a venue's secrets; a failure is a `ConfigError` naming the key and its line."""
+    loaded: dict[str, Secret] = {}
+    for key, source in venue.secrets.items():
+        try:
+            loaded[key] = load_secret(source, config_path=config.path)
+        except CredentialError as exc:
+            raise ConfigError(
+                config.path,
+                str(exc),
+                key=f"venue[{venue.index + 1}].{key}",
+                line=config.line_of("venue", venue.index, key),
+            ) from None
+    return loaded
+
+
+# --- where each key sits in the file -------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(#.*)?$")
+_ASSIGN = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)\s*=")
+
+
+def _locate(text: str) -> dict[tuple[str | int, ...], int]:
+    """Line numbers of top-level keys, of each [[venue]] table and of the keys inside it.
+
+    tomllib reports no positions; this scan covers the shapes a config uses (tables, arrays of tables,
+    key = value lines), which is enough to point an operator at the right line.
+    """
+    lines: dict[tuple[str | int, ...], int] = {}
+    counts: dict[str, int] = {}
+    prefix: tuple[str | int, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            name = header.group(2).strip().strip("\"'")
+            if header.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                prefix = (name, index)
+            else:
+                prefix = (name,)
+            lines.setdefault(prefix, number)
+            continue
+        assign = _ASSIGN.match(line)
+        if assign:
+            lines.setdefault((*prefix, assign.group(1).strip("\"'")), number)
+    return lines
+
+
+def _line(lines: dict[tuple[str | int, ...], int], key: tuple[str | int, ...]) -> int | None:
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key[:-1]
+    return None
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+_COMMENTS = {
+    "refresh_seconds": "the wish; each venue clamps it to what its rate limit allows",
+    "kind": "kraken-custody or coinbase-intx; a kind may appear several times (several keys)",
+    "name": "shown on the pane",
+    "base_url": "https is required unless the host is loopback",
+    "api_key": 'a secret: { env = "NAME" }, { file = "path" } (chmod 600), { command = "..." } or a literal',
+    "vaults": "optional: without it, ListCustodyVaults discovers them",
+    "portfolios": "optional: without it, GET /api/v1/portfolios discovers them",
+}
+
+
+def template() -> str:
+    """The commented starting config `config init` writes: both venues, secrets from the environment."""
+    data = {
+        "refresh_seconds": 5,
+        "venue": [
+            {
+                "kind": "kraken-custody",
+                "name": "Kraken custody",
+                "base_url": KINDS["kraken-custody"].default_base_url,
+                "api_key": {"env": "KRAKEN_API_KEY"},
+                "api_secret": {"env": "KRAKEN_API_SECRET"},
+                "vaults": [],
+            },
+            {
+                "kind": "coinbase-intx",
+                "name": "Coinbase INTX",
+                "base_url": KINDS["coinbase-intx"].default_base_url,
+                "api_key": {"env": "INTX_API_KEY"},
+                "api_secret": {"env": "INTX_API_SECRET"},
+                "passphrase": {"env": "INTX_API_PASSPHRASE"},
+                "portfolios": [],
+            },
+        ],
+    }
+    header = (
+        "# balance-tui configuration. `balance-tui config check` validates it and tries each key.\n"
+        "# Use a read-only API key that no other program uses: Kraken nonces must only ever increase,\n"
+        "# so two programs sharing a key reject each other's requests.\n\n"
+    )
+    return header + _annotate(tomli_w.dumps(data))
+
+
+def simulator_config(sim: Simulator, refresh_seconds: float = 5) -> str:
+    """A config that points at a running simulator, with its demo keys as literal strings."""
+    data = {
+        "refresh_seconds": refresh_seconds,
+        "venue": [
+            {
+                "kind": "kraken-custody",
+                "name": "Kraken custody (simulated)",
+                "base_url": sim.url,
+                "api_key": sim.kraken_keys.api_key,
+                "api_secret": sim.kraken_keys.api_secret,
+            },
+            {
+                "kind": "coinbase-intx",
+                "name": "Coinbase INTX (simulated)",
+                "base_url": sim.url,
+                "api_key": sim.intx_keys.api_key,
+                "api_secret": sim.intx_keys.api_secret,
+                "passphrase": sim.intx_keys.passphrase or "",
+            },
+        ],
+    }
+    return f"{SIM_MARKER} (seed {sim.seed}): demo keys, simulated money.\n\n" + tomli_w.dumps(data)
+
+
+def _annotate(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        out.append(f"{line}  # {_COMMENTS[key]}" if "=" in line and key in _COMMENTS else line)
+    return "\n".join(out) + "\n"
+
+
+def write_private(path: Path, text: str, *, overwrite: bool = False) -> None:
+    """Write atomically with mode 0600 (the directory 0700 if we create it)."""
+    if path.exists() and not overwrite:
+        raise FileExistsError(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_simulator_config(path: Path) -> bool:
+    try:
+        return path.read_text(encoding="utf-8").startswith(SIM_MARKER)
+    except (OSError, UnicodeDecodeError):
+        return False

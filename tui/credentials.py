@@ -1,0 +1,153 @@
+"""Secrets: where they come from, how they are held, and how they are kept out of every text we print.
+
+A `Secret` never shows its value in `repr`, `str`, f-strings or tracebacks. Every secret value ever
+loaded is remembered (in this process only) so that `redact()` can scrub it from any text that could
+echo a request: venue error bodies, exception messages, logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+MASK = "***"
+_MIN_REDACT_LEN = 4
+_known: set[str] = set()
+_known_lock = threading.Lock()
+
+
+class CredentialError(ValueError):
+    """A secret could not be loaded; the message says which and why, never the value."""
+
+
+class Secret:
+    """A credential value that refuses to be printed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        remember(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+def remember(value: str) -> None:
+    """Add a value (a secret, or a signature made from one) to what `redact` scrubs."""
+    if len(value) >= _MIN_REDACT_LEN:
+        with _known_lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret replaced by ***."""
+    with _known_lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSource:
+    """Where a secret comes from, as written in the config (never the value itself, except `literal`)."""
+
+    kind: str  # "env" | "file" | "command" | "literal"
+    ref: str
+
+    def describe(self) -> str:
+        if self.kind == "literal":
+            return "a literal string in the config"
+        return f"{self.kind} {self.ref!r}"
+
+
+def group_or_world_readable(path: Path) -> bool:
+    return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def load_secret(source: SecretSource, *, config_path: Path | None = None, timeout: float = 10.0) -> Secret:
+    """Resolve a secret; raises `CredentialError` with a message safe to print."""
+    if source.kind == "env":
+        value = os.environ.get(source.ref)
+        if not value:
+            raise CredentialError(f"environment variable {source.ref} is not set or empty")
+        return Secret(value.strip())
+    if source.kind == "file":
+        return Secret(_read_secret_file(Path(source.ref).expanduser(), config_path))
+    if source.kind == "command":
+        return Secret(_run_secret_command(source.ref, timeout))
+    if source.kind == "literal":
+        if config_path is not None and group_or_world_readable(config_path):
+            raise CredentialError(
+                f"{config_path} holds a literal secret but is readable by group or others: "
+                f"run `chmod 600 {config_path}`, or use {{ env = ... }} / {{ file = ... }} instead"
+            )
+        return Secret(source.ref)
+    raise CredentialError(f"unknown secret source {source.kind!r}")
+
+
+def _read_secret_file(path: Path, config_path: Path | None) -> str:
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    try:
+        if group_or_world_readable(path):
+            raise CredentialError(f"secret file {path} is readable by group or others: run `chmod 600 {path}`")
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise CredentialError(f"secret file {path} does not exist") from None
+    except PermissionError:
+        raise CredentialError(f"secret file {path} cannot be read: permission denied") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialError(f"secret file {path} cannot be read: {type(exc).__name__}") from None
+    if not value:
+        raise CredentialError(f"secret file {path} is empty")
+    return value
+
+
+def _run_secret_command(command: str, timeout: float) -> str:
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise CredentialError(f"secret command {command!r} cannot be parsed: {exc}") from None
+    if not argv:
+        raise CredentialError("secret command is empty")
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        )
+    except FileNotFoundError:
+        raise CredentialError(f"secret command {argv[0]!r} not found") from None
+    except subprocess.TimeoutExpired:
+        raise CredentialError(f"secret command {argv[0]!r} did not finish within {timeout:g} s") from None
+    except OSError as exc:
+        raise CredentialError(f"secret command {argv[0]!r} could not run: {exc.strerror}") from None
+    if done.returncode != 0:
+        raise CredentialError(f"secret command {argv[0]!r} failed with exit status {done.returncode}")
+    value = done.stdout.strip()
+    if not value:
+        raise CredentialError(f"secret command {argv[0]!r} printed nothing")
+    return value

@@ -1,0 +1,342 @@
+"""The refresh engine: each venue's schedule, its last good data, and how it backs off.
+
+One `VenueRefresher` per configured venue owns that venue's time: discovery, a refresh of every
+account (concurrently, within the venue's rate limit), the last good answer per account and its
+age, and when to call next (the wish, clamped by the rate limit; after failures, exponential backoff
+with jitter, never sooner than the venue's retry-after). Errors are values: nothing raises past it.
+The TUI and `--once` drive the same refreshers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from .config import Config, ConfigError, VenueConfig, resolve_secrets
+from .money import Account, Balance
+from .snapshot import AccountSnapshot, Snapshot, VenueSnapshot
+from .venues.base import VenueClient
+from .venues.errors import ErrorKind, VenueError
+
+MAX_BACKOFF = 300.0
+NOT_RETRYABLE_FLOOR = 60.0
+REDISCOVER_SECONDS = 1800.0
+EMPTY_CONFIRMATIONS = 3  # empty answers in a row before an account that had balances is taken as empty
+
+
+@dataclass
+class _AccountState:
+    account: Account
+    balances: tuple[Balance, ...] = ()
+    fetched_at: float | None = None
+    error: VenueError | None = None
+    empty_answers: int = 0
+
+    def snapshot(self) -> AccountSnapshot:
+        return AccountSnapshot(self.account.id, self.account.name, self.balances, self.fetched_at, self.error)
+
+
+@dataclass
+class _Timing:
+    started: float = 0.0
+    round_trip: float | None = None
+    next_at: float | None = None
+    period: float | None = None
+    discovered_at: float | None = None
+    durations: list[float] = field(default_factory=list)
+
+
+class VenueRefresher:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        client: VenueClient | None,
+        *,
+        refresh_seconds: float,
+        accounts: tuple[str, ...] = (),
+        broken: VenueError | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.client = client
+        self.refresh_seconds = refresh_seconds
+        self.configured = accounts
+        self.broken = broken
+        self._clock = clock
+        self._wall = wall
+        self._rng = rng or random.Random()
+        self._accounts: dict[str, _AccountState] = {a: _AccountState(Account(a, a)) for a in accounts}
+        self._error: VenueError | None = broken
+        self._fetched_at: float | None = None
+        self._failures = 0
+        self._timing = _Timing()
+        self.refreshing = False
+        self.resumed = asyncio.Event()
+        self.resumed.set()
+        self.wake = asyncio.Event()
+
+    # --- one refresh ------------------------------------------------------------------------------
+
+    async def refresh(self) -> VenueSnapshot:
+        """Discover if needed, fetch every account, record the outcome. Never raises."""
+        self.refreshing = True
+        self._timing.started = self._clock()
+        try:
+            if self.client is None:
+                self._failures += 1
+                return self.snapshot()
+            if self._needs_discovery() and not await self._discover():
+                return self.snapshot()
+            await self._fetch_all()
+            return self.snapshot()
+        finally:
+            self.refreshing = False
+
+    def _needs_discovery(self) -> bool:
+        last = self._timing.discovered_at
+        if last is None:
+            return True
+        return not self.configured and self._clock() - last > REDISCOVER_SECONDS
+
+    async def _discover(self) -> bool:
+        assert self.client is not None
+        self._timing.discovered_at = self._clock()
+        try:
+            found = await _guard(self.client.discover())
+        except VenueError as exc:
+            if self.configured:  # names are a nicety when the ids are configured
+                return True
+            self._error = exc
+            self._failures += 1
+            return False
+        if self.configured:
+            by_ref = {a.id: a for a in found}
+            by_ref.update({a.details["portfolio_uuid"]: a for a in found if "portfolio_uuid" in a.details})
+            for ref, state in self._accounts.items():
+                match = by_ref.get(ref)
+                if match is not None:
+                    state.account = Account(ref, match.name, match.details)
+        else:
+            known = self._accounts
+            self._accounts = {a.id: known.get(a.id) or _AccountState(a) for a in found}
+            for a in found:
+                self._accounts[a.id].account = a
+        self._error = None
+        return True
+
+    async def _fetch_all(self) -> None:
+        states = list(self._accounts.values())
+        if not states:
+            self._error = None
+            self._failures = 0
+            self._fetched_at = self._wall()
+            return
+        results = await asyncio.gather(*(self._timed_fetch(s.account.id) for s in states))
+        now = self._wall()
+        durations = []
+        successes = 0
+        for state, (outcome, took) in zip(states, results, strict=True):
+            durations.append(took)
+            if isinstance(outcome, VenueError):
+                state.error = outcome
+                continue
+            successes += 1
+            self._accept(state, outcome, now)
+        self._timing.round_trip = statistics.median(durations) if durations else None
+        if successes:
+            self._fetched_at = now
+            self._error = None
+            self._failures = 0
+        else:
+            self._failures += 1
+            self._error = None
+
+    async def _timed_fetch(self, account_id: str) -> tuple[list[Balance] | VenueError, float]:
+        assert self.client is not None
+        started = self._clock()
+        try:
+            outcome: list[Balance] | VenueError = await _guard(self.client.fetch(account_id))
+        except VenueError as exc:
+            outcome = exc
+        return outcome, self._clock() - started
+
+    def _accept(self, state: _AccountState, balances: list[Balance], now: float) -> None:
+        """Take a good answer, except that an empty one where there were balances is not yet proof of zero."""
+        if not balances and state.balances and state.empty_answers + 1 < EMPTY_CONFIRMATIONS:
+            state.empty_answers += 1
+            state.error = VenueError(
+                ErrorKind.BAD_RESPONSE,
+                f"answered with no balances where it had {len(state.balances)}: not taken as zero "
+                f"unless it persists ({state.empty_answers}/{EMPTY_CONFIRMATIONS})",
+            )
+            return
+        state.empty_answers = 0
+        state.balances = tuple(balances)
+        state.fetched_at = now
+        state.error = None
+
+    # --- time ----------------------------------------------------------------------------------------
+
+    def next_delay(self) -> float:
+        """Seconds from now until the next refresh should start."""
+        calls = max(1, len(self._accounts)) + (1 if self._needs_discovery() else 0)
+        rate_delay = float(self.client.delay_for(calls)) if self.client is not None else 0.0
+        if self._failures == 0:
+            elapsed = self._clock() - self._timing.started
+            delay = max(self.refresh_seconds - elapsed, rate_delay, 0.0)
+            self._timing.period = max(self.refresh_seconds, elapsed + rate_delay)
+            return delay
+        error = self._current_error()
+        backoff = min(self.refresh_seconds * 2.0 ** (self._failures - 1), MAX_BACKOFF)
+        backoff *= self._rng.uniform(0.8, 1.2)
+        if error is not None and not error.retryable:
+            backoff = max(backoff, NOT_RETRYABLE_FLOOR)
+        if error is not None and error.retry_after is not None:
+            backoff = max(backoff, error.retry_after)
+        return max(backoff, rate_delay)
+
+    def _current_error(self) -> VenueError | None:
+        return self._error or next((s.error for s in self._accounts.values() if s.error is not None), None)
+
+    def snapshot(self) -> VenueSnapshot:
+        note = self.client.note() if self.client is not None else None
+        period = self._timing.period
+        if note is None and period is not None and period > self.refresh_seconds * 1.05:
+            note = f"refresh every {period:.1f} s: the venue's rate limit allows no faster"
+        return VenueSnapshot(
+            name=self.name,
+            kind=self.kind,
+            accounts=tuple(s.snapshot() for s in self._accounts.values()),
+            error=self._error,
+            fetched_at=self._fetched_at,
+            refreshing=self.refreshing,
+            next_refresh_at=self._timing.next_at,
+            round_trip=self._timing.round_trip,
+            failures=self._failures,
+            period=period,
+            note=note,
+        )
+
+    # --- the loop -------------------------------------------------------------------------------------
+
+    async def run(self, publish: Callable[[VenueSnapshot], Any]) -> None:
+        """Refresh forever on the schedule, publishing a snapshot as each refresh starts and ends.
+
+        `wake` starts the next refresh at once; clearing `resumed` pauses after the current one.
+        """
+        while True:
+            await self.resumed.wait()
+            self.wake.clear()
+            self._timing.next_at = None
+            self.refreshing = True
+            publish(self.snapshot())
+            await self.refresh()
+            delay = self.next_delay()
+            self._timing.next_at = self._wall() + delay
+            publish(self.snapshot())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+
+    def refresh_now(self) -> None:
+        self.wake.set()
+
+    def pause(self) -> None:
+        self.resumed.clear()
+
+    def resume(self) -> None:
+        self.resumed.set()
+        self.wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self.resumed.is_set()
+
+
+async def _guard(awaitable: Any) -> Any:
+    """Await a venue call; anything but a `VenueError` escaping a client is a bug, reported as a value."""
+    try:
+        return await awaitable
+    except VenueError:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a client bug must not take the monitor down
+        raise VenueError(ErrorKind.VENUE, f"internal error: {type(exc).__name__}: {exc}"[:200]) from None
+
+
+class Engine:
+    """Every configured venue: its HTTP client, venue client and refresher. Use `async with`."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._secrets = [resolve_secrets(v, config) for v in config.venues]
+        _refuse_shared_kraken_keys(config, self._secrets)
+        self.refreshers: list[VenueRefresher] = []
+        self._http: list[Any] = []
+
+    async def __aenter__(self) -> Engine:
+        from .venues import http
+        from .venues.connect import connect
+
+        for venue, secrets in zip(self.config.venues, self._secrets, strict=True):
+            web = http.new_client(venue.base_url)
+            self._http.append(web)
+            client: VenueClient | None
+            try:
+                client, broken = connect(venue.kind.kind, web, secrets), None
+            except VenueError as exc:
+                client, broken = None, exc
+            self.refreshers.append(self._refresher(venue, client, broken))
+        return self
+
+    def _refresher(self, venue: VenueConfig, client: VenueClient | None, broken: VenueError | None) -> VenueRefresher:
+        return VenueRefresher(
+            venue.name,
+            venue.kind.kind,
+            client,
+            refresh_seconds=self.config.refresh_seconds,
+            accounts=venue.accounts,
+            broken=broken,
+            clock=self._clock,
+        )
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.gather(*(web.aclose() for web in self._http), return_exceptions=True)
+        self._http.clear()
+
+    async def once(self) -> Snapshot:
+        """One refresh of every venue, concurrently."""
+        venues = await asyncio.gather(*(r.refresh() for r in self.refreshers))
+        return Snapshot(tuple(venues))
+
+
+def _refuse_shared_kraken_keys(config: Config, secrets: list[dict[str, Any]]) -> None:
+    seen: dict[str, VenueConfig] = {}
+    for venue, loaded in zip(config.venues, secrets, strict=True):
+        if venue.kind.kind != "kraken-custody":
+            continue
+        tag = hashlib.sha256(loaded["api_key"].reveal().encode()).hexdigest()
+        if tag in seen:
+            raise ConfigError(
+                config.path,
+                f"venues {seen[tag].name!r} and {venue.name!r} use the same Kraken key: their nonces would "
+                "collide; use one [[venue]] per key",
+                key=f"venue[{venue.index + 1}].api_key",
+                line=config.line_of("venue", venue.index, "api_key"),
+            )
+        seen[tag] = venue

@@ -1,0 +1,123 @@
+"""Exact amounts: parsing what venues send, arithmetic that never rounds, and the balance record.
+
+Every amount is a `Decimal` holding the digits the venue sent. The default decimal context keeps
+28 significant digits, which silently rounds a 64-character Kraken amount; all arithmetic here runs
+in a context wide enough for any amount a venue can send and traps inexact results.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+MAX_AMOUNT_CHARS = 128
+
+
+class AmountError(ValueError):
+    """A value that should have been an amount was not one."""
+
+
+def loads(raw: str | bytes) -> Any:
+    """Decode JSON keeping every fractional number exact as `Decimal` (integers are exact as `int`)."""
+    return json.loads(raw, parse_float=Decimal)
+
+
+def parse_amount(value: object) -> Decimal | None:
+    """An amount from the wire: a decimal string, a JSON number already decoded as Decimal, or an int.
+
+    `None` means "not reported"; anything else that is not a finite decimal raises `AmountError`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise AmountError(f"expected an amount, got {value!r}")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > MAX_AMOUNT_CHARS:
+            raise AmountError(f"expected an amount, got {_excerpt(value)!r}")
+        try:
+            amount = Decimal(text)
+        except decimal.InvalidOperation:
+            raise AmountError(f"expected an amount, got {_excerpt(value)!r}") from None
+    else:  # a float here means something upstream already lost digits: refuse it
+        raise AmountError(f"expected an amount, got a {type(value).__name__}")
+    if not amount.is_finite():
+        raise AmountError(f"expected a finite amount, got {amount}")
+    return amount
+
+
+def fmt(amount: Decimal | None, missing: str = "") -> str:
+    """The amount's exact digits, never in scientific notation; `missing` when not reported."""
+    if amount is None:
+        return missing
+    return format(amount, "f")
+
+
+def align(texts: list[str]) -> list[str]:
+    """Right-justify decimal strings so their points line up (integers get a blank point column)."""
+    whole = [t.partition(".")[0] for t in texts]
+    frac = [t.partition(".")[2] for t in texts]
+    has_point = any("." in t for t in texts)
+    w = max((len(x) for x in whole), default=0)
+    f = max((len(x) for x in frac), default=0)
+    out = []
+    for text, i, d in zip(texts, whole, frac, strict=True):
+        point = "." if "." in text else (" " if has_point else "")
+        out.append(i.rjust(w) + point + d.ljust(f) if text else " " * (w + f + (1 if has_point else 0)))
+    return out
+
+
+def sub(a: Decimal, b: Decimal) -> Decimal:
+    """a − b, exactly."""
+    return EXACT.subtract(a, b)
+
+
+def add(a: Decimal, b: Decimal) -> Decimal:
+    """a + b, exactly."""
+    return EXACT.add(a, b)
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One asset in one account, with the venue's fields in the venue's order.
+
+    `amounts` holds every amount field the venue defines for a balance (None where the venue did not
+    report it); `labels` holds non-amount identifiers (INTX asset ids and uuids).
+    """
+
+    asset: str
+    amounts: Mapping[str, Decimal | None]
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+
+    def amount(self, name: str) -> Decimal | None:
+        return self.amounts.get(name)
+
+    def as_record(self) -> dict[str, str | None]:
+        """The balance as flat strings, for JSON, CSV and the stream: the contract's shape."""
+        record: dict[str, str | None] = {"asset": self.asset}
+        record.update(self.labels)
+        record.update({name: None if value is None else fmt(value) for name, value in self.amounts.items()})
+        return record
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A Kraken vault or an INTX portfolio."""
+
+    id: str
+    name: str
+    details: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,204 @@
+"""The simulator's venues' holdings: plausible, deterministic by seed, moving a step per tick."""
+
+from __future__ import annotations
+
+import decimal
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+_CTX = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_LAST = "ACEGIKMOQSUWY246"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSpec:
+    kraken: str  # Kraken's spelling
+    intx: str  # INTX's spelling
+    price: Decimal  # USD
+    kraken_dp: int
+    intx_dp: int
+    scale: Decimal  # a typical holding
+
+
+ASSETS: tuple[AssetSpec, ...] = (
+    AssetSpec("XBT", "BTC", Decimal("97250.10"), 10, 10, Decimal("12")),
+    AssetSpec("ETH", "ETH", Decimal("3412.55"), 10, 10, Decimal("180")),
+    AssetSpec("USDC", "USDC", Decimal("1.0000"), 8, 13, Decimal("2500000")),
+    AssetSpec("ZUSD", "USD", Decimal("1"), 4, 4, Decimal("1500000")),
+    AssetSpec("SOL", "SOL", Decimal("212.31"), 8, 9, Decimal("4000")),
+    AssetSpec("XRP", "XRP", Decimal("2.3120"), 8, 6, Decimal("900000")),
+    AssetSpec("DOT", "DOT", Decimal("7.412"), 10, 10, Decimal("50000")),
+    AssetSpec("ADA", "ADA", Decimal("0.9832"), 8, 6, Decimal("750000")),
+    AssetSpec("LTC", "LTC", Decimal("104.77"), 10, 8, Decimal("3000")),
+    AssetSpec("LINK", "LINK", Decimal("23.15"), 10, 8, Decimal("20000")),
+    AssetSpec("AVAX", "AVAX", Decimal("41.06"), 10, 8, Decimal("9000")),
+    AssetSpec("XDG", "DOGE", Decimal("0.38211"), 8, 8, Decimal("3000000")),
+)
+VAULT_NAMES = ("Treasury", "Cold storage", "Operations", "Client omnibus", "Staking", "Reserve", "OTC", "Settlement")
+PORTFOLIO_NAMES = ("Main", "Hedging", "Market making", "Basis", "Funding", "Arbitrage")
+
+
+def asset_spec(index: int) -> AssetSpec:
+    """The named assets, then synthetic ones for large benchmark worlds."""
+    if index < len(ASSETS):
+        return ASSETS[index]
+    name = f"TK{index:03d}"
+    return AssetSpec(name, name, Decimal(index % 97 + 1) / 4, 8, 8, Decimal(1000 + index))
+
+
+def vault_id(rng: random.Random) -> str:
+    return "V" + "".join(rng.choice(_B32) for _ in range(12)) + rng.choice(_LAST)
+
+
+def quantize(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), context=_CTX)
+
+
+@dataclass
+class Vault:
+    id: str
+    name: str
+    holdings: dict[str, dict[str, Decimal]]  # asset -> balance, hold_trade
+
+
+@dataclass
+class Portfolio:
+    id: str  # numeric portfolio_id
+    uuid: str
+    name: str
+    holdings: dict[str, dict[str, Decimal | None]]  # INTX asset name -> the 14 amounts
+
+
+class Market:
+    """Every vault and portfolio the simulator serves. Thread-safe; `tick()` moves balances a step."""
+
+    def __init__(
+        self, seed: int = 7, vaults: int = 3, portfolios: int = 3, assets: int = 12, assets_per_account: int = 8
+    ) -> None:
+        self.seed = seed
+        self.lock = threading.RLock()
+        self.ticks = 0
+        self._rng = random.Random(seed)
+        rng = self._rng
+        self.specs = {spec.kraken: spec for spec in (asset_spec(i) for i in range(assets))}
+        self.intx_specs = {spec.intx: spec for spec in self.specs.values()}
+        self.asset_ids = {
+            spec.intx: (f"{rng.getrandbits(40)}", str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+            for spec in self.specs.values()
+        }
+        per_account = min(assets_per_account, assets)
+        self.vaults: dict[str, Vault] = {}
+        for i in range(vaults):
+            vid = vault_id(rng)
+            name = VAULT_NAMES[i] if i < len(VAULT_NAMES) else f"Vault {i + 1}"
+            chosen = rng.sample(sorted(self.specs), per_account)
+            self.vaults[vid] = Vault(vid, name, {a: self._new_kraken(self.specs[a]) for a in chosen})
+        self.portfolios: dict[str, Portfolio] = {}
+        for i in range(portfolios):
+            pid = str(rng.randrange(10**15, 10**16))
+            puuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            name = PORTFOLIO_NAMES[i] if i < len(PORTFOLIO_NAMES) else f"Portfolio {i + 1}"
+            chosen = rng.sample(sorted(self.intx_specs), per_account)
+            newer_fields = i % 2 == 0
+            self.portfolios[pid] = Portfolio(
+                pid, puuid, name, {a: self._new_intx(self.intx_specs[a], newer_fields) for a in chosen}
+            )
+
+    def _amount(self, spec: AssetSpec, dp: int, low: float = 0.2, high: float = 1.8) -> Decimal:
+        factor = Decimal(str(round(self._rng.uniform(low, high), 6)))
+        return quantize(spec.scale * factor, dp)
+
+    def _new_kraken(self, spec: AssetSpec) -> dict[str, Decimal]:
+        balance = self._amount(spec, spec.kraken_dp)
+        hold = quantize(balance * Decimal(self._rng.choice((0, 0, 0, 1, 5, 12))) / 100, spec.kraken_dp)
+        return {"balance": balance, "hold_trade": hold}
+
+    def _new_intx(self, spec: AssetSpec, newer_fields: bool) -> dict[str, Decimal | None]:
+        dp = spec.intx_dp
+        quantity = self._amount(spec, dp)
+        loan = self._amount(spec, dp, 0.01, 0.1) if self._rng.random() < 0.25 else quantize(Decimal(0), dp)
+        holding: dict[str, Decimal | None] = {"quantity": quantity, "loan": loan}
+        holding["hold"] = quantize(quantity * Decimal(self._rng.choice((0, 2, 5, 10))) / 100, dp)
+        holding["transfer_hold"] = quantize(Decimal(0), dp)
+        holding["unreconciled_amount"] = quantize(Decimal(0), dp) if newer_fields else None
+        holding["max_undelegate_amount"] = quantity if newer_fields else None
+        self._derive(spec, holding)
+        return holding
+
+    @staticmethod
+    def _derive(spec: AssetSpec, h: dict[str, Decimal | None]) -> None:
+        """The INTX fields that follow from quantity, hold and loan."""
+        dp = spec.intx_dp
+        q, hold, loan = h["quantity"] or Decimal(0), h["hold"] or Decimal(0), h["loan"] or Decimal(0)
+        transfer = h["transfer_hold"] or Decimal(0)
+        free = max(Decimal(0), q - hold - transfer)
+        h["hold_available_for_collateral"] = quantize(hold / 2, dp)
+        h["collateral_value"] = quantize(free * spec.price * Decimal("0.9"), 4)
+        h["max_withdraw_amount"] = quantize(max(Decimal(0), free - loan), dp)
+        h["loan_collateral_requirement"] = quantize(loan * spec.price * Decimal("0.1"), 4)
+        h["pledged_collateral_quantity"] = quantize(free / 4, dp)
+        h["loan_initial_margin_contribution"] = quantize(loan * spec.price * Decimal("0.05"), 4)
+        h["collateral_backed_overdraft_loan"] = quantize(loan if spec.intx == "USDC" else Decimal(0), dp)
+        h["user_requested_loan"] = quantize(Decimal(0) if spec.intx == "USDC" else loan, dp)
+
+    def tick(self) -> None:
+        """One step of the random walk: small moves, now and then a deposit or a new loan."""
+        with self.lock:
+            self.ticks += 1
+            rng = self._rng
+            for vault in self.vaults.values():
+                for asset, h in vault.holdings.items():
+                    spec = self.specs[asset]
+                    if rng.random() < 0.3:
+                        h["balance"] = self._step(h["balance"], spec.kraken_dp)
+                        h["hold_trade"] = min(h["hold_trade"], h["balance"])
+            for portfolio in self.portfolios.values():
+                for asset, holding in portfolio.holdings.items():
+                    spec = self.intx_specs[asset]
+                    if rng.random() < 0.3:
+                        holding["quantity"] = self._step(holding["quantity"] or Decimal(0), spec.intx_dp)
+                        if rng.random() < 0.05:
+                            holding["loan"] = self._amount(spec, spec.intx_dp, 0.01, 0.1)
+                        self._derive(spec, holding)
+
+    def _step(self, value: Decimal, dp: int) -> Decimal:
+        rng = self._rng
+        move = Decimal(str(round(rng.gauss(0, 0.002), 6)))
+        if rng.random() < 0.03:
+            move += Decimal(str(round(rng.uniform(0.05, 0.2), 4)))
+        return quantize(max(Decimal(0), value * (1 + move)), dp)
+
+    def set_kraken(self, vault: str, asset: str, balance: Decimal | str, hold_trade: Decimal | str = "0") -> None:
+        with self.lock:
+            self.vaults[vault].holdings[asset] = {"balance": Decimal(balance), "hold_trade": Decimal(hold_trade)}
+
+    def set_intx(self, portfolio: str, asset: str, **fields: Decimal | str | None) -> None:
+        """Put exact values into a portfolio's asset (creating it with zeros where needed)."""
+        with self.lock:
+            holding = self.portfolios[portfolio].holdings.setdefault(asset, {})
+            for name, value in fields.items():
+                holding[name] = None if value is None else Decimal(value)
+
+    def remove_kraken(self, vault: str, asset: str) -> None:
+        with self.lock:
+            self.vaults[vault].holdings.pop(asset, None)
+
+    def remove_intx(self, portfolio: str, asset: str) -> None:
+        with self.lock:
+            self.portfolios[portfolio].holdings.pop(asset, None)
+
+    def find_portfolio(self, ref: str) -> Portfolio | None:
+        with self.lock:
+            return self.portfolios.get(ref) or next((p for p in self.portfolios.values() if p.uuid == ref), None)
+
+    def find_intx_asset(self, portfolio: Portfolio, ref: str) -> str | None:
+        if ref in portfolio.holdings:
+            return ref
+        for name, (asset_id, asset_uuid) in self.asset_ids.items():
+            if ref in (asset_id, asset_uuid) and name in portfolio.holdings:
+                return name
+        return None

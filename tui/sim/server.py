@@ -1,0 +1,542 @@
+"""The simulator's HTTP server: Kraken custody under /0/private/, INTX under /api/v1/, on 127.0.0.1.
+
+Each request is checked the way the venue checks it (key, signature, nonce or timestamp, passphrase,
+rate limit), then answered from the market, unless a fault says otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .faults import FaultBoard, FaultKind
+from .market import Market
+from .verify import intx_signature_ok, kraken_signature_ok
+
+_VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")
+HANG_SECONDS = 120.0
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON with Decimals written as the exact numbers they hold (no float on the way)."""
+    return _encode(obj).encode("utf-8")
+
+
+def _encode(obj: Any) -> str:
+    if isinstance(obj, Decimal):
+        return format(obj, "f")
+    if isinstance(obj, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(_encode(v) for v in obj) + "]"
+    return json.dumps(obj)
+
+
+@dataclass
+class KrakenKey:
+    secret: str
+    last_nonce: int = 0
+    seen: set[int] = field(default_factory=set)
+    counter: int = 0
+    counter_expiry: float = 0.0
+
+
+@dataclass
+class IntxKey:
+    secret: str
+    passphrase: str
+    sent: deque[float] = field(default_factory=deque)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _kraken_error(key: str, *messages: str) -> Reply:
+    """Kraken answers errors with HTTP 200; custody endpoints use objects, under `error` or `errors`."""
+    items = []
+    for message in messages:
+        cls, _, text = message.partition(":")
+        items.append({"severity": "E", "errorClass": cls, "type": text.title().replace(" ", ""), "errorMessage": text})
+    return Reply(200, dumps({key: items, "result": None}))
+
+
+def _text4(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.0001")), "f")
+
+
+def _intx_error(status: int, body: dict[str, Any]) -> Reply:
+    return Reply(status, dumps(body))
+
+
+class VenueState:
+    """Keys, counters, knobs and statistics; shared by every handler thread."""
+
+    def __init__(self, market: Market, faults: FaultBoard) -> None:
+        self.market = market
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.kraken_keys: dict[str, KrakenKey] = {}
+        self.intx_keys: dict[str, IntxKey] = {}
+        self.kraken_rate_limit = True
+        self.kraken_nonce_window = 0
+        self.intx_rate_limit = 40
+        self.intx_numbers = False
+        self.clock: Callable[[], float] = time.time
+        self.stats: Counter[tuple[str, str, str]] = Counter()
+        self.kraken_nonce_log: list[int] = []
+        self.stopping = threading.Event()
+
+    def count(self, venue: str, endpoint: str, verdict: str) -> None:
+        with self.lock:
+            self.stats[(venue, endpoint, verdict)] += 1
+
+    # --- Kraken -------------------------------------------------------------------------------
+
+    def kraken(self, method: str, uri_path: str, query: str, headers: Any, body: bytes, skew: float) -> Reply:
+        error_key = "error" if method == "GetCustodyBalance" else "errors"
+        key_name = headers.get("API-Key", "")
+        key = self.kraken_keys.get(key_name)
+        if key is None:
+            return self._k(method, "bad-key", _kraken_error(error_key, "EAPI:Invalid key"))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return self._k(method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:body"))
+        nonce = payload.get("nonce") if isinstance(payload, dict) else None
+        if type(nonce) is not int:
+            return self._k(method, "bad-nonce", _kraken_error(error_key, "EAPI:Invalid nonce"))
+        if not kraken_signature_ok(key.secret, uri_path, str(nonce), body, headers.get("API-Sign", "")):
+            return self._k(method, "bad-signature", _kraken_error(error_key, "EAPI:Invalid signature"))
+        now = time.monotonic()
+        with self.lock:
+            fresh = nonce > key.last_nonce or (
+                self.kraken_nonce_window > 0
+                and nonce > key.last_nonce - self.kraken_nonce_window
+                and nonce not in key.seen
+            )
+            if not fresh:
+                verdict = "bad-nonce"
+            else:
+                key.seen.add(nonce)
+                if len(key.seen) > 4096:
+                    key.seen = {n for n in key.seen if n > key.last_nonce - self.kraken_nonce_window}
+                key.last_nonce = max(key.last_nonce, nonce)
+                self.kraken_nonce_log.append(nonce)
+                verdict = "ok"
+                if self.kraken_rate_limit:
+                    if now >= key.counter_expiry:
+                        key.counter = 0
+                    key.counter_expiry = now + 10.0
+                    if key.counter >= 10:
+                        verdict = "rate-limited"
+                    else:
+                        key.counter += 1
+        if verdict == "bad-nonce":
+            return self._k(method, verdict, _kraken_error(error_key, "EAPI:Invalid nonce"))
+        if verdict == "rate-limited":
+            return self._k(method, verdict, _kraken_error(error_key, "EAPI:Rate limit exceeded"))
+        return self._kraken_answer(method, error_key, payload, query)
+
+    def _k(self, method: str, verdict: str, reply: Reply) -> Reply:
+        self.count("kraken", method, verdict)
+        return reply
+
+    def _kraken_answer(self, method: str, error_key: str, payload: dict[str, Any], query: str) -> Reply:
+        market = self.market
+        with market.lock:
+            if method == "GetCustodyBalance":
+                vault = market.vaults.get(str(payload.get("vault_id", "")))
+                if vault is None or not _VAULT_ID.match(vault.id):
+                    return self._k(
+                        method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:vault_id")
+                    )
+                result: Any = {asset: dict(h) for asset, h in vault.holdings.items()}
+            elif method == "ListCustodyVaults":
+                page = payload.get("pagination") or {}
+                offset = int(page.get("offset", 0)) if isinstance(page, dict) else 0
+                limit = int(page.get("limit", 1000)) if isinstance(page, dict) else 1000
+                everything = list(market.vaults.values())
+                items = [
+                    {"id": v.id, "name": v.name, "status": "active", "type": "custody"}
+                    for v in everything[offset : offset + max(1, min(limit, 1000))]
+                ]
+                result = {"items": items, "start": offset, "total": len(everything)}
+            elif method == "GetCustodyVault":
+                vid = (parse_qs(query).get("id") or [""])[0]
+                vault = market.vaults.get(vid)
+                if vault is None:
+                    return self._k(method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:id"))
+                details = []
+                for asset, h in vault.holdings.items():
+                    price = market.specs[asset].price
+                    details.append(
+                        {
+                            "asset": asset,
+                            "balance": h["balance"],
+                            "price_usd": price,
+                            "value_usd": (h["balance"] * price).quantize(Decimal("0.01")),
+                        }
+                    )
+                result = {"id": vault.id, "name": vault.name, "status": "active", "asset_details": details}
+            else:
+                return self._k(method, "unknown-method", _kraken_error(error_key, "EGeneral:Unknown method"))
+        self.count("kraken", method, "ok")
+        return Reply(200, dumps({error_key: [], "result": result}))
+
+    # --- INTX ---------------------------------------------------------------------------------
+
+    def intx(self, path: str, headers: Any, body: bytes, skew: float) -> tuple[str, Reply]:
+        endpoint, handler = self._intx_route(path)
+        key = self.intx_keys.get(headers.get("CB-ACCESS-KEY", ""))
+        if key is None:
+            return endpoint, self._i(endpoint, "bad-key", _intx_error(401, {"message": "invalid API key"}))
+        timestamp = headers.get("CB-ACCESS-TIMESTAMP", "")
+        if not timestamp.isdigit():
+            return endpoint, self._i(
+                endpoint,
+                "bad-timestamp",
+                _intx_error(400, {"title": "Bad Request", "status": 400, "detail": "invalid timestamp"}),
+            )
+        if abs(int(timestamp) - (self.clock() + skew)) > 5:
+            return endpoint, self._i(
+                endpoint, "bad-timestamp", _intx_error(401, {"message": "request timestamp expired"})
+            )
+        if not intx_signature_ok(key.secret, timestamp, "GET", path, body, headers.get("CB-ACCESS-SIGN", "")):
+            return endpoint, self._i(endpoint, "bad-signature", _intx_error(401, {"message": "invalid signature"}))
+        if headers.get("CB-ACCESS-PASSPHRASE", "") != key.passphrase:
+            return endpoint, self._i(
+                endpoint, "bad-passphrase", _intx_error(401, {"title": "Unauthorized", "error": "invalid passphrase"})
+            )
+        now = time.monotonic()
+        with self.lock:
+            while key.sent and now - key.sent[0] >= 1.0:
+                key.sent.popleft()
+            limited = self.intx_rate_limit > 0 and len(key.sent) >= self.intx_rate_limit
+            if not limited:
+                key.sent.append(now)
+        if limited:
+            return endpoint, self._i(
+                endpoint,
+                "rate-limited",
+                _intx_error(429, {"message": "Too many requests, rate limit is 100 per second"}),
+            )
+        return endpoint, handler()
+
+    def _i(self, endpoint: str, verdict: str, reply: Reply) -> Reply:
+        self.count("intx", endpoint, verdict)
+        return reply
+
+    def intx_endpoint(self, path: str) -> str:
+        return self._intx_route(path)[0]
+
+    def _intx_route(self, path: str) -> tuple[str, Callable[[], Reply]]:
+        parts = path.strip("/").split("/")[2:]  # after api/v1
+        if parts == ["portfolios"]:
+            return "portfolios", self._portfolios
+        if len(parts) >= 3 and parts[0] == "portfolios":
+            ref, rest = parts[1], parts[2:]
+            if rest == ["balances"]:
+                return "balances", lambda: self._with_portfolio("balances", ref, self._balances)
+            if len(rest) == 2 and rest[0] == "balances":
+                return "balance", lambda: self._with_portfolio("balance", ref, lambda p: self._balance(p, rest[1]))
+            if rest == ["summary"]:
+                return "summary", lambda: self._with_portfolio("summary", ref, self._summary)
+            if rest == ["detail"]:
+                return "detail", lambda: self._with_portfolio("detail", ref, self._detail)
+        return "unknown", lambda: self._i(
+            "unknown", "not-found", _intx_error(404, {"title": "Not Found", "status": 404})
+        )
+
+    def _portfolios(self) -> Reply:
+        with self.market.lock:
+            items = [
+                {
+                    "portfolio_id": p.id,
+                    "portfolio_uuid": p.uuid,
+                    "name": p.name,
+                    "user_uuid": p.uuid,
+                    "maker_fee_rate": "0.0002",
+                    "taker_fee_rate": "0.0004",
+                    "trading_lock": False,
+                    "withdrawal_lock": False,
+                    "borrow_disabled": False,
+                    "is_default": i == 0,
+                    "cross_collateral_enabled": True,
+                    "pre_launch_trading_enabled": False,
+                }
+                for i, p in enumerate(self.market.portfolios.values())
+            ]
+        self.count("intx", "portfolios", "ok")
+        return Reply(200, dumps(items))
+
+    def _with_portfolio(self, endpoint: str, ref: str, answer: Callable[[Any], Any]) -> Reply:
+        portfolio = self.market.find_portfolio(ref)
+        if portfolio is None:
+            return self._i(
+                endpoint, "not-found", _intx_error(404, {"title": "Not Found", "error": "portfolio not found"})
+            )
+        with self.market.lock:
+            result = answer(portfolio)
+        if isinstance(result, Reply):
+            return result
+        self.count("intx", endpoint, "ok")
+        return Reply(200, dumps(result))
+
+    def _balance_obj(self, asset: str, holding: dict[str, Decimal | None]) -> dict[str, Any]:
+        asset_id, asset_uuid = self.market.asset_ids.get(asset, ("0", "00000000-0000-0000-0000-000000000000"))
+        obj: dict[str, Any] = {"asset_id": asset_id, "asset_name": asset, "asset_uuid": asset_uuid}
+        order = (
+            "quantity",
+            "hold",
+            "hold_available_for_collateral",
+            "transfer_hold",
+            "collateral_value",
+            "max_withdraw_amount",
+            "loan",
+            "loan_collateral_requirement",
+            "pledged_collateral_quantity",
+            "loan_initial_margin_contribution",
+            "collateral_backed_overdraft_loan",
+            "user_requested_loan",
+            "unreconciled_amount",
+            "max_undelegate_amount",
+        )
+        for name in order:
+            value = holding.get(name)
+            if value is None:
+                continue
+            obj[name] = value if self.intx_numbers else format(value, "f")
+        return obj
+
+    def _balances(self, portfolio: Any) -> list[dict[str, Any]]:
+        return [self._balance_obj(a, h) for a, h in portfolio.holdings.items()]
+
+    def _balance(self, portfolio: Any, ref: str) -> Any:
+        asset = self.market.find_intx_asset(portfolio, ref)
+        if asset is None:
+            return self._i("balance", "not-found", _intx_error(404, {"message": f"asset {ref} not found"}))
+        return self._balance_obj(asset, portfolio.holdings[asset])
+
+    def _summary(self, portfolio: Any) -> dict[str, Any]:
+        zero = Decimal(0)
+        collateral = sum(((h.get("collateral_value") or zero) for h in portfolio.holdings.values()), zero)
+        value = sum(
+            ((h.get("quantity") or zero) * self.market.intx_specs[a].price for a, h in portfolio.holdings.items()), zero
+        )
+        loans = sum(((h.get("loan_collateral_requirement") or zero) for h in portfolio.holdings.values()), zero)
+        im = (loans * Decimal("0.5")).quantize(Decimal("0.0001"))
+        return {
+            "collateral": _text4(collateral),
+            "unrealized_pnl": "0.0000",
+            "position_notional": "0.0000",
+            "open_position_notional": "0.0000",
+            "pending_fees": "0.0000",
+            "borrow": _text4(loans),
+            "accrued_interest": "0.0000",
+            "rolling_debt": "0.0000",
+            "balance": _text4(value),
+            "buying_power": _text4(max(zero, collateral - im)),
+            "loan_collateral_requirement": _text4(loans),
+            "portfolio_initial_margin": Decimal("0.1"),
+            "portfolio_current_margin": Decimal("0.08"),
+            "portfolio_maintenance_margin": Decimal("0.05"),
+            "portfolio_close_out_margin": Decimal("0.03"),
+            "portfolio_initial_margin_notional": im,
+            "portfolio_current_margin_notional": im,
+            "portfolio_maintenance_margin_notional": (im / 2).quantize(Decimal("0.0001")),
+            "portfolio_close_out_margin_notional": (im / 4).quantize(Decimal("0.0001")),
+            "margin_override": Decimal(0),
+            "lock_up_initial_margin": Decimal(0),
+            "in_liquidation": False,
+        }
+
+    def _detail(self, portfolio: Any) -> dict[str, Any]:
+        return {"summary": self._summary(portfolio), "balances": self._balances(portfolio), "positions": []}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    state: VenueState
+
+    def __init__(self, address: tuple[str, int], state: VenueState) -> None:
+        self.state = state
+        self.connections: set[socket.socket] = set()
+        self.threads: set[threading.Thread] = set()
+        self.tracking = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), name="sim-conn", daemon=True
+        )
+        with self.tracking:
+            self.threads = {t for t in self.threads if t.is_alive()}
+            self.threads.add(thread)
+            self.connections.add(request)
+        thread.start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is normal traffic, not a traceback on stderr."""
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.tracking:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.tracking:
+            connections, threads = list(self.connections), list(self.threads)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else keep-alive answers arrive ~44 ms late (delayed ACK)
+    timeout = 60
+    server: _Server
+    _skew = 0.0
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return formatdate(self.server.state.clock() + self._skew, usegmt=True)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        state = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        if url.path.startswith("/0/private/"):
+            venue, endpoint = "kraken", url.path.rsplit("/", 1)[-1]
+        elif url.path.startswith("/api/v1/"):
+            venue, endpoint = "intx", state.intx_endpoint(url.path)
+        else:
+            self._reply(Reply(404, b'{"error":"not found"}'))
+            return
+        latency, skew, fault = state.faults.draw(venue, endpoint)
+        self._skew = skew
+        if latency and state.stopping.wait(latency):
+            return
+        if fault is not None and self._disrupt(venue, endpoint, fault):
+            return
+        if venue == "kraken":
+            reply = state.kraken(endpoint, self.path, url.query, self.headers, body, skew)
+        else:
+            endpoint, reply = state.intx(url.path, self.headers, body, skew)
+        if fault is not None and fault.kind is FaultKind.EMPTY and reply.status == 200:
+            reply = self._emptied(venue, reply)
+        if fault is not None and fault.kind is FaultKind.TRUNCATED:
+            reply = Reply(reply.status, reply.body[: max(1, len(reply.body) // 2)])
+        self._reply(reply)
+
+    def _disrupt(self, venue: str, endpoint: str, fault: Any) -> bool:
+        """Answer with the fault instead of the venue; False for faults that alter a real answer."""
+        state = self.server.state
+        kind = fault.kind
+        if kind in (FaultKind.EMPTY, FaultKind.TRUNCATED):
+            state.count(venue, endpoint, f"fault:{kind.value}")
+            return False
+        state.count(venue, endpoint, f"fault:{kind.value}")
+        if kind is FaultKind.HTTP_5XX:
+            status = int(fault.value or 503)
+            self._reply(
+                Reply(
+                    status,
+                    dumps(
+                        {"message": "Service Unavailable"} if venue == "intx" else {"error": ["EService:Unavailable"]}
+                    ),
+                )
+            )
+        elif kind is FaultKind.RATE_429:
+            self._reply(Reply(429, dumps({"message": "Too many requests, rate limit is 100 per second"})))
+        elif kind is FaultKind.RATE_429_RETRY_AFTER:
+            self._reply(
+                Reply(
+                    429,
+                    dumps({"title": "Too Many Requests", "status": 429}),
+                    headers={"Retry-After": str(int(float(fault.value or 2)))},
+                )
+            )
+        elif kind is FaultKind.HTML:
+            page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            self._reply(Reply(502, page, content_type="text/html"))
+        elif kind is FaultKind.RESET:
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        elif kind is FaultKind.HANG:
+            state.stopping.wait(HANG_SECONDS)
+            self.close_connection = True
+        elif kind is FaultKind.KRAKEN_ERROR:
+            message = str(fault.value or "EService:Unavailable")
+            self._reply(Reply(200, dumps({"error": [message], "errors": [], "result": None})))
+        return True
+
+    def _emptied(self, venue: str, reply: Reply) -> Reply:
+        payload = json.loads(reply.body)
+        if venue == "kraken":
+            key = "error" if "error" in payload else "errors"
+            result = payload.get("result")
+            empty: Any = {"items": [], "start": 0, "total": 0} if isinstance(result, dict) and "items" in result else {}
+            return Reply(200, dumps({key: [], "result": empty}))
+        return Reply(200, b"[]" if isinstance(payload, list) else b"{}")
+
+    def _reply(self, reply: Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:
+            self.close_connection = True
+
+
+def start_server(state: VenueState, host: str = "127.0.0.1", port: int = 0) -> tuple[_Server, threading.Thread]:
+    server = _Server((host, port), state)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sim-server", daemon=True
+    )
+    thread.start()
+    return server, thread
+
+
+def demo_secret(seed: int, label: str) -> str:
+    """A deterministic base64 secret for the demo keys (64 bytes, like Kraken's)."""
+    import hashlib
+
+    raw = hashlib.sha512(f"balance-tui-sim:{seed}:{label}".encode()).digest()
+    return base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,95 @@
+"""What the engine hands every sink: immutable snapshots of venues and accounts, and their contract shape."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .money import Balance
+from .venues.errors import VenueError
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    id: str
+    name: str
+    balances: tuple[Balance, ...]  # the last good answer (kept when a refresh fails)
+    fetched_at: float | None  # wall time of that answer; None if never fetched
+    error: VenueError | None = None  # why the latest refresh of this account failed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.fetched_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSnapshot:
+    name: str
+    kind: str
+    accounts: tuple[AccountSnapshot, ...]
+    error: VenueError | None = None  # the venue as a whole failed (discovery, auth, lockout)
+    fetched_at: float | None = None  # when the last refresh with any good data ended
+    refreshing: bool = False
+    next_refresh_at: float | None = None  # wall time
+    round_trip: float | None = None  # seconds, median of the last refresh's requests
+    failures: int = 0  # consecutive failed refreshes
+    period: float | None = None  # the refresh period in force after rate-limit clamping
+    note: str | None = None  # e.g. clock skew or rate-limit clamping, for the operator
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(a.ok for a in self.accounts)
+
+    def first_error(self) -> VenueError | None:
+        return self.error or next((a.error for a in self.accounts if a.error is not None), None)
+
+    def age(self, now: float | None = None) -> float | None:
+        if self.fetched_at is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.fetched_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    venues: tuple[VenueSnapshot, ...]
+    generated_at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.venues)
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_contract(snapshot: Snapshot) -> dict[str, Any]:
+    """The `--once --format json` shape of design.md, amounts as exact strings."""
+    return {
+        "generated_at": iso(snapshot.generated_at),
+        "venues": [
+            {
+                "name": venue.name,
+                "kind": venue.kind,
+                "ok": venue.ok,
+                "error": _message(venue.error or (None if venue.ok else venue.first_error())),
+                "accounts": [
+                    {
+                        "id": account.id,
+                        "name": account.name,
+                        "ok": account.ok,
+                        "error": _message(account.error),
+                        "balances": [balance.as_record() for balance in account.balances],
+                    }
+                    for account in venue.accounts
+                ],
+            }
+            for venue in snapshot.venues
+        ],
+    }
+
+
+def _message(error: VenueError | None) -> str | None:
+    return None if error is None else error.message

@@ -1,0 +1,42 @@
+"""The venues balance-tui knows. Adding one: a module with a client and an adapter, and a line in KINDS."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class VenueKind:
+    kind: str
+    label: str  # the default pane name
+    default_base_url: str
+    accounts_key: str  # the config key that lists accounts
+    account_word: str  # "vault", "portfolio"
+    account_pattern: re.Pattern[str]
+    account_hint: str
+    secrets: tuple[str, ...]
+
+
+KINDS: dict[str, VenueKind] = {
+    "kraken-custody": VenueKind(
+        "kraken-custody",
+        "Kraken custody",
+        "https://api.kraken.com",
+        "vaults",
+        "vault",
+        re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$"),
+        "V followed by 13 characters of A-Z and 2-7",
+        ("api_key", "api_secret"),
+    ),
+    "coinbase-intx": VenueKind(
+        "coinbase-intx",
+        "Coinbase INTX",
+        "https://api.international.coinbase.com",
+        "portfolios",
+        "portfolio",
+        re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9]{1,20})$"),
+        "a portfolio UUID or numeric portfolio id",
+        ("api_key", "api_secret", "passphrase"),
+    ),
+}

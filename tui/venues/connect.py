@@ -1,0 +1,18 @@
+"""Build a venue client from its config section and loaded secrets."""
+
+from __future__ import annotations
+
+import httpx
+
+from ..credentials import Secret
+from .base import VenueClient
+from .intx import IntxClient
+from .kraken import KrakenCustodyClient
+
+
+def connect(kind: str, client: httpx.AsyncClient, secrets: dict[str, Secret]) -> VenueClient:
+    if kind == "kraken-custody":
+        return KrakenCustodyClient(client, secrets["api_key"], secrets["api_secret"])
+    if kind == "coinbase-intx":
+        return IntxClient(client, secrets["api_key"], secrets["api_secret"], secrets["passphrase"])
+    raise ValueError(f"unknown venue kind {kind!r}")

@@ -1,0 +1,341 @@
+"""Coinbase International Exchange (INTX): signing, the rate limit, and the calls a monitor makes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..credentials import Secret, redact, remember
+from ..money import Account, AmountError, Balance, parse_amount
+from . import http
+from .errors import ErrorKind, VenueError
+
+KIND = "coinbase-intx"
+DEFAULT_BASE_URL = "https://api.international.coinbase.com"
+LABELS = ("asset_id", "asset_name", "asset_uuid")
+AMOUNTS = (
+    "quantity",
+    "hold",
+    "hold_available_for_collateral",
+    "transfer_hold",
+    "collateral_value",
+    "max_withdraw_amount",
+    "loan",
+    "loan_collateral_requirement",
+    "pledged_collateral_quantity",
+    "loan_initial_margin_contribution",
+    "collateral_backed_overdraft_loan",
+    "user_requested_loan",
+    "unreconciled_amount",
+    "max_undelegate_amount",
+)
+FIELDS = LABELS + AMOUNTS
+SUMMARY_AMOUNTS = (
+    "collateral",
+    "balance",
+    "buying_power",
+    "unrealized_pnl",
+    "pending_fees",
+    "borrow",
+    "accrued_interest",
+    "rolling_debt",
+    "loan_collateral_requirement",
+    "portfolio_initial_margin",
+    "portfolio_current_margin",
+    "portfolio_maintenance_margin",
+    "portfolio_close_out_margin",
+    "portfolio_initial_margin_notional",
+    "portfolio_current_margin_notional",
+    "portfolio_maintenance_margin_notional",
+    "portfolio_close_out_margin_notional",
+    "margin_override",
+    "lock_up_initial_margin",
+)
+SUMMARY_FLAGS = ("in_liquidation",)
+CLOCK_WINDOW = 5.0
+SKEW_WARNING = 2.5  # half the window: warn before requests start failing
+_PATH_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def sign(secret_b64: str, timestamp: str, method: str, request_path: str, body: str = "") -> str:
+    """CB-ACCESS-SIGN = b64(HMAC-SHA256(b64decode(secret), timestamp + METHOD + path + body))."""
+    key = base64.b64decode(secret_b64, validate=True)
+    message = f"{timestamp}{method.upper()}{request_path}{body}".encode()
+    return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioSummary:
+    """Portfolio-level collateral and margin, exact, with `None` for what the venue did not send."""
+
+    amounts: Mapping[str, Decimal | None]
+    flags: Mapping[str, bool | None]
+
+    def as_record(self) -> dict[str, str | bool | None]:
+        record: dict[str, str | bool | None] = {
+            name: None if value is None else format(value, "f") for name, value in self.amounts.items()
+        }
+        record.update(self.flags)
+        return record
+
+
+class RequestRate:
+    """At most `limit` requests in any `per` seconds as the venue counts them, for one key's callers.
+
+    The venue counts a request when it arrives, which is some time after we send it and before its
+    answer reaches us. So a request holds its slot from sending until `per` seconds after its answer:
+    however the network jitters, the venue never sees more than `limit` in one window.
+    """
+
+    def __init__(self, limit: int = 40, per: float = 1.0, clock: Any = time.monotonic) -> None:
+        self.limit = limit
+        self.per = per
+        self._clock = clock
+        self._in_flight = 0
+        self._done: deque[float] = deque()
+
+    def _wait(self) -> float:
+        now = self._clock()
+        while self._done and now - self._done[0] >= self.per:
+            self._done.popleft()
+        if self._in_flight + len(self._done) < self.limit:
+            return 0.0
+        return self._done[0] + self.per - now if self._done else 0.01
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        while (delay := self._wait()) > 0:
+            await asyncio.sleep(min(delay, 0.05) if not self._done else delay)
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._done.append(self._clock())
+
+
+class IntxClient:
+    """Signed GETs to INTX for one key, never more than the venue's 40 requests per second."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: Secret,
+        api_secret: Secret,
+        passphrase: Secret,
+        *,
+        rate: RequestRate | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self._client = client
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._passphrase = passphrase
+        self.rate = rate if rate is not None else RequestRate()
+        self._clock = clock
+        self.clock_offset: float | None = None
+        try:
+            base64.b64decode(api_secret.reveal(), validate=True)
+        except (binascii.Error, ValueError):
+            raise VenueError(
+                ErrorKind.SIGNATURE,
+                "the API secret is not valid base64: copy it again from the INTX API key page",
+                retryable=False,
+            ) from None
+
+    async def discover(self) -> list[Account]:
+        return await self.portfolios()
+
+    async def fetch(self, account_id: str) -> list[Balance]:
+        return await self.balances(account_id)
+
+    def delay_for(self, calls: int) -> float:
+        return 0.0  # the request rate is paced per request; a refresh never needs to wait as a whole
+
+    def note(self) -> str | None:
+        if self.clock_offset is not None and abs(self.clock_offset) > SKEW_WARNING:
+            return describe_skew(self.clock_offset)
+        return None
+
+    async def portfolios(self) -> list[Account]:
+        payload = await self._get("/api/v1/portfolios", "portfolios")
+        if not isinstance(payload, list):
+            raise _shape("portfolios", "a list")
+        accounts = []
+        for item in payload:
+            if not isinstance(item, Mapping) or not (item.get("portfolio_id") or item.get("portfolio_uuid")):
+                raise _shape("portfolios", "a list of portfolios with ids")
+            pid = str(item.get("portfolio_id") or item.get("portfolio_uuid"))
+            details = {
+                k: str(item[k]).lower() if isinstance(item[k], bool) else str(item[k])
+                for k in (
+                    "portfolio_uuid",
+                    "is_default",
+                    "trading_lock",
+                    "withdrawal_lock",
+                    "borrow_disabled",
+                    "cross_collateral_enabled",
+                )
+                if item.get(k) is not None
+            }
+            accounts.append(Account(pid, str(item.get("name") or pid), details))
+        return accounts
+
+    async def balances(self, portfolio: str) -> list[Balance]:
+        payload = await self._get(f"/api/v1/portfolios/{_part(portfolio, 'portfolio')}/balances", "balances")
+        if not isinstance(payload, list):
+            raise _shape("balances", "a list")
+        return [parse_balance(item, "balances") for item in payload]
+
+    async def balance(self, portfolio: str, asset: str) -> Balance:
+        """The seed endpoint: one asset's balance with every collateral and loan field."""
+        path = f"/api/v1/portfolios/{_part(portfolio, 'portfolio')}/balances/{_part(asset, 'asset')}"
+        return parse_balance(await self._get(path, "balance"), "balance")
+
+    async def summary(self, portfolio: str) -> PortfolioSummary:
+        path = f"/api/v1/portfolios/{_part(portfolio, 'portfolio')}/summary"
+        return parse_summary(await self._get(path, "summary"))
+
+    async def _get(self, path: str, where: str) -> Any:
+        async with self.rate.slot():
+            response = await self._send(path)
+        offset = http.server_clock_offset(response)
+        if offset is not None:
+            self.clock_offset = offset
+        if response.status_code >= 400:
+            raise self._status_error(response, where)
+        return http.decode_json(response)
+
+    async def _send(self, path: str) -> httpx.Response:
+        timestamp = str(int(self._clock()))
+        signature = sign(self._api_secret.reveal(), timestamp, "GET", path)
+        remember(signature)
+        request = self._client.build_request(
+            "GET",
+            path,
+            headers={
+                "CB-ACCESS-KEY": self._api_key.reveal(),
+                "CB-ACCESS-PASSPHRASE": self._passphrase.reveal(),
+                "CB-ACCESS-SIGN": signature,
+                "CB-ACCESS-TIMESTAMP": timestamp,
+                "Accept": "application/json",
+            },
+        )
+        return await http.send(self._client, request)
+
+    def _status_error(self, response: httpx.Response, where: str) -> VenueError:
+        status = response.status_code
+        text = error_text(response)
+        lowered = text.lower()
+        if status == 429:
+            return VenueError(
+                ErrorKind.RATE_LIMIT,
+                f"{where}: rate limited by INTX ({text})",
+                status=status,
+                retry_after=http.retry_after(response),
+            )
+        if status >= 500:
+            return VenueError(
+                ErrorKind.SERVER,
+                f"{where}: INTX answered HTTP {status} ({text})",
+                status=status,
+                retry_after=http.retry_after(response),
+            )
+        if status == 401:
+            skew = self.clock_offset
+            if "timestamp" in lowered or "expired" in lowered or (skew is not None and abs(skew) > CLOCK_WINDOW):
+                off = f"; {describe_skew(skew)}" if skew is not None else ""
+                return VenueError(ErrorKind.CLOCK, f"{where}: request timestamp rejected ({text}){off}", status=status)
+            if "signature" in lowered:
+                return VenueError(
+                    ErrorKind.SIGNATURE,
+                    f"{where}: signature rejected: check the API secret ({text})",
+                    status=status,
+                    retryable=False,
+                )
+            return VenueError(
+                ErrorKind.AUTH, f"{where}: key or passphrase not accepted ({text})", status=status, retryable=False
+            )
+        if status == 403:
+            return VenueError(ErrorKind.PERMISSION, f"{where}: the key lacks permission ({text})", status=status)
+        if status == 404:
+            return VenueError(ErrorKind.NOT_FOUND, f"{where}: not found ({text})", status=status)
+        return VenueError(ErrorKind.REQUEST, f"{where}: INTX answered HTTP {status} ({text})", status=status)
+
+
+def describe_skew(offset: float) -> str:
+    """Operator words for a clock offset (venue time minus ours)."""
+    direction = "behind" if offset > 0 else "ahead of"
+    return f"this machine's clock is {abs(offset):.0f} s {direction} the venue's: check NTP (chrony/timedatectl)"
+
+
+def error_text(response: httpx.Response) -> str:
+    """The first of message / title / error / detail in a JSON error body, else an excerpt of the text."""
+    try:
+        payload = http.decode_json(response)
+    except VenueError:
+        payload = None
+    if isinstance(payload, Mapping):
+        for key in ("message", "title", "error", "detail"):
+            value = payload.get(key)
+            if isinstance(value, str) and value.strip():
+                text = " ".join(redact(value).split())
+                return text[:160]
+    return http.excerpt(response)
+
+
+def parse_balance(item: Any, where: str) -> Balance:
+    if not isinstance(item, Mapping):
+        raise _shape(where, "a balance object")
+    labels = {name: _label(item.get(name)) for name in LABELS}
+    asset = labels["asset_name"] or labels["asset_uuid"] or labels["asset_id"]
+    if not asset:
+        raise _shape(where, "a balance naming its asset")
+    try:
+        amounts = {name: parse_amount(item.get(name)) for name in AMOUNTS}
+    except AmountError as exc:
+        raise VenueError(ErrorKind.BAD_RESPONSE, f"{where}: {asset[:20]}: {exc}") from None
+    return Balance(asset, amounts, labels)
+
+
+def parse_summary(item: Any) -> PortfolioSummary:
+    if not isinstance(item, Mapping):
+        raise _shape("summary", "an object")
+    try:
+        amounts = {name: parse_amount(item.get(name)) for name in SUMMARY_AMOUNTS}
+    except AmountError as exc:
+        raise VenueError(ErrorKind.BAD_RESPONSE, f"summary: {exc}") from None
+    flags = {name: item[name] if isinstance(item.get(name), bool) else None for name in SUMMARY_FLAGS}
+    return PortfolioSummary(amounts, flags)
+
+
+def _label(value: object) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return str(value) if isinstance(value, (str, int, Decimal)) else None
+
+
+def _part(value: str, what: str) -> str:
+    if not _PATH_PART.match(value):
+        raise VenueError(ErrorKind.REQUEST, f"{value[:40]!r} is not a valid INTX {what} id", retryable=False)
+    return quote(value, safe="")
+
+
+def _shape(where: str, expected: str) -> VenueError:
+    return VenueError(ErrorKind.BAD_RESPONSE, f"{where}: INTX's answer is not {expected}")

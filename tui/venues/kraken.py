@@ -1,0 +1,366 @@
+"""Kraken custody: signing, nonces, the custody rate counter, and the calls a monitor makes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from ..credentials import Secret, redact, remember
+from ..money import Account, AmountError, Balance, parse_amount, sub
+from . import http
+from .errors import ErrorKind, VenueError
+
+KIND = "kraken-custody"
+DEFAULT_BASE_URL = "https://api.kraken.com"
+FIELDS = ("balance", "hold_trade", "available")
+VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")
+LOCKOUT_SECONDS = 15 * 60.0
+
+
+def sign(secret_b64: str, uri_path: str, nonce: int, body: bytes) -> str:
+    """API-Sign = b64(HMAC-SHA512(b64decode(secret), uri_path + SHA256(str(nonce) + body)))."""
+    key = base64.b64decode(secret_b64, validate=True)
+    digest = hashlib.sha256(str(nonce).encode("ascii") + body).digest()
+    mac = hmac.new(key, uri_path.encode("utf-8") + digest, hashlib.sha512)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def encode_body(payload: Mapping[str, object]) -> bytes:
+    """The exact bytes that are signed and sent: compact JSON, serialised once."""
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+class NonceSource:
+    """Strictly increasing nonces for one key: max(last + 1, now in ns), safe across threads."""
+
+    def __init__(self, clock: Any = time.time_ns) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, int(self._clock()))
+            return self._last
+
+
+_nonce_sources: dict[str, NonceSource] = {}
+_nonce_sources_lock = threading.Lock()
+
+
+def nonce_source_for(api_key: Secret) -> NonceSource:
+    """One nonce source per key per process, whoever asks for it."""
+    tag = hashlib.sha256(api_key.reveal().encode()).hexdigest()
+    with _nonce_sources_lock:
+        return _nonce_sources.setdefault(tag, NonceSource())
+
+
+class CustodyCounter:
+    """Our model of Kraken's custody counter for one key.
+
+    Each call adds 1 (max `limit`); the counter drops to 0 once `window` seconds pass with no call, and
+    every call restarts that wait. `margin` covers the time a request spends on the wire, so that our
+    idea of "last call" is never earlier than the venue's.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 10.0, margin: float = 0.5, clock: Any = time.monotonic):
+        self.limit = limit
+        self.window = window
+        self.margin = margin
+        self._clock = clock
+        self._count = 0
+        self._last: float | None = None
+
+    def level(self, now: float | None = None) -> int:
+        now = self._clock() if now is None else now
+        if self._last is None or now - self._last >= self.window + self.margin:
+            return 0
+        return self._count
+
+    def delay_for(self, calls: int = 1, now: float | None = None) -> float:
+        """Seconds until `calls` more calls fit without crossing the limit."""
+        now = self._clock() if now is None else now
+        if self._last is None or self.level(now) + calls <= self.limit:
+            return 0.0
+        return max(0.0, self._last + self.window + self.margin - now)
+
+    def record(self, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        self._count = self.level(now) + 1
+        self._last = now
+
+    def saturate(self, now: float | None = None) -> None:
+        """The venue said we are over the limit: believe it and wait out a full window."""
+        self._count = self.limit
+        self._last = self._clock() if now is None else now
+
+    async def acquire(self) -> None:
+        while (delay := self.delay_for(1)) > 0:
+            await asyncio.sleep(delay)
+        self.record()
+
+
+class KrakenCustodyClient:
+    """Signed calls to Kraken custody for one key.
+
+    Calls for the key are signed and sent one at a time, in nonce order, and never past the custody
+    counter: concurrent callers queue rather than overtake each other on the wire.
+    """
+
+    kind = KIND
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: Secret,
+        api_secret: Secret,
+        *,
+        counter: CustodyCounter | None = None,
+        nonces: NonceSource | None = None,
+    ) -> None:
+        self._client = client
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self.counter = counter if counter is not None else CustodyCounter()
+        self._nonces = nonces if nonces is not None else nonce_source_for(api_key)
+        self._lane = asyncio.Lock()
+        try:
+            base64.b64decode(api_secret.reveal(), validate=True)
+        except (binascii.Error, ValueError):
+            raise VenueError(
+                ErrorKind.SIGNATURE,
+                "the API secret is not valid base64: copy it again from Kraken's API key page",
+                retryable=False,
+            ) from None
+
+    async def discover(self) -> list[Account]:
+        return await self.list_vaults()
+
+    async def fetch(self, account_id: str) -> list[Balance]:
+        return await self.balances(account_id)
+
+    def delay_for(self, calls: int) -> float:
+        return self.counter.delay_for(calls)
+
+    def note(self) -> str | None:
+        return None
+
+    async def list_vaults(self, page_size: int = 100) -> list[Account]:
+        """Every vault the key can see, following pagination."""
+        vaults: list[Account] = []
+        offset = 0
+        while True:
+            result = await self._call("ListCustodyVaults", {"pagination": {"limit": page_size, "offset": offset}})
+            items, total = _vault_page(result)
+            vaults.extend(_account(item) for item in items)
+            offset += len(items)
+            if not items or total is None or offset >= total:
+                return vaults
+
+    async def balances(self, vault_id: str) -> list[Balance]:
+        check_vault_id(vault_id)
+        result = await self._call("GetCustodyBalance", {"vault_id": vault_id})
+        return parse_balances(result)
+
+    async def vault(self, vault_id: str) -> Mapping[str, Any]:
+        """GetCustodyVault: the vault's details (asset_details with USD values), as the venue sent them."""
+        check_vault_id(vault_id)
+        result = await self._call("GetCustodyVault", {}, query=f"id={vault_id}")
+        if not isinstance(result, Mapping):
+            raise _shape("GetCustodyVault", "an object")
+        return result
+
+    async def _call(self, method: str, params: Mapping[str, object], query: str | None = None) -> Any:
+        path = f"/0/private/{method}"
+        uri_path = f"{path}?{query}" if query else path
+        async with self._lane:
+            await self.counter.acquire()
+            nonce = self._nonces.next()
+            body = encode_body({"nonce": nonce, **params})
+            signature = sign(self._api_secret.reveal(), uri_path, nonce, body)
+            remember(signature)
+            request = self._client.build_request(
+                "POST",
+                uri_path,
+                content=body,
+                headers={
+                    "API-Key": self._api_key.reveal(),
+                    "API-Sign": signature,
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                },
+            )
+            response = await http.send(self._client, request)
+        try:
+            return read_result(response, method)
+        except VenueError as exc:
+            if exc.kind is ErrorKind.RATE_LIMIT:
+                self.counter.saturate()
+            raise
+
+
+def check_vault_id(vault_id: str) -> None:
+    if not VAULT_ID.match(vault_id):
+        raise VenueError(
+            ErrorKind.REQUEST,
+            f"{vault_id!r} is not a Kraken vault id (V + 13 characters of A-Z, 2-7)",
+            retryable=False,
+        )
+
+
+def read_result(response: httpx.Response, method: str) -> Any:
+    """The `result` of a Kraken answer, or the `VenueError` its status or error list describes."""
+    if response.status_code >= 500:
+        raise VenueError(
+            ErrorKind.SERVER,
+            f"{method}: Kraken answered HTTP {response.status_code}: {http.excerpt(response)}",
+            status=response.status_code,
+            retry_after=http.retry_after(response),
+        )
+    if response.status_code == 429:
+        raise VenueError(
+            ErrorKind.RATE_LIMIT,
+            f"{method}: Kraken answered HTTP 429 (too many requests)",
+            status=429,
+            retry_after=http.retry_after(response) or 10.0,
+        )
+    payload = http.decode_json(response)
+    if not isinstance(payload, Mapping):
+        raise _shape(method, "a JSON object")
+    errors = [msg for severity, msg in _error_items(payload) if severity != "W"]
+    if errors:
+        raise classify(errors[0], method)
+    if response.status_code >= 400:
+        raise VenueError(
+            ErrorKind.REQUEST if response.status_code < 500 else ErrorKind.SERVER,
+            f"{method}: Kraken answered HTTP {response.status_code}: {http.excerpt(response)}",
+            status=response.status_code,
+        )
+    if "result" not in payload:
+        raise _shape(method, "a `result`")
+    return payload["result"]
+
+
+def _error_items(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(severity, "EClass:Message") for every item under `error` or `errors`, in either item form."""
+    items: list[tuple[str, str]] = []
+    for key in ("error", "errors"):
+        raw = payload.get(key)
+        if raw is None:
+            continue
+        if isinstance(raw, (str, Mapping)):
+            raw = [raw]
+        if not isinstance(raw, list):
+            items.append(("E", f"unreadable error list under {key!r}"))
+            continue
+        for item in raw:
+            if isinstance(item, str):
+                items.append(("E", item))
+            elif isinstance(item, Mapping):
+                severity = str(item.get("severity") or "E")
+                cls = str(item.get("errorClass") or "")
+                text = item.get("errorMessage") or item.get("type") or ""
+                items.append((severity, f"{cls}:{text}" if cls else str(text)))
+            else:
+                items.append(("E", f"unreadable error item {item!r}"))
+    return items
+
+
+_CLASSES: tuple[tuple[str, ErrorKind, str], ...] = (
+    ("invalid key", ErrorKind.AUTH, "the API key is not accepted"),
+    ("invalid signature", ErrorKind.SIGNATURE, "the signature is not accepted: check the API secret"),
+    ("invalid nonce", ErrorKind.NONCE, "nonce rejected: is another program using this key?"),
+    ("permission denied", ErrorKind.PERMISSION, "the key lacks permission for this call"),
+    ("temporary lockout", ErrorKind.LOCKOUT, "key temporarily locked out by Kraken"),
+    ("rate limit", ErrorKind.RATE_LIMIT, "rate limit exceeded"),
+    ("too many requests", ErrorKind.RATE_LIMIT, "too many requests"),
+    ("throttled", ErrorKind.RATE_LIMIT, "throttled by Kraken"),
+    ("unavailable", ErrorKind.SERVER, "Kraken service unavailable"),
+    ("busy", ErrorKind.SERVER, "Kraken is busy"),
+    ("invalid arguments", ErrorKind.REQUEST, "Kraken refused the arguments"),
+    ("unknown", ErrorKind.REQUEST, "Kraken does not know this"),
+)
+
+
+def classify(message: str, method: str) -> VenueError:
+    """Map one Kraken error string to a typed error, keeping the venue's own words."""
+    message = redact(message.strip())[:200] or "unspecified error"
+    lowered = message.lower()
+    kind, meaning = next(
+        ((k, m) for needle, k, m in _CLASSES if needle in lowered), (ErrorKind.VENUE, "Kraken reported an error")
+    )
+    retry_after: float | None = None
+    if kind is ErrorKind.LOCKOUT:
+        retry_after = LOCKOUT_SECONDS
+    elif kind is ErrorKind.RATE_LIMIT:
+        retry_after = _throttled_until(message) or 10.0
+    return VenueError(kind, f"{method}: {meaning} ({message})", retry_after=retry_after)
+
+
+def _throttled_until(message: str) -> float | None:
+    match = re.search(r"throttled:\s*(\d{9,11})", message, re.IGNORECASE)
+    if not match:
+        return None
+    return max(1.0, int(match.group(1)) - time.time())
+
+
+def parse_balances(result: Any) -> list[Balance]:
+    """GetCustodyBalance's result: {"ASSET": {"balance": "...", "hold_trade": "..."}}."""
+    if result is None:
+        result = {}
+    if not isinstance(result, Mapping):
+        raise _shape("GetCustodyBalance", "an object of assets")
+    balances = []
+    for asset, entry in result.items():
+        if not isinstance(entry, Mapping):
+            raise _shape("GetCustodyBalance", f"an object for asset {str(asset)[:20]!r}")
+        try:
+            total = parse_amount(entry.get("balance"))
+            hold = parse_amount(entry.get("hold_trade"))
+        except AmountError as exc:
+            raise VenueError(ErrorKind.BAD_RESPONSE, f"GetCustodyBalance: {str(asset)[:20]}: {exc}") from None
+        available: Decimal | None = None
+        if total is not None:
+            available = sub(total, hold) if hold is not None else total
+        balances.append(Balance(str(asset), {"balance": total, "hold_trade": hold, "available": available}))
+    return balances
+
+
+def _vault_page(result: Any) -> tuple[list[Mapping[str, Any]], int | None]:
+    """ListCustodyVaults' result, as a bare list or as {items|vaults|data: [...], total}."""
+    total: Any = None
+    items: Any = result
+    if isinstance(result, Mapping):
+        total = result.get("total")
+        items = next((result[k] for k in ("items", "vaults", "data") if k in result), None)
+    if items is None:
+        items = []
+    if not isinstance(items, list) or not all(isinstance(item, Mapping) and "id" in item for item in items):
+        raise _shape("ListCustodyVaults", "a list of vaults with ids")
+    try:
+        count = None if total is None or isinstance(total, bool) else int(total)
+    except (TypeError, ValueError, ArithmeticError):
+        count = None
+    return items, count
+
+
+def _account(item: Mapping[str, Any]) -> Account:
+    vault_id = str(item["id"])
+    details = {k: str(item[k]) for k in ("status", "type") if isinstance(item.get(k), str)}
+    return Account(vault_id, str(item.get("name") or vault_id), details)
+
+
+def _shape(method: str, expected: str) -> VenueError:
+    return VenueError(ErrorKind.BAD_RESPONSE, f"{method}: Kraken's answer is not {expected}")
