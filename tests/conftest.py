@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,34 @@ def no_leaked_threads() -> Iterator[None]:
     yield
     leaked = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and t.name.startswith("sim-")]
     assert not leaked, f"simulator threads left running: {[t.name for t in leaked]}"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real program in a fresh process, as a user or a cron job runs it."""
+    import os
+    import sys
+
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("BALANCE_TUI_CONFIG", None) if env is None or "BALANCE_TUI_CONFIG" not in env else None
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def write_config(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def sim_config(sim: Simulator, tmp_path: Path) -> Path:
+    path = tmp_path / "sim.toml"
+    sim.write_config(path)
+    return path

@@ -69,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="action", metavar="{init,path,check}", parser_class=_Parser, required=True)
     init = config_sub.add_parser("init", help="write a commented template (mode 0600)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    config_sub.add_parser("path", help="print the config path in use")
-    config_sub.add_parser("check", help="validate, then make one signed call per venue and explain failures")
+    path = config_sub.add_parser("path", help="print the config path in use")
+    check = config_sub.add_parser("check", help="validate, then make one signed call per venue and explain failures")
+    for action in (init, path, check):
+        action.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
 
 

@@ -29,6 +29,7 @@ from .venues.errors import ErrorKind, VenueError
 MAX_BACKOFF = 300.0
 NOT_RETRYABLE_FLOOR = 60.0
 REDISCOVER_SECONDS = 1800.0
+ONCE_PATIENCE = 15.0  # --once waits out a rate limit this short instead of failing
 EMPTY_CONFIRMATIONS = 3  # empty answers in a row before an account that had balances is taken as empty
 
 
@@ -319,10 +320,29 @@ class Engine:
         await asyncio.gather(*(web.aclose() for web in self._http), return_exceptions=True)
         self._http.clear()
 
-    async def once(self) -> Snapshot:
-        """One refresh of every venue, concurrently."""
-        venues = await asyncio.gather(*(r.refresh() for r in self.refreshers))
+    async def once(self, patience: float = ONCE_PATIENCE) -> Snapshot:
+        """One refresh of every venue, concurrently.
+
+        A venue that is only rate limited for a short while (another `--once` a moment ago used up
+        Kraken's counter) is waited for and tried once more, rather than reported as failed.
+        """
+        venues = list(await asyncio.gather(*(r.refresh() for r in self.refreshers)))
+        retry = [i for i, v in enumerate(venues) if _briefly_rate_limited(v, patience)]
+        if retry:
+            again = await asyncio.gather(*(self._after(self.refreshers[i]) for i in retry))
+            for i, snapshot in zip(retry, again, strict=True):
+                venues[i] = snapshot
         return Snapshot(tuple(venues))
+
+    @staticmethod
+    async def _after(refresher: VenueRefresher) -> VenueSnapshot:
+        await asyncio.sleep(refresher.next_delay())
+        return await refresher.refresh()
+
+
+def _briefly_rate_limited(snapshot: VenueSnapshot, patience: float) -> bool:
+    errors = [snapshot.error] if snapshot.error else [a.error for a in snapshot.accounts if a.error]
+    return bool(errors) and all(e.kind is ErrorKind.RATE_LIMIT and (e.retry_after or 0) <= patience for e in errors)
 
 
 def _refuse_shared_kraken_keys(config: Config, secrets: list[dict[str, Any]]) -> None:

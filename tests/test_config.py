@@ -1,0 +1,156 @@
+"""Config and credentials: every problem named by file, key and line; secrets kept private."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli, write_config
+from tui.config import ConfigError, load, parse, resolve_path, template
+from tui.credentials import CredentialError, Secret, SecretSource, load_secret, redact
+
+GOOD = """\
+refresh_seconds = 5
+
+[[venue]]
+kind = "kraken-custody"
+api_key = { env = "K_KEY" }
+api_secret = { env = "K_SECRET" }
+vaults = ["VN2F7NJJWKJHI2"]
+
+[[venue]]
+kind = "coinbase-intx"
+name = "INTX main"
+api_key = { env = "I_KEY" }
+api_secret = { file = "intx.secret" }
+passphrase = { command = "echo pass" }
+"""
+
+
+def test_a_good_config_loads() -> None:
+    config = parse(GOOD)
+    assert config.refresh_seconds == 5
+    kraken, intx = config.venues
+    assert kraken.name == "Kraken custody" and kraken.base_url == "https://api.kraken.com"
+    assert kraken.accounts == ("VN2F7NJJWKJHI2",)
+    assert intx.name == "INTX main" and intx.secrets["passphrase"] == SecretSource("command", "echo pass")
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "line", "words"),
+    [
+        (("refresh_seconds = 5", "refresh_secs = 5"), "refresh_secs", 1, "unknown key"),
+        (('vaults = ["VN2F7NJJWKJHI2"]', 'vault = ["VN2F7NJJWKJHI2"]'), "venue[1].vault", 7, "unknown key"),
+        (('kind = "coinbase-intx"', 'kind = "coinbase"'), "venue[2].kind", 10, "must be one of"),
+        (('vaults = ["VN2F7NJJWKJHI2"]', 'vaults = ["VN2F7"]'), "venue[1].vaults", 7, "not a vault id"),
+        (('passphrase = { command = "echo pass" }', ""), "venue[2].passphrase", 9, "missing"),
+        (
+            ('name = "INTX main"', 'name = "INTX main"\nbase_url = "http://example.com"'),
+            "venue[2].base_url",
+            12,
+            "unencrypted",
+        ),
+        (("refresh_seconds = 5", "refresh_seconds = 0.1"), "refresh_seconds", 1, "between"),
+        (('api_key = { env = "I_KEY" }', "api_key = { vault = 1 }"), "venue[2].api_key", 12, "must be"),
+    ],
+)
+def test_each_problem_names_file_key_and_line(edit: tuple[str, str], key: str, line: int, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(GOOD.replace(*edit), Path("/etc/bt.toml"))
+    message = str(caught.value)
+    assert message.startswith(f"/etc/bt.toml:{line}: {key}: "), message
+    assert words in message
+    assert "\n" not in message
+
+
+def test_toml_syntax_error_names_the_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(GOOD.replace('name = "INTX main"', "name = INTX main"), Path("c.toml"))
+    assert str(caught.value).startswith("c.toml:11: invalid TOML")
+
+
+def test_loopback_http_is_allowed_and_other_hosts_are_not() -> None:
+    for url in ("http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"):
+        assert parse(GOOD.replace('name = "INTX main"', f'base_url = "{url}"')).venues[1].base_url == url
+    for url in ("http://10.0.0.5", "http://api.kraken.com", "ftp://x"):
+        with pytest.raises(ConfigError):
+            parse(GOOD.replace('name = "INTX main"', f'base_url = "{url}"'))
+
+
+def test_literal_secret_needs_a_private_file(tmp_path: Path) -> None:
+    text = GOOD.replace('api_key = { env = "K_KEY" }', 'api_key = "literal-key-123"')
+    path = write_config(tmp_path / "c.toml", text, 0o644)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert "chmod 600" in str(caught.value) and ":5: venue[1].api_key" in str(caught.value)
+    assert "literal-key-123" not in str(caught.value)
+    path.chmod(0o600)
+    assert load(path).venues[0].secrets["api_key"].kind == "literal"
+
+
+def test_secret_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BT_SECRET", "from-env-value")
+    assert load_secret(SecretSource("env", "BT_SECRET")).reveal() == "from-env-value"
+    with pytest.raises(CredentialError, match="BT_NOPE is not set"):
+        load_secret(SecretSource("env", "BT_NOPE"))
+    secret_file = write_config(tmp_path / "s", "from-file-value\n", 0o600)
+    assert load_secret(SecretSource("file", "s"), config_path=tmp_path / "c.toml").reveal() == "from-file-value"
+    secret_file.chmod(0o640)
+    with pytest.raises(CredentialError, match="readable by group or others"):
+        load_secret(SecretSource("file", str(secret_file)))
+    assert load_secret(SecretSource("command", "printf from-command-value")).reveal() == "from-command-value"
+    with pytest.raises(CredentialError) as caught:
+        load_secret(SecretSource("command", "sh -c 'echo leaked-output; exit 3'"))
+    assert "exit status 3" in str(caught.value) and "leaked-output" not in str(caught.value)
+
+
+def test_secrets_never_show_and_are_redacted() -> None:
+    secret = Secret("canary-value-9f8e7d")
+    assert "canary" not in repr(secret) and "canary" not in str(secret) and "canary" not in f"{secret}"
+    assert redact("the venue echoed canary-value-9f8e7d back") == "the venue echoed *** back"
+
+
+def test_config_path_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BALANCE_TUI_CONFIG", "/from/env.toml")
+    assert resolve_path("/explicit.toml") == Path("/explicit.toml")
+    assert resolve_path(None) == Path("/from/env.toml")
+    monkeypatch.delenv("BALANCE_TUI_CONFIG")
+    assert resolve_path(None).name == "config.toml" and "balance-tui" in str(resolve_path(None))
+
+
+def test_template_is_valid_and_commented() -> None:
+    config = parse(template())
+    assert [v.kind.kind for v in config.venues] == ["kraken-custody", "coinbase-intx"]
+    assert all(s.kind == "env" for v in config.venues for s in v.secrets.values())
+    assert template().count("#") >= 8
+
+
+def test_config_init_writes_0600_and_never_overwrites_without_force(tmp_path: Path) -> None:
+    path = tmp_path / "dir" / "config.toml"
+    done = run_cli("config", "init", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    path.write_text("# mine\n")
+    again = run_cli("config", "init", "--config", str(path))
+    assert again.returncode == 2 and "--force" in again.stderr and path.read_text() == "# mine\n"
+    assert run_cli("config", "init", "--force", "--config", str(path)).returncode == 0
+    assert "kraken-custody" in path.read_text()
+    assert run_cli("config", "path", "--config", str(path)).stdout.strip() == str(path)
+
+
+def test_the_same_kraken_key_twice_is_refused(tmp_path: Path) -> None:
+    text = GOOD + GOOD.split("\n\n")[1].replace('vaults = ["VN2F7NJJWKJHI2"]', 'name = "Second"')
+    path = write_config(tmp_path / "c.toml", text)
+    write_config(tmp_path / "intx.secret", "c2VjcmV0")
+    done = run_cli("--once", "--config", str(path), env={"K_KEY": "k", "K_SECRET": "c2VjcmV0", "I_KEY": "i"})
+    assert done.returncode == 2
+    assert "same Kraken key" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_config_file_says_what_to_do(tmp_path: Path) -> None:
+    done = run_cli("--once", "--config", str(tmp_path / "none.toml"))
+    assert done.returncode == 2
+    assert "config init" in done.stderr and done.stderr.count("\n") == 1

@@ -1,0 +1,113 @@
+"""The refresh engine: last good data, backoff, rate-limit schedule, suspicion of empty answers."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+
+from tests.conftest import intx_for, kraken_for
+from tui.engine import MAX_BACKOFF, VenueRefresher
+from tui.sim import Simulator
+from tui.venues import http
+from tui.venues.errors import ErrorKind
+
+
+def refresher(
+    client: object, *, kind: str = "coinbase-intx", accounts: tuple[str, ...] = (), seconds: float = 5.0
+) -> VenueRefresher:
+    return VenueRefresher(
+        "v",
+        kind,
+        client,
+        refresh_seconds=seconds,
+        accounts=accounts,  # type: ignore[arg-type]
+        rng=random.Random(1),
+    )
+
+
+async def test_failure_keeps_last_good_data_and_recovery_clears_it(sim: Simulator, web: httpx.AsyncClient) -> None:
+    r = refresher(intx_for(sim, web))
+    good = await r.refresh()
+    assert good.ok and len(good.accounts) == 3
+    sim.faults.set("http-5xx", venue="intx", endpoint="balances")
+    bad = await r.refresh()
+    assert not bad.ok and bad.failures == 1
+    assert [a.balances for a in bad.accounts] == [a.balances for a in good.accounts]
+    assert all(a.error is not None and a.error.kind is ErrorKind.SERVER for a in bad.accounts)
+    assert bad.fetched_at == good.fetched_at
+    sim.faults.clear()
+    again = await r.refresh()
+    assert again.ok and again.failures == 0
+
+
+async def test_one_failing_account_does_not_spoil_the_others(sim: Simulator, web: httpx.AsyncClient) -> None:
+    pids = list(sim.market.portfolios)
+    r = refresher(intx_for(sim, web), accounts=(pids[0], "999999"))
+    snap = await r.refresh()
+    ok, missing = snap.accounts
+    assert ok.ok and ok.name == "Main" and ok.balances
+    assert missing.error is not None and missing.error.kind is ErrorKind.NOT_FOUND
+    assert snap.failures == 0
+
+
+async def test_backoff_grows_with_jitter_and_honours_retry_after(sim: Simulator, web: httpx.AsyncClient) -> None:
+    r = refresher(intx_for(sim, web), seconds=5)
+    await r.refresh()
+    sim.faults.set("http-5xx", venue="intx")
+    delays = []
+    for _ in range(9):
+        await r.refresh()
+        delays.append(r.next_delay())
+    assert 4 <= delays[0] <= 6 and 8 <= delays[1] <= 12 and 16 <= delays[2] <= 24
+    assert max(delays) <= MAX_BACKOFF * 1.2 and delays[-1] >= MAX_BACKOFF * 0.8
+    sim.faults.clear()
+    sim.faults.set("429-retry-after", venue="intx", value=60)
+    r2 = refresher(intx_for(sim, web), seconds=5)
+    await r2.refresh()
+    assert r2.next_delay() >= 60
+
+
+async def test_lockout_pauses_the_key_for_fifteen_minutes(sim: Simulator, web: httpx.AsyncClient) -> None:
+    sim.faults.set("kraken-error", venue="kraken", value="EGeneral:Temporary lockout")
+    r = refresher(kraken_for(sim, web), kind="kraken-custody")
+    snap = await r.refresh()
+    assert snap.error is not None and snap.error.kind is ErrorKind.LOCKOUT
+    assert r.next_delay() >= 900
+    assert sim.count("kraken") == 1
+
+
+async def test_kraken_schedule_leaves_the_counter_room() -> None:
+    with Simulator(seed=4, vaults=8) as sim:
+        async with http.new_client(sim.url) as web:
+            r = refresher(kraken_for(sim, web), kind="kraken-custody", seconds=5)
+            snap = await r.refresh()
+            assert snap.ok and len(snap.accounts) == 8
+            assert 10 <= r.next_delay() <= 11  # 9 calls made: the next 8 must wait for a reset
+            assert r.snapshot().note is not None and "rate limit" in r.snapshot().note
+        assert sim.count("kraken", verdict="rate-limited") == 0
+
+
+async def test_an_empty_answer_is_not_taken_as_zero_at_once(sim: Simulator, web: httpx.AsyncClient) -> None:
+    r = refresher(kraken_for(sim, web), kind="kraken-custody", seconds=1)
+    sim.kraken_rate_limit = False
+    first = await r.refresh()
+    sim.faults.set("empty", venue="kraken", endpoint="GetCustodyBalance")
+    second = await r.refresh()
+    assert [a.balances for a in second.accounts] == [a.balances for a in first.accounts]
+    assert all(a.error is not None and "not taken as zero" in a.error.message for a in second.accounts)
+    await r.refresh()
+    third = await r.refresh()
+    assert all(a.balances == () and a.ok for a in third.accounts)
+
+
+@pytest.mark.parametrize("kind", ["kraken-custody", "coinbase-intx"])
+async def test_discovery_failure_without_configured_accounts_is_a_venue_error(
+    sim: Simulator, web: httpx.AsyncClient, kind: str
+) -> None:
+    venue = "kraken" if kind == "kraken-custody" else "intx"
+    sim.faults.set("http-5xx", venue=venue)
+    client = kraken_for(sim, web) if venue == "kraken" else intx_for(sim, web)
+    snap = await refresher(client, kind=kind).refresh()
+    assert snap.error is not None and snap.accounts == () and not snap.ok
