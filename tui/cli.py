@@ -113,9 +113,20 @@ def _tui(args: argparse.Namespace) -> int:
     from .config import load
 
     if args.demo:
-        raise UsageError("the live TUI is not built yet: try `balance-tui sim` with `--once`")
+        from .demo import run_demo
+
+        return run_demo(seed=args.seed)
     config = load(_config_path(args))
-    raise UsageError(f"the live TUI is not built yet: try `balance-tui --once --config {config.path}`")
+    if not config.venues:
+        raise UsageError(
+            f"{config.path}: no [[venue]] configured: add one (see `balance-tui config init`), "
+            "or try `balance-tui --demo`"
+        )
+    from .app import run_app
+    from .engine import Engine
+
+    Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
+    return run_app(config)
 
 
 def _sim(args: argparse.Namespace) -> int:

@@ -44,6 +44,25 @@ AMOUNTS = (
     "max_undelegate_amount",
 )
 FIELDS = LABELS + AMOUNTS
+MEANINGS = {  # from the venue's documentation of GET /api/v1/portfolios/{portfolio}/balances/{asset}
+    "asset_id": "the unique identifier of the asset",
+    "asset_name": "name of the asset",
+    "asset_uuid": "the UUID of the asset",
+    "quantity": "total amount of the asset in the portfolio",
+    "hold": "amount held from trading activity",
+    "hold_available_for_collateral": "part of the hold that is eligible as collateral",
+    "transfer_hold": "amount held by a pending transfer",
+    "collateral_value": "collateral value this balance provides",
+    "max_withdraw_amount": "most that can be withdrawn on-chain now, given margin requirements",
+    "loan": "total quantity of the asset borrowed by the portfolio",
+    "loan_collateral_requirement": "notional collateral required to hold the loan",
+    "pledged_collateral_quantity": "amount of the asset pledged as collateral",
+    "loan_initial_margin_contribution": "notional this loan adds to the portfolio's initial margin",
+    "collateral_backed_overdraft_loan": "amount borrowed automatically to cover USDC deficits",
+    "user_requested_loan": "amount borrowed on explicit request",
+    "unreconciled_amount": "exchange vs external balance not yet reconciled (external collateral only)",
+    "max_undelegate_amount": "most that can be undelegated from the exchange (external collateral only)",
+}
 SUMMARY_AMOUNTS = (
     "collateral",
     "balance",

@@ -1,0 +1,282 @@
+"""The Textual app: one pane per venue, refreshed by the engine in background workers.
+
+Workers only post messages; handlers on the UI thread touch widgets (Dolphie's fetch/render split).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from .config import Config
+from .engine import Engine, VenueRefresher
+from .panes import BalanceTable, VenuePane, View
+from .rows import SORT_LABELS, SORTS, Baseline
+from .screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
+from .snapshot import VenueSnapshot
+
+
+class VenueUpdated(Message):
+    """A venue's refresher published a snapshot (posted from its worker)."""
+
+    def __init__(self, index: int, snapshot: VenueSnapshot) -> None:
+        super().__init__()
+        self.index = index
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, VenueUpdated) and message.index == self.index
+
+
+class BalanceApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "balance-tui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("r", "refresh_now", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("h", "hide_zero", "Zeros", id="hide_zero"),
+        Binding("m", "mask", "Mask", id="mask"),
+        Binding("z", "maximise", "Max", id="maximise"),
+        Binding("tab", "focus_next", "Next pane", show=False),
+        Binding("shift+tab", "focus_previous", "Prev pane", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self, config: Config, *, demo: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.demo = demo
+        self.engine = Engine(config)
+        self.view = View()
+        self.baseline = Baseline()
+        self.paused = False
+        self.panes: list[VenuePane] = []
+
+    # --- layout ---------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        if self.demo:
+            yield Static(" DEMO · simulated venues, not real money ", id="demo-banner")
+        with Vertical(id="panes"):
+            for i, venue in enumerate(self.config.venues):
+                pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view)
+                self.panes.append(pane)
+                yield pane
+        yield Input(placeholder="filter by asset or account; Enter keeps it, Esc clears", id="filter")
+        yield Static(id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.title = "balance-tui" + (" · DEMO" if self.demo else "")
+        self.query_one("#filter", Input).display = False
+        self._status()
+        await self.engine.__aenter__()
+        for i, refresher in enumerate(self.engine.refreshers):
+            self._run_venue(i, refresher)
+        self.set_interval(1.0, self._tick)
+        if self.panes:
+            self.panes[0].table.focus()
+        self._watch_terminal()
+
+    def _run_venue(self, index: int, refresher: VenueRefresher) -> None:
+        def publish(snapshot: VenueSnapshot) -> None:
+            self.post_message(VenueUpdated(index, snapshot))
+
+        self.run_worker(
+            refresher.run(publish), name=f"venue-{index}", group=f"venue:{index}", exit_on_error=False, exclusive=False
+        )
+
+    async def on_unmount(self) -> None:
+        self.workers.cancel_all()
+        await self.engine.__aexit__(None, None, None)
+
+    # --- data in --------------------------------------------------------------------------------------
+
+    def on_venue_updated(self, message: VenueUpdated) -> None:
+        pane = self.panes[message.index]
+        pane.show(message.snapshot)
+        screen = self.screen
+        if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
+            screen.update_from(message.snapshot)
+
+    def _tick(self) -> None:
+        for pane in self.panes:
+            pane.refresh_header()
+            pane.expire_flashes()
+
+    # --- keys -----------------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_refresh_now(self) -> None:
+        for refresher in self.engine.refreshers:
+            refresher.refresh_now()
+        self.notify("refreshing every venue now", timeout=2)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        for refresher, pane in zip(self.engine.refreshers, self.panes, strict=True):
+            (refresher.pause if self.paused else refresher.resume)()
+            pane.paused = self.paused
+            pane.refresh_header()
+        self._status()
+
+    def action_sort(self) -> None:
+        self.view.sort = SORTS[(SORTS.index(self.view.sort) + 1) % len(SORTS)]
+        self._rerender()
+
+    def action_hide_zero(self) -> None:
+        self.view.hide_zero = not self.view.hide_zero
+        self._rerender()
+
+    def action_mask(self) -> None:
+        self.view.mask = not self.view.mask
+        self._rerender()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if self.view.filter_text or box.display:
+            box.value = ""
+            box.display = False
+            self.view.filter_text = ""
+            self._rerender()
+            self._focus_pane()
+
+    def action_maximise(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        pane = self._focused_pane()
+        if pane is not None:
+            self.screen.maximize(pane, container=False)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.view.filter_text = event.value.strip()
+        self._rerender()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = bool(event.value.strip())
+        self._focus_pane()
+
+    @on(DataTable.RowSelected)
+    def _drill_down(self, event: DataTable.RowSelected) -> None:
+        pane = next((p for p in self.panes if p.table is event.data_table), None)
+        if pane is None:
+            return
+        row = pane.rows.get(str(event.row_key.value))
+        refresher = self.engine.refreshers[pane.index]
+        if row is None or refresher.client is None:
+            return
+        if pane.kind == "coinbase-intx":
+            self.push_screen(IntxDetailScreen(refresher.client, pane.venue_name, row, self.config.refresh_seconds))
+        else:
+            screen = KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline)
+            self.push_screen(screen)
+            if pane.snapshot is not None:
+                screen.update_from(pane.snapshot)
+
+    def get_system_commands(self, screen: Screen[object]) -> list[SystemCommand]:
+        commands = list(super().get_system_commands(screen))
+        commands += [
+            SystemCommand("Refresh now", "Refresh every venue now (r)", self.action_refresh_now),
+            SystemCommand("Pause / resume", "Stop or restart refreshing (p)", self.action_pause),
+            SystemCommand("Filter", "Filter rows by asset or account (/)", self.action_filter),
+            SystemCommand("Cycle sort", "account, asset, amount, change (s)", self.action_sort),
+            SystemCommand("Hide zero balances", "Toggle rows whose amounts are all zero (h)", self.action_hide_zero),
+            SystemCommand("Mask amounts", "Hide every amount, for screen sharing (m)", self.action_mask),
+            SystemCommand("Maximise pane", "Show only the focused pane (z)", self.action_maximise),
+            SystemCommand("Keys", "Every key balance-tui knows (?)", self.action_help),
+        ]
+        return commands
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _rerender(self) -> None:
+        for pane in self.panes:
+            pane.render_rows()
+            pane.refresh_header()
+        self._status()
+
+    def _status(self) -> None:
+        parts = [f"sort: {SORT_LABELS[self.view.sort]}"]
+        if self.view.filter_text:
+            parts.append(f"filter: {self.view.filter_text!r}")
+        if self.view.hide_zero:
+            parts.append("zero balances hidden")
+        if self.view.mask:
+            parts.append("amounts masked")
+        if self.paused:
+            parts.append("PAUSED (p resumes)")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    def _focused_pane(self) -> VenuePane | None:
+        focused = self.focused
+        while focused is not None and not isinstance(focused, VenuePane):
+            focused = focused.parent  # type: ignore[assignment]
+        return focused if isinstance(focused, VenuePane) else (self.panes[0] if self.panes else None)
+
+    def _focus_pane(self) -> None:
+        pane = self._focused_pane()
+        if pane is not None:
+            pane.query_one(BalanceTable).focus()
+
+    @work(exit_on_error=False, group="terminal")
+    async def _watch_terminal(self) -> None:
+        """Over SSH a dropped connection can leave the process spinning: exit when the terminal is gone."""
+        import asyncio
+
+        while True:
+            await asyncio.sleep(2.0)
+            if not _terminal_alive():
+                self.exit(0)
+                return
+
+
+def _terminal_alive() -> bool:
+    stream = sys.__stdout__
+    try:
+        return stream is None or not os.isatty(stream.fileno()) or os.ttyname(stream.fileno()) != ""
+    except OSError:
+        return False
+
+
+def run_app(config: Config, *, demo: bool = False) -> int:
+    app = BalanceApp(config, demo=demo)
+    previous = signal.getsignal(signal.SIGHUP)
+
+    def hang_up(_signum: int, _frame: object) -> None:
+        app.exit(0)
+
+    signal.signal(signal.SIGHUP, hang_up)
+    try:
+        result = app.run()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    return int(result or 0)
+
+
+def stylesheet() -> Path:
+    return Path(__file__).with_name("app.tcss")

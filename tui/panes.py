@@ -1,0 +1,248 @@
+"""A venue's pane: a header line (state, ages, next refresh, round trip) over a table updated in place."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+from textual.widgets._data_table import RowKey
+
+from .rows import COLUMNS, Baseline, Row, aligned_column, build_rows, masked
+from .snapshot import VenueSnapshot
+
+FLASH_SECONDS = 3.0
+
+
+class KeyedText(Text):
+    """The first cell of a row, carrying the row's key so `DataTable.sort` can follow our order."""
+
+    def __init__(self, text: str, row_key: str) -> None:
+        super().__init__(text)
+        self.row_key = row_key
+
+
+class BalanceTable(DataTable[Text]):
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("g", "scroll_top", "Top", show=False),
+        Binding("G", "scroll_bottom", "Bottom", show=False),
+    ]
+
+
+@dataclass
+class View:
+    """How every pane filters and shows its rows (owned by the app, shared by the panes)."""
+
+    filter_text: str = ""
+    hide_zero: bool = False
+    sort: str = "account"
+    mask: bool = False
+
+
+class VenuePane(Vertical):
+    """One venue. `show()` takes a snapshot and writes only what changed."""
+
+    def __init__(self, index: int, name: str, kind: str, baseline: Baseline, view: View) -> None:
+        super().__init__(id=f"pane-{index}", classes="pane")
+        self.index = index
+        self.venue_name = name
+        self.kind = kind
+        self.baseline = baseline
+        self.view = view
+        self.snapshot: VenueSnapshot | None = None
+        self.rows: dict[str, Row] = {}
+        self._cells: dict[tuple[str, str], str] = {}
+        self._flashes: dict[tuple[str, str], tuple[float, str]] = {}
+        self._widths: dict[str, int] = {}
+        self.paused = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.venue_name, classes="pane-header", id=f"header-{self.index}")
+        table = BalanceTable(id=f"table-{self.index}", cursor_type="row", zebra_stripes=False)
+        for column in COLUMNS[self.kind]:
+            table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
+            self._widths[column.key] = len(column.label)
+        yield table
+
+    @property
+    def table(self) -> BalanceTable:
+        return self.query_one(BalanceTable)
+
+    def cursor_key(self) -> str | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:  # the cursor can point past the last row while rows are being removed
+            return None
+
+    def selected_row(self) -> Row | None:
+        key = self.cursor_key()
+        return self.rows.get(key) if key else None
+
+    # --- data ---------------------------------------------------------------------------------------
+
+    def show(self, snapshot: VenueSnapshot) -> None:
+        self.snapshot = snapshot
+        self.set_class(snapshot.failures > 0 or snapshot.error is not None, "-failing")
+        if not (snapshot.refreshing and self.rows):  # at the start of a refresh only the header changes
+            self.render_rows()
+        self.refresh_header()
+
+    def render_rows(self) -> None:
+        if self.snapshot is None:
+            return
+        view = self.view
+        rows = build_rows(
+            self.snapshot, self.baseline, filter_text=view.filter_text, hide_zero=view.hide_zero, sort=view.sort
+        )
+        table = self.table
+        keep = self.cursor_key()
+        wanted = {r.key for r in rows}
+        with self.app.batch_update():
+            for key in [k for k in self.rows if k not in wanted]:
+                table.remove_row(key)
+                self.rows.pop(key)
+                for column in COLUMNS[self.kind]:
+                    self._cells.pop((key, column.key), None)
+            texts = self._texts(rows)
+            now = time.monotonic()
+            added = False
+            for i, row in enumerate(rows):
+                if row.key not in self.rows:
+                    cells = [self._cell(row, c.key, texts[c.key][i], now, new=True) for c in COLUMNS[self.kind]]
+                    table.add_row(*cells, key=row.key)
+                    added = True
+                else:
+                    self._update_row(row, texts, i, now)
+                self.rows[row.key] = row
+            order = [r.key for r in rows]
+            if added or [str(r.key.value) for r in table.ordered_rows] != order:
+                position = {key: i for i, key in enumerate(order)}
+                table.sort(key=lambda values: position.get(getattr(values[0], "row_key", ""), 0))
+            if keep is not None and keep in self.rows:
+                table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _texts(self, rows: list[Row]) -> dict[str, list[str]]:
+        texts = {}
+        for column in COLUMNS[self.kind]:
+            if column.numeric:
+                values = aligned_column(rows, column.key)
+                texts[column.key] = [masked(v) for v in values] if self.view.mask else values
+            else:
+                texts[column.key] = [r.text(column.key) for r in rows]
+        return texts
+
+    def _update_row(self, row: Row, texts: dict[str, list[str]], i: int, now: float) -> None:
+        old = self.rows[row.key]
+        table = self.table
+        for column in COLUMNS[self.kind]:
+            text = texts[column.key][i]
+            if self._cells.get((row.key, column.key)) == text:
+                continue
+            moved = (
+                column.numeric and column.key != "change" and old.values.get(column.key) != row.values.get(column.key)
+            )
+            if moved:
+                before, after = old.values.get(column.key), row.values.get(column.key)
+                direction = "up" if (after or 0) > (before or 0) else "down"
+                self._flashes[(row.key, column.key)] = (now + FLASH_SECONDS, direction)
+            cell = self._cell(row, column.key, text, now)
+            grow = len(text) > self._widths.get(column.key, 0)
+            table.update_cell(row.key, column.key, cell, update_width=grow)
+
+    def _cell(self, row: Row, column: str, text: str, now: float, new: bool = False) -> Text:
+        self._cells[(row.key, column)] = text
+        self._widths[column] = max(self._widths.get(column, 0), len(text))
+        if column == "account":
+            return KeyedText(text, row.key)
+        numeric = column not in ("account", "asset")
+        cell = Text(text, justify="right" if numeric else "left")
+        flash = self._flashes.get((row.key, column))
+        if flash is not None and flash[0] > now:
+            cell.stylize("bold reverse green" if flash[1] == "up" else "bold reverse red")
+        elif column == "change" and not self.view.mask and row.values.get("change"):
+            cell.stylize("green" if (row.values["change"] or 0) > 0 else "red")
+        return cell
+
+    def expire_flashes(self) -> None:
+        """Called every second: cells whose flash is over go back to plain text."""
+        now = time.monotonic()
+        done = [k for k, (until, _) in self._flashes.items() if until <= now]
+        if not done:
+            return
+        table = self.table
+        for key in done:
+            self._flashes.pop(key)
+            row_key, column = key
+            row = self.rows.get(row_key)
+            text = self._cells.get(key)
+            if row is None or text is None:
+                continue
+            table.update_cell(RowKey(row_key), column, self._cell(row, column, text, now), update_width=False)
+
+    # --- header -------------------------------------------------------------------------------------
+
+    def refresh_header(self) -> None:
+        self.query_one(".pane-header", Static).update(
+            header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.view)
+        )
+
+
+def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, view: View) -> Text:
+    now = time.time()
+    text = Text()
+    text.append(f" {name} ", style="bold reverse")
+    if snap is None:
+        text.append("  connecting…", style="italic")
+        return text
+    words = "vault" if snap.kind == "kraken-custody" else "portfolio"
+    text.append(f"  {len(snap.accounts)} {words}{'s' if len(snap.accounts) != 1 else ''}")
+    text.append("  ")
+    error = snap.first_error()
+    age = snap.age(now)
+    if snap.error is not None or (snap.failures > 0 and error is not None):
+        text.append("● failing", style="bold red")
+        text.append(f": {error.message if error else 'no data'}", style="red")
+        if age is not None:
+            text.append(f"  stale for {_ago(age)}", style="yellow")
+    elif paused:
+        text.append("‖ paused", style="bold yellow")
+    elif snap.refreshing:
+        text.append("◌ refreshing", style="bold cyan")
+    elif error is not None:
+        text.append("◐ partial", style="bold yellow")
+        text.append(f": {error.message}", style="yellow")
+    elif age is not None and snap.period and age > 3 * snap.period:
+        text.append(f"● stale for {_ago(age)}", style="bold yellow")
+    else:
+        text.append("● live", style="bold green")
+    if age is not None:
+        text.append(f"  updated {_ago(age)} ago", style="dim")
+    if snap.next_refresh_at is not None and not paused and not snap.refreshing:
+        text.append(f"  next in {_ago(math.ceil(max(0.0, snap.next_refresh_at - now)))}", style="dim")
+    if snap.round_trip is not None:
+        text.append(f"  rtt {snap.round_trip * 1000:.0f} ms", style="dim")
+    if snap.note:
+        text.append(f"  ⚠ {snap.note}", style="yellow")
+    total = sum(len(a.balances) for a in snap.accounts)
+    if shown != total:
+        text.append(f"  showing {shown} of {total}", style="italic")
+    return text
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -1,0 +1,304 @@
+"""Screens over the panes: the INTX and Kraken drill-downs, and help."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from .money import align, fmt, sub
+from .rows import Baseline, Row, masked
+from .snapshot import VenueSnapshot
+from .venues import intx
+from .venues.errors import VenueError
+
+SUMMARY_ROWS = (
+    ("collateral", "collateral"),
+    ("balance", "balance"),
+    ("buying_power", "buying power"),
+    ("loan_collateral_requirement", "loan collateral requirement"),
+    ("borrow", "borrow"),
+    ("portfolio_initial_margin", "initial margin"),
+    ("portfolio_maintenance_margin", "maintenance margin"),
+    ("portfolio_close_out_margin", "close-out margin"),
+    ("portfolio_initial_margin_notional", "initial margin notional"),
+    ("portfolio_maintenance_margin_notional", "maintenance margin notional"),
+    ("unrealized_pnl", "unrealized PnL"),
+    ("accrued_interest", "accrued interest"),
+)
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "back", "Back"), Binding("q", "back", "Back", show=False)]
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def mask(self, text: str) -> str:
+        return masked(text) if getattr(self.app, "view", None) and self.app.view.mask else text  # type: ignore[attr-defined]
+
+
+class IntxDetailScreen(DetailScreen):
+    """All 17 fields of one INTX balance, live through the seed endpoint, beside the portfolio summary."""
+
+    def __init__(self, client: Any, venue: str, row: Row, refresh_seconds: float) -> None:
+        super().__init__(classes="detail")
+        self.client = client
+        self.venue = venue
+        self.row = row
+        self.refresh_seconds = refresh_seconds
+        self.opened: dict[str, Decimal | None] = {}
+        self.fetched_at: float | None = None
+        self.error: VenueError | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title", classes="detail-title")
+        with Horizontal():
+            fields = DataTable[str | Text](id="fields", cursor_type="row")
+            fields.add_column("field", key="field")
+            fields.add_column("meaning", key="meaning")
+            fields.add_column(Text("value", justify="right"), key="value")
+            fields.add_column(Text("change since opened", justify="right"), key="change")
+            for name in intx.FIELDS:
+                fields.add_row(name, intx.MEANINGS[name], Text("…", justify="right"), Text(""), key=name)
+            yield fields
+            with Vertical(id="summary-box"):
+                yield Static("portfolio summary", classes="box-title")
+                summary = DataTable[str | Text](id="summary", cursor_type="none", show_header=False)
+                summary.add_column("name", key="name")
+                summary.add_column("value", key="value")
+                for key, label in SUMMARY_ROWS:
+                    summary.add_row(label, Text("…", justify="right"), key=key)
+                summary.add_row("in liquidation", Text("…", justify="right"), key="in_liquidation")
+                yield summary
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._title()
+        self.run_worker(self._poll(), exclusive=True, exit_on_error=False, group="detail")
+        self.set_interval(1.0, self._title)
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                balance, summary = await asyncio.gather(
+                    self.client.balance(self.row.account_id, self.row.asset), self.client.summary(self.row.account_id)
+                )
+            except VenueError as exc:
+                self.error = exc
+            else:
+                self.error = None
+                self.fetched_at = time.time()
+                self._show(balance.as_record(), summary.as_record())
+            self._title()
+            await asyncio.sleep(self.refresh_seconds)
+
+    def _show(self, record: dict[str, str | None], summary: dict[str, str | bool | None]) -> None:
+        fields = self.query_one("#fields", DataTable)
+        texts = align([record.get(n) or "" for n in intx.FIELDS])
+        changes = []
+        for name in intx.FIELDS:
+            value = record.get(name)
+            if name in intx.AMOUNTS:
+                amount = Decimal(value) if value is not None else None
+                first = self.opened.setdefault(name, amount)
+                change = sub(amount, first) if amount is not None and first is not None else None
+                changes.append("" if change is None else ("+" if change > 0 else "") + fmt(change))
+            else:
+                changes.append("")
+        changes = align(changes)
+        for i, name in enumerate(intx.FIELDS):
+            value = record.get(name)
+            shown = texts[i] if value is not None else "not reported"
+            if name in intx.AMOUNTS and value is not None:
+                shown = self.mask(shown)
+            fields.update_cell(
+                name, "value", Text(shown, justify="right", style="" if value is not None else "dim"), update_width=True
+            )
+            moved = changes[i].strip()
+            style = "green" if moved.startswith("+") else ("red" if moved.startswith("-") else "")
+            shown_change = self.mask(changes[i]) if moved else changes[i]
+            fields.update_cell(name, "change", Text(shown_change, justify="right", style=style), update_width=True)
+        table = self.query_one("#summary", DataTable)
+        values = align([_text(summary.get(k)) for k, _ in SUMMARY_ROWS])
+        for (key, _), text in zip(SUMMARY_ROWS, values, strict=True):
+            table.update_cell(
+                key, "value", Text(self.mask(text) if text.strip() else "—", justify="right"), update_width=True
+            )
+        liquidation = summary.get("in_liquidation")
+        table.update_cell(
+            "in_liquidation",
+            "value",
+            Text(
+                "YES" if liquidation else ("no" if liquidation is False else "—"),
+                justify="right",
+                style="bold reverse red" if liquidation else "",
+            ),
+            update_width=True,
+        )
+
+    def _title(self) -> None:
+        text = Text()
+        text.append(f" {self.row.asset} ", style="bold reverse")
+        text.append(f" in portfolio {self.row.account} ({self.row.account_id}) · {self.venue}")
+        text.append("  GET …/balances/{asset} every " + f"{self.refresh_seconds:g} s", style="dim")
+        if self.error is not None:
+            text.append(f"\n ● failing: {self.error.message}", style="bold red")
+        elif self.fetched_at is not None:
+            text.append(f"\n ● live · updated {time.time() - self.fetched_at:.0f} s ago", style="green")
+        else:
+            text.append("\n ◌ loading…", style="cyan")
+        self.query_one("#detail-title", Static).update(text)
+
+
+class KrakenDetailScreen(DetailScreen):
+    """One Kraken custody asset: balance, hold, available, its share of the vault, change since start."""
+
+    def __init__(self, client: Any, venue: str, row: Row, baseline: Baseline) -> None:
+        super().__init__(classes="detail")
+        self.client = client
+        self.venue = venue
+        self.row = row
+        self.baseline = baseline
+        self.share: str = "…"
+        self.snapshot: VenueSnapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title", classes="detail-title")
+        table = DataTable[str | Text](id="fields", cursor_type="row")
+        table.add_column("field", key="field")
+        table.add_column(Text("value", justify="right"), key="value")
+        table.add_column("meaning", key="meaning")
+        for key, label, meaning in (
+            ("balance", "balance", "total balance of the asset in the vault"),
+            ("hold_trade", "hold (trade)", "amount held for trading"),
+            ("available", "available", "balance − hold (trade)"),
+            ("share", "share of vault", "this asset's USD value / the vault's (GetCustodyVault)"),
+            ("first", "balance at start", "the first balance seen this session"),
+            ("change", "change since start", "balance now − balance at start"),
+        ):
+            table.add_row(label, Text("…", justify="right"), meaning, key=key)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._render_values()
+        self.run_worker(self._vault_share(), exclusive=True, exit_on_error=False, group="detail")
+
+    async def _vault_share(self) -> None:
+        try:
+            vault = await self.client.vault(self.row.account_id)
+        except VenueError as exc:
+            self.share = f"unavailable: {exc.message}"[:60]
+        else:
+            self.share = vault_share(vault, self.row.asset)
+        self._render_values()
+
+    def update_from(self, snapshot: VenueSnapshot) -> None:
+        """The app hands over each new snapshot of this venue (no watchers: textual #6666)."""
+        for account in snapshot.accounts:
+            if account.id == self.row.account_id:
+                for balance in account.balances:
+                    if balance.asset == self.row.asset:
+                        self.row = Row(
+                            self.row.key,
+                            account.id,
+                            account.name,
+                            balance.asset,
+                            {
+                                **{k: balance.amount(k) for k in ("balance", "hold_trade", "available")},
+                                "change": self.row.values.get("change"),
+                            },
+                        )
+        self.snapshot = snapshot
+        self._render_values()
+
+    def _render_values(self) -> None:
+        values = self.row.values
+        first = self.baseline.first(self.venue, self.row.key)
+        balance = values.get("balance")
+        change = sub(balance, first) if balance is not None and first is not None else None
+        texts = align(
+            [
+                fmt(values.get("balance")),
+                fmt(values.get("hold_trade")),
+                fmt(values.get("available")),
+                fmt(first),
+                ("+" if change and change > 0 else "") + fmt(change),
+            ]
+        )
+        table = self.query_one("#fields", DataTable)
+        for key, text in zip(("balance", "hold_trade", "available", "first", "change"), texts, strict=True):
+            table.update_cell(
+                key, "value", Text(self.mask(text) if text.strip() else "—", justify="right"), update_width=True
+            )
+        table.update_cell("share", "value", Text(self.share, justify="right"), update_width=True)
+        title = Text()
+        title.append(f" {self.row.asset} ", style="bold reverse")
+        title.append(f" in vault {self.row.account} ({self.row.account_id}) · {self.venue}")
+        self.query_one("#detail-title", Static).update(title)
+
+
+def vault_share(vault: Any, asset: str) -> str:
+    """This asset's share of the vault's USD value, from GetCustodyVault's asset_details."""
+    details = vault.get("asset_details") if hasattr(vault, "get") else None
+    if not isinstance(details, list):
+        return "not reported"
+    values: dict[str, Decimal] = {}
+    for item in details:
+        if isinstance(item, dict) and isinstance(item.get("asset"), str):
+            try:
+                values[item["asset"]] = Decimal(str(item.get("value_usd")))
+            except ArithmeticError:
+                continue
+    total = sum(values.values(), Decimal(0))
+    if asset not in values or not total:
+        return "not reported"
+    share = values[asset] * 100 / total  # a display percentage: the default 28 digits are plenty
+    return f"{share:.2f} % of ${total:,.2f}"
+
+
+def _text(value: str | bool | None) -> str:
+    return "" if value is None or isinstance(value, bool) else str(value)
+
+
+HELP = """\
+[b]Moving[/b]
+  ↑ ↓  j k        row up / down              g  G        first / last row
+  Tab  Shift+Tab  next / previous pane        z           maximise the pane (again: restore)
+  Enter           drill down into the row     Esc         back
+
+[b]Data[/b]
+  r   refresh every venue now                 p   pause / resume refreshing
+  /   filter by asset or account (Esc clears) s   cycle the sort: account, asset, amount, change
+  h   hide / show zero balances               m   mask every amount (screen sharing)
+
+[b]Else[/b]
+  ?   this help        Ctrl+P  command palette        q   quit
+
+[b]The pane header[/b]
+  ● live   ◌ refreshing   ◐ partial (some account failed)   ● failing: cause   ‖ paused
+  "stale for N" is the age of the data on screen when refreshes fail: it is kept, dimmed.
+  A changed amount flashes green (up) or red (down) for 3 s; "change since start" keeps the difference.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"):
+            yield Static("[b]balance-tui[/b] — keys", classes="box-title")
+            yield Static(HELP)
+            yield Static("[dim]Esc closes[/dim]")
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(None)
