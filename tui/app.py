@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on, work
@@ -57,11 +59,20 @@ class BalanceApp(App[int]):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
-    def __init__(self, config: Config, *, demo: bool = False) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        demo: bool = False,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`clock` and `monotonic` are the wall and interval clocks; tests and screenshots freeze them."""
         super().__init__()
         self.config = config
         self.demo = demo
-        self.engine = Engine(config)
+        self.clock = clock
+        self.engine = Engine(config, clock=monotonic, wall=clock)
         self.view = View()
         self.baseline = Baseline()
         self.paused = False
@@ -74,7 +85,7 @@ class BalanceApp(App[int]):
             yield Static(" DEMO · simulated venues, not real money ", id="demo-banner")
         with Vertical(id="panes"):
             for i, venue in enumerate(self.config.venues):
-                pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view)
+                pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view, now=self.clock)
                 self.panes.append(pane)
                 yield pane
         yield Input(placeholder="filter by asset or account; Enter keeps it, Esc clears", id="filter")
@@ -193,10 +204,7 @@ class BalanceApp(App[int]):
         if pane.kind == "coinbase-intx":
             self.push_screen(IntxDetailScreen(refresher.client, pane.venue_name, row, self.config.refresh_seconds))
         else:
-            screen = KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline)
-            self.push_screen(screen)
-            if pane.snapshot is not None:
-                screen.update_from(pane.snapshot)
+            self.push_screen(KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline))
 
     def get_system_commands(self, screen: Screen[object]) -> list[SystemCommand]:
         commands = list(super().get_system_commands(screen))

@@ -280,9 +280,12 @@ async def _guard(awaitable: Any) -> Any:
 class Engine:
     """Every configured venue: its HTTP client, venue client and refresher. Use `async with`."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, config: Config, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self._clock = clock
+        self._wall = wall
         self._secrets = [resolve_secrets(v, config) for v in config.venues]
         _refuse_shared_kraken_keys(config, self._secrets)
         self.refreshers: list[VenueRefresher] = []
@@ -312,6 +315,7 @@ class Engine:
             accounts=venue.accounts,
             broken=broken,
             clock=self._clock,
+            wall=self._wall,
         )
 
     async def __aexit__(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -49,7 +50,11 @@ class View:
 class VenuePane(Vertical):
     """One venue. `show()` takes a snapshot and writes only what changed."""
 
-    def __init__(self, index: int, name: str, kind: str, baseline: Baseline, view: View) -> None:
+    ALLOW_MAXIMIZE = True
+
+    def __init__(
+        self, index: int, name: str, kind: str, baseline: Baseline, view: View, now: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(id=f"pane-{index}", classes="pane")
         self.index = index
         self.venue_name = name
@@ -62,6 +67,7 @@ class VenuePane(Vertical):
         self._flashes: dict[tuple[str, str], tuple[float, str]] = {}
         self._widths: dict[str, int] = {}
         self.paused = False
+        self.now = now
 
     def compose(self) -> ComposeResult:
         yield Static(self.venue_name, classes="pane-header", id=f"header-{self.index}")
@@ -193,12 +199,11 @@ class VenuePane(Vertical):
 
     def refresh_header(self) -> None:
         self.query_one(".pane-header", Static).update(
-            header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.view)
+            header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
         )
 
 
-def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, view: View) -> Text:
-    now = time.time()
+def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Text:
     text = Text()
     text.append(f" {name} ", style="bold reverse")
     if snap is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +95,7 @@ class IntxDetailScreen(DetailScreen):
                 self.error = exc
             else:
                 self.error = None
-                self.fetched_at = time.time()
+                self.fetched_at = self.app.clock()  # type: ignore[attr-defined]
                 self._show(balance.as_record(), summary.as_record())
             self._title()
             await asyncio.sleep(self.refresh_seconds)
@@ -153,7 +152,8 @@ class IntxDetailScreen(DetailScreen):
         if self.error is not None:
             text.append(f"\n ● failing: {self.error.message}", style="bold red")
         elif self.fetched_at is not None:
-            text.append(f"\n ● live · updated {time.time() - self.fetched_at:.0f} s ago", style="green")
+            age = self.app.clock() - self.fetched_at  # type: ignore[attr-defined]
+            text.append(f"\n ● live · updated {age:.0f} s ago", style="green")
         else:
             text.append("\n ◌ loading…", style="cyan")
         self.query_one("#detail-title", Static).update(text)
@@ -169,7 +169,6 @@ class KrakenDetailScreen(DetailScreen):
         self.row = row
         self.baseline = baseline
         self.share: str = "…"
-        self.snapshot: VenueSnapshot | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")

@@ -152,14 +152,14 @@ class Market:
             rng = self._rng
             for vault in self.vaults.values():
                 for asset, h in vault.holdings.items():
-                    spec = self.specs[asset]
-                    if rng.random() < 0.3:
+                    spec = self.specs.get(asset)
+                    if spec is not None and rng.random() < 0.3:  # assets put in by hand stay put
                         h["balance"] = self._step(h["balance"], spec.kraken_dp)
                         h["hold_trade"] = min(h["hold_trade"], h["balance"])
             for portfolio in self.portfolios.values():
                 for asset, holding in portfolio.holdings.items():
-                    spec = self.intx_specs[asset]
-                    if rng.random() < 0.3:
+                    spec = self.intx_specs.get(asset)
+                    if spec is not None and rng.random() < 0.3:
                         holding["quantity"] = self._step(holding["quantity"] or Decimal(0), spec.intx_dp)
                         if rng.random() < 0.05:
                             holding["loan"] = self._amount(spec, spec.intx_dp, 0.01, 0.1)
@@ -190,6 +190,10 @@ class Market:
     def remove_intx(self, portfolio: str, asset: str) -> None:
         with self.lock:
             self.portfolios[portfolio].holdings.pop(asset, None)
+
+    def price(self, intx_asset: str) -> Decimal:
+        spec = self.intx_specs.get(intx_asset)
+        return spec.price if spec is not None else Decimal(0)
 
     def find_portfolio(self, ref: str) -> Portfolio | None:
         with self.lock:

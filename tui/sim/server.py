@@ -187,7 +187,8 @@ class VenueState:
                     return self._k(method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:id"))
                 details = []
                 for asset, h in vault.holdings.items():
-                    price = market.specs[asset].price
+                    spec = market.specs.get(asset)
+                    price = spec.price if spec is not None else Decimal(0)
                     details.append(
                         {
                             "asset": asset,
@@ -339,9 +340,7 @@ class VenueState:
     def _summary(self, portfolio: Any) -> dict[str, Any]:
         zero = Decimal(0)
         collateral = sum(((h.get("collateral_value") or zero) for h in portfolio.holdings.values()), zero)
-        value = sum(
-            ((h.get("quantity") or zero) * self.market.intx_specs[a].price for a, h in portfolio.holdings.items()), zero
-        )
+        value = sum(((h.get("quantity") or zero) * self.market.price(a) for a, h in portfolio.holdings.items()), zero)
         loans = sum(((h.get("loan_collateral_requirement") or zero) for h in portfolio.holdings.values()), zero)
         im = (loans * Decimal("0.5")).quantize(Decimal("0.0001"))
         return {

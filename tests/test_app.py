@@ -1,0 +1,282 @@
+"""The live TUI driven by Textual's pilot against the real simulator over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from textual.pilot import Pilot
+
+from tui.app import BalanceApp
+from tui.config import parse
+from tui.panes import VenuePane
+from tui.screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
+from tui.sim import Simulator
+from tui.venues import intx
+
+SIZE = (120, 40)
+
+
+def make_app(sim: Simulator, refresh: float = 1.0) -> BalanceApp:
+    return BalanceApp(parse(sim.config_text(refresh)), demo=True)
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 8.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def loaded(pilot: Pilot[int]) -> tuple[VenuePane, VenuePane]:
+    app = pilot.app
+    assert isinstance(app, BalanceApp)
+    await until(pilot, lambda: all(p.rows for p in app.panes))
+    kraken, coinbase = app.panes
+    return kraken, coinbase
+
+
+async def refreshed(pilot: Pilot[int], pane: VenuePane) -> None:
+    """Force one refresh of the pane's venue and wait until its result is on screen."""
+    app = pilot.app
+    assert isinstance(app, BalanceApp)
+    before = pane.snapshot
+    app.engine.refreshers[pane.index].refresh_now()
+    await until(
+        pilot, lambda: pane.snapshot is not before and pane.snapshot is not None and not pane.snapshot.refreshing
+    )
+
+
+def header(pane: VenuePane) -> str:
+    return str(pane.query_one(".pane-header").render())
+
+
+async def test_both_panes_fill_and_say_live(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        assert len(kraken.rows) == sum(len(v.holdings) for v in sim.market.vaults.values())
+        assert len(coinbase.rows) == sum(len(p.holdings) for p in sim.market.portfolios.values())
+        await until(pilot, lambda: "live" in header(kraken) and "live" in header(coinbase))
+        assert "3 vaults" in header(kraken) and "3 portfolios" in header(coinbase)
+        assert "DEMO" in str(app.query_one("#demo-banner").render())
+
+
+async def test_exact_amounts_reach_the_cells(sim: Simulator) -> None:
+    vault = next(iter(sim.market.vaults))
+    sim.market.set_kraken(vault, "XBT", "100.000000000000000001", "0")
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, _ = await loaded(pilot)
+        cell = kraken.table.get_cell(f"{vault}:XBT", "balance")
+        assert str(cell).strip() == "100.000000000000000001"
+
+
+async def test_cursor_keys_and_tab_between_panes(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        table = kraken.table
+        assert app.focused is table
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("down")
+        assert table.cursor_row == 1
+        await pilot.press("tab")
+        assert app.focused is coinbase.table
+        await pilot.press("shift+tab")
+        assert app.focused is kraken.table
+
+
+async def test_intx_drill_down_shows_all_17_fields_live_and_esc_returns_to_the_row(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        await pilot.press("tab", "j", "j", "j")
+        chosen = coinbase.cursor_key()
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, IntxDetailScreen)
+        await until(pilot, lambda: screen.fetched_at is not None)
+        fields = screen.query_one("#fields")
+        assert [str(k.value) for k in fields.rows] == list(intx.FIELDS) and len(intx.FIELDS) == 17
+        portfolio, asset = chosen.split(":")
+        expected = sim.market.portfolios[portfolio].holdings[asset]["quantity"]
+        assert str(fields.get_cell("quantity", "value")).strip() == format(expected, "f")
+        assert sim.count("intx", "balance", "ok") >= 1 and sim.count("intx", "summary", "ok") >= 1
+        summary = screen.query_one("#summary")
+        assert str(summary.get_cell("in_liquidation", "value")) == "no"
+        sim.market.set_intx(portfolio, asset, quantity=str(expected + 1))
+        await until(pilot, lambda: str(fields.get_cell("quantity", "change")).strip().startswith("+1"), timeout=5)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, IntxDetailScreen)
+        assert coinbase.cursor_key() == chosen
+        assert app.focused is coinbase.table
+
+
+async def test_kraken_drill_down(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, _ = await loaded(pilot)
+        await pilot.press("j")
+        chosen = kraken.selected_row()
+        assert chosen is not None
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, KrakenDetailScreen)
+        await until(pilot, lambda: "%" in str(screen.query_one("#fields").get_cell("share", "value")))
+        table = screen.query_one("#fields")
+        assert str(table.get_cell("balance", "value")).strip() == format(chosen.values["balance"], "f")
+        assert str(table.get_cell("available", "value")).strip() == format(chosen.values["available"], "f")
+        await pilot.press("escape")
+        assert kraken.cursor_key() == chosen.key
+
+
+async def test_r_refreshes_now_and_p_pauses(sim: Simulator) -> None:
+    app = make_app(sim, refresh=60)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        before = sim.count("intx", "balances")
+        await pilot.press("r")
+        await until(pilot, lambda: sim.count("intx", "balances") > before)
+        await pilot.press("p")
+        assert "paused" in header(app.panes[1])
+        paused_at = sim.count("intx", "balances")
+        await pilot.press("r")
+        await pilot.pause(0.6)
+        assert sim.count("intx", "balances") == paused_at
+        await pilot.press("p")
+        await until(pilot, lambda: sim.count("intx", "balances") > paused_at)
+
+
+async def test_filter_sort_hide_and_mask(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        await pilot.press("slash", "B", "T", "C")
+        assert coinbase.rows and all(r.asset == "BTC" for r in coinbase.rows.values())
+        assert not kraken.rows  # Kraken spells it XBT
+        assert "showing" in header(coinbase)
+        await pilot.press("enter")
+        assert all(r.asset == "BTC" for r in coinbase.rows.values())
+        await pilot.press("escape")
+        assert kraken.rows and len({r.asset for r in coinbase.rows.values()}) > 1
+
+        await pilot.press("s")
+        order = [str(r.key.value) for r in coinbase.table.ordered_rows]
+        assets = [coinbase.rows[k].asset for k in order]
+        assert assets == sorted(assets)
+
+        portfolio = next(iter(sim.market.portfolios))
+        zero = {f: "0" for f in intx.AMOUNTS}
+        sim.market.set_intx(portfolio, "ZERO", **zero)
+        await refreshed(pilot, coinbase)
+        assert f"{portfolio}:ZERO" in coinbase.rows
+        await pilot.press("h")
+        assert f"{portfolio}:ZERO" not in coinbase.rows
+        await pilot.press("h")
+        assert f"{portfolio}:ZERO" in coinbase.rows
+
+        await pilot.press("m")
+        cells = [str(c) for row in coinbase.table.ordered_rows for c in coinbase.table.get_row(row.key)[2:]]
+        assert cells and not any(ch.isdigit() for cell in cells for ch in cell)
+        await pilot.press("m")
+        cells = [str(c) for row in coinbase.table.ordered_rows for c in coinbase.table.get_row(row.key)[2:]]
+        assert any(ch.isdigit() for cell in cells for ch in cell)
+
+
+async def test_help_and_maximise(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = "".join(str(w.render()) for w in app.screen.query("Static"))
+        for word in ("filter", "sort", "mask", "pause", "drill down", "quit", "maximise"):
+            assert word in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("tab", "z")
+        assert app.screen.maximized is coinbase
+        await pilot.press("z")
+        assert app.screen.maximized is None
+
+
+async def test_a_failing_venue_keeps_its_rows_the_other_carries_on_and_it_recovers(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        rows_before = dict(kraken.rows)
+        sim.faults.set("http-5xx", venue="kraken")
+        await until(pilot, lambda: kraken.has_class("-failing"))
+        assert "failing" in header(kraken) and "503" in header(kraken)
+        assert kraken.rows == rows_before  # last good rows stay, dimmed by the -failing class
+        fetched = coinbase.snapshot.fetched_at if coinbase.snapshot else None
+        await until(pilot, lambda: coinbase.snapshot is not None and coinbase.snapshot.fetched_at != fetched)
+        assert "live" in header(coinbase) and not coinbase.has_class("-failing")
+        sim.faults.clear()
+        await until(pilot, lambda: not kraken.has_class("-failing"), timeout=15)
+        await until(pilot, lambda: "live" in header(kraken))
+
+
+async def test_cursor_stays_on_its_row_across_20_refreshes_and_a_resort(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        await pilot.press("tab", "j", "j", "j", "j", "j")
+        chosen = coinbase.cursor_key()
+        portfolio = next(iter(sim.market.portfolios))
+        for i in range(20):
+            sim.tick()
+            if i == 5:
+                sim.market.set_intx(portfolio, "AAA", quantity="1", hold="0")  # sorts before the cursor row
+            if i == 12:
+                sim.market.remove_intx(portfolio, "AAA")
+            await refreshed(pilot, coinbase)
+            assert coinbase.cursor_key() == chosen, f"refresh {i + 1}"
+        await pilot.press("s")
+        assert coinbase.cursor_key() == chosen
+        await pilot.press("s")
+        assert coinbase.cursor_key() == chosen
+
+
+async def test_only_changed_cells_are_written_and_they_flash(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app(sim, refresh=60)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        table = coinbase.table
+        writes: list[tuple[str, str]] = []
+        original = table.update_cell
+
+        def counting(row_key: object, column_key: object, value: object, **kw: object) -> None:
+            writes.append((str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key))))
+            original(row_key, column_key, value, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(table, "update_cell", counting)
+        monkeypatch.setattr(table, "clear", lambda *a, **k: pytest.fail("the table was cleared"))
+        portfolio = next(iter(sim.market.portfolios))
+        asset = next(iter(sim.market.portfolios[portfolio].holdings))
+        old = sim.market.portfolios[portfolio].holdings[asset]["hold"] or Decimal(0)
+        sim.market.set_intx(portfolio, asset, hold=str(old + 1))
+        await refreshed(pilot, coinbase)
+        key = f"{portfolio}:{asset}"
+        assert writes == [(key, "hold")]
+        cell = table.get_cell(key, "hold")
+        assert "reverse" in str(cell.spans[0].style) and "green" in str(cell.spans[0].style)
+
+
+async def test_usable_at_80x24(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=(80, 24)) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        assert kraken.table.size.height >= 3 and coinbase.table.size.height >= 3
+        assert kraken.region.bottom <= coinbase.region.y and coinbase.region.bottom <= 24
