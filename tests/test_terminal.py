@@ -1,0 +1,183 @@
+"""The real console script in a real terminal (tmux), as an operator over SSH sees it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tui.venues import intx
+
+SCRIPT = Path(sys.executable).with_name("balance-tui")
+
+
+class Terminal:
+    def __init__(self, socket: str, tmp: Path) -> None:
+        self.socket = socket
+        self.tmp = tmp
+        self.conf = tmp / "tmux.conf"
+        self.conf.write_text("set -g remain-on-exit on\nset -g status off\n")
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", str(self.conf), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+        return done.stdout
+
+    def start(self, command: str, env: str = "") -> int:
+        pidfile = self.tmp / "pid"
+        self.tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            f"sh -c 'echo $$ > {pidfile}; {env} exec {command}'",
+        )
+        deadline = time.monotonic() + 5
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline, "the program did not start"
+            time.sleep(0.05)
+        return int(pidfile.read_text())
+
+    def screen(self, escapes: bool = False) -> str:
+        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "t")
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "t", key)
+            time.sleep(0.15)
+
+    def wait_for(self, condition: Callable[[str], object], timeout: float = 8.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if condition(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never matched; last screen:\n{text}")
+            time.sleep(0.1)
+
+    def exit_status(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead, _, status = self.tmux("display", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}").partition(" ")
+            if dead.strip() == "1":
+                return int(status.strip())
+            time.sleep(0.1)
+        raise AssertionError("the program did not exit")
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is required for the terminal tests (scripts/test installs it)")
+        pytest.skip("tmux is not installed")
+    term = Terminal(f"bt-{os.getpid()}-{time.monotonic_ns()}", tmp_path)
+    yield term
+    term.tmux("kill-server")
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def detail_title(screen: str) -> str:
+    match = re.search(r"in portfolio .+?\)", screen)
+    assert match, screen
+    return match.group(0)
+
+
+def test_demo_in_a_real_terminal(terminal: Terminal) -> None:
+    started = time.monotonic()
+    pid = terminal.start(f"{SCRIPT} --demo")
+    screen = terminal.wait_for(lambda s: "Treasury" in s and re.search(r"│ Main +\S+ +\d", s), timeout=5)
+    assert time.monotonic() - started < 5
+    assert "DEMO" in screen
+    terminal.keys("Tab", "j", "j", "Enter")
+    screen = terminal.wait_for(lambda s: "portfolio summary" in s and "not reported" not in s.split("quantity")[0])
+    screen = terminal.wait_for(lambda s: all(name in s for name in intx.FIELDS))
+    first = detail_title(screen)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "portfolio summary" not in s and "Treasury" in s)
+    terminal.keys("Enter")
+    screen = terminal.wait_for(lambda s: "portfolio summary" in s)
+    assert detail_title(screen) == first  # the cursor came back to the same row
+    terminal.keys("Escape", "q")
+    assert terminal.exit_status() == 0
+    deadline = time.monotonic() + 5
+    while not gone(pid):
+        assert time.monotonic() < deadline, "balance-tui is still running after q"
+        time.sleep(0.1)
+
+
+def colours(screen: str) -> list[tuple[int, ...]]:
+    """Every 256-colour index or RGB triple set by SGR escapes on the screen."""
+    found: list[tuple[int, ...]] = []
+    for params in re.findall(r"\x1b\[([0-9;]*)m", screen):
+        codes = [int(p) for p in params.split(";") if p]
+        i = 0
+        while i < len(codes):
+            if codes[i] in (38, 48) and i + 2 < len(codes) and codes[i + 1] == 5:
+                found.append((codes[i + 2],))
+                i += 3
+            elif codes[i] in (38, 48) and i + 4 < len(codes) and codes[i + 1] == 2:
+                found.append(tuple(codes[i + 2 : i + 5]))
+                i += 5
+            else:
+                if 31 <= codes[i] <= 36 or 91 <= codes[i] <= 96:
+                    found.append((-codes[i],))  # a basic hue: never grey
+                i += 1
+    return found
+
+
+def grey(colour: tuple[int, ...]) -> bool:
+    if len(colour) == 3:
+        return colour[0] == colour[1] == colour[2]
+    (index,) = colour
+    if index < 0:
+        return False
+    if index >= 232 or index in (0, 7, 8, 15, 16, 231):
+        return True
+    if 16 <= index <= 231:
+        r, g, b = (index - 16) // 36, (index - 16) // 6 % 6, (index - 16) % 6
+        return r == g == b
+    return False
+
+
+def test_no_color_is_honoured(terminal: Terminal) -> None:
+    terminal.start(f"{SCRIPT} --demo", env="NO_COLOR=1")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    hues = [c for c in colours(terminal.screen(escapes=True)) if not grey(c)]
+    assert not hues, f"colours with a hue despite NO_COLOR: {hues[:5]}"
+    terminal.keys("q")
+    assert terminal.exit_status() == 0
+
+
+def test_hangup_ends_the_program(terminal: Terminal) -> None:
+    pid = terminal.start(f"{SCRIPT} --demo")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    os.kill(pid, 1)  # SIGHUP, as when the SSH connection drops
+    deadline = time.monotonic() + 5
+    while not gone(pid):
+        assert time.monotonic() < deadline, "still running after SIGHUP"
+        time.sleep(0.1)
