@@ -114,7 +114,8 @@ async def test_intx_drill_down_shows_all_17_fields_live_and_esc_returns_to_the_r
         assert str(fields.get_cell("quantity", "value")).strip() == format(expected, "f")
         assert sim.count("intx", "balance", "ok") >= 1 and sim.count("intx", "summary", "ok") >= 1
         summary = screen.query_one("#summary")
-        assert str(summary.get_cell("in_liquidation", "value")) == "no"
+        assert str(summary.get_cell("row6", "value0")).strip() == "no"
+        assert str(summary.get_cell("row6", "name0")) == "in liquidation"
         sim.market.set_intx(portfolio, asset, quantity=str(expected + 1))
         await until(pilot, lambda: str(fields.get_cell("quantity", "change")).strip().startswith("+1"), timeout=5)
         await pilot.press("escape")
@@ -280,3 +281,14 @@ async def test_usable_at_80x24(sim: Simulator) -> None:
         kraken, coinbase = await loaded(pilot)
         assert kraken.table.size.height >= 3 and coinbase.table.size.height >= 3
         assert kraken.region.bottom <= coinbase.region.y and coinbase.region.bottom <= 24
+
+
+async def test_decimal_points_line_up_in_every_numeric_column(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        for pane in await loaded(pilot):
+            table = pane.table
+            for column in ("balance", "available") if pane.kind == "kraken-custody" else ("quantity", "hold", "loan"):
+                cells = [str(table.get_cell(row.key, column)) for row in table.ordered_rows]
+                assert len({len(c) for c in cells}) == 1, column
+                assert len({c.index(".") for c in cells if "." in c}) == 1, column

@@ -6,6 +6,7 @@ Workers only post messages; handlers on the UI thread touch widgets (Dolphie's f
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sys
 import time
@@ -66,13 +67,14 @@ class BalanceApp(App[int]):
         demo: bool = False,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        jitter: random.Random | None = None,
     ) -> None:
-        """`clock` and `monotonic` are the wall and interval clocks; tests and screenshots freeze them."""
+        """`clock`, `monotonic` and `jitter` (the backoff's randomness): tests and screenshots fix them."""
         super().__init__()
         self.config = config
         self.demo = demo
         self.clock = clock
-        self.engine = Engine(config, clock=monotonic, wall=clock)
+        self.engine = Engine(config, clock=monotonic, wall=clock, rng=jitter)
         self.view = View()
         self.baseline = Baseline()
         self.paused = False

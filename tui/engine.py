@@ -281,11 +281,17 @@ class Engine:
     """Every configured venue: its HTTP client, venue client and refresher. Use `async with`."""
 
     def __init__(
-        self, config: Config, *, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
         self._wall = wall
+        self._rng = rng
         self._secrets = [resolve_secrets(v, config) for v in config.venues]
         _refuse_shared_kraken_keys(config, self._secrets)
         self.refreshers: list[VenueRefresher] = []
@@ -316,6 +322,7 @@ class Engine:
             broken=broken,
             clock=self._clock,
             wall=self._wall,
+            rng=self._rng,
         )
 
     async def __aexit__(

@@ -63,17 +63,23 @@ def fmt(amount: Decimal | None, missing: str = "") -> str:
     return format(amount, "f")
 
 
-def align(texts: list[str]) -> list[str]:
-    """Right-justify decimal strings so their points line up (integers get a blank point column)."""
+def align(texts: list[str], width: int = 0) -> list[str]:
+    """Decimal strings padded to one width (at least `width`) so their points line up.
+
+    Integers get a blank where the point would be; blanks stay blank. The result is meant to be shown
+    left-justified: right-justifying (as Rich does) strips the trailing padding that aligns the points.
+    """
     whole = [t.partition(".")[0] for t in texts]
     frac = [t.partition(".")[2] for t in texts]
     has_point = any("." in t for t in texts)
     w = max((len(x) for x in whole), default=0)
     f = max((len(x) for x in frac), default=0)
+    total = max(width, w + f + (1 if has_point else 0))
     out = []
     for text, i, d in zip(texts, whole, frac, strict=True):
         point = "." if "." in text else (" " if has_point else "")
-        out.append(i.rjust(w) + point + d.ljust(f) if text else " " * (w + f + (1 if has_point else 0)))
+        body = i.rjust(w) + point + d.ljust(f) if text else ""
+        out.append(body.rjust(total) if body else " " * total)
     return out
 
 

@@ -141,7 +141,7 @@ class VenuePane(Vertical):
         texts = {}
         for column in COLUMNS[self.kind]:
             if column.numeric:
-                values = aligned_column(rows, column.key)
+                values = aligned_column(rows, column.key, len(column.label))
                 texts[column.key] = [masked(v) for v in values] if self.view.mask else values
             else:
                 texts[column.key] = [r.text(column.key) for r in rows]
@@ -170,8 +170,7 @@ class VenuePane(Vertical):
         self._widths[column] = max(self._widths.get(column, 0), len(text))
         if column == "account":
             return KeyedText(text, row.key)
-        numeric = column not in ("account", "asset")
-        cell = Text(text, justify="right" if numeric else "left")
+        cell = Text(text)  # numeric texts come padded to the column's width: left keeps the padding
         flash = self._flashes.get((row.key, column))
         if flash is not None and flash[0] > now:
             cell.stylize("bold reverse green" if flash[1] == "up" else "bold reverse red")

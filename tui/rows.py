@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .money import fmt, sub
+from .money import align, fmt, sub
 from .snapshot import VenueSnapshot
 
 
@@ -118,11 +118,9 @@ def sort_rows(rows: Iterable[Row], sort: str, primary: str) -> list[Row]:
     return rows  # the venue's own order of accounts, assets within each
 
 
-def aligned_column(rows: list[Row], column: str) -> list[str]:
-    """A numeric column's texts, padded so decimal points line up."""
-    from .money import align
-
-    return align([r.text(column) for r in rows])
+def aligned_column(rows: list[Row], column: str, width: int = 0) -> list[str]:
+    """A numeric column's texts, all of one width (at least `width`), decimal points lined up."""
+    return align([r.text(column) for r in rows], width)
 
 
 MASK = "•••••••"
@@ -130,4 +128,4 @@ MASK = "•••••••"
 
 def masked(text: str) -> str:
     """An amount hidden for screen sharing: a fixed mark that reveals neither digits nor magnitude."""
-    return MASK if text.strip() else text
+    return MASK.rjust(len(text)) if text.strip() else text

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -60,24 +60,25 @@ class IntxDetailScreen(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
-        with Horizontal():
-            fields = DataTable[str | Text](id="fields", cursor_type="row")
-            fields.add_column("field", key="field")
-            fields.add_column("meaning", key="meaning")
-            fields.add_column(Text("value", justify="right"), key="value")
-            fields.add_column(Text("change since opened", justify="right"), key="change")
-            for name in intx.FIELDS:
-                fields.add_row(name, intx.MEANINGS[name], Text("…", justify="right"), Text(""), key=name)
-            yield fields
-            with Vertical(id="summary-box"):
-                yield Static("portfolio summary", classes="box-title")
-                summary = DataTable[str | Text](id="summary", cursor_type="none", show_header=False)
-                summary.add_column("name", key="name")
-                summary.add_column("value", key="value")
-                for key, label in SUMMARY_ROWS:
-                    summary.add_row(label, Text("…", justify="right"), key=key)
-                summary.add_row("in liquidation", Text("…", justify="right"), key="in_liquidation")
-                yield summary
+        fields = DataTable[str | Text](id="fields", cursor_type="row")
+        fields.add_column("field", key="field")
+        fields.add_column(Text("value", justify="right"), key="value")
+        fields.add_column(Text("change since opened", justify="right"), key="change")
+        fields.add_column("meaning", key="meaning")
+        for name in intx.FIELDS:
+            fields.add_row(name, Text("…", justify="right"), Text(""), intx.MEANINGS[name], key=name)
+        yield fields
+        with Vertical(id="summary-box"):
+            yield Static("portfolio summary (GET …/summary)", classes="box-title")
+            summary = DataTable[str | Text](id="summary", cursor_type="none", show_header=False)
+            for column in ("name0", "value0", "name1", "value1"):
+                summary.add_column(column, key=column)
+            for row, pair in enumerate(_pairs(SUMMARY_ITEMS)):
+                cells: list[str | Text] = []
+                for _, label in pair:
+                    cells += [label, Text("…", justify="right")]
+                summary.add_row(*cells, *([""] * (4 - len(cells))), key=f"row{row}")
+            yield summary
         yield Footer()
 
     def on_mount(self) -> None:
@@ -102,7 +103,11 @@ class IntxDetailScreen(DetailScreen):
 
     def _show(self, record: dict[str, str | None], summary: dict[str, str | bool | None]) -> None:
         fields = self.query_one("#fields", DataTable)
-        texts = align([record.get(n) or "" for n in intx.FIELDS])
+        amounts = dict(
+            zip(intx.AMOUNTS, align([record.get(n) or "" for n in intx.AMOUNTS], len("not reported")), strict=True)
+        )
+        width = max([len(t) for t in amounts.values()] + [len(record.get(n) or "") for n in intx.LABELS])
+        texts = [(amounts.get(n) or record.get(n) or "").rjust(width) for n in intx.FIELDS]
         changes = []
         for name in intx.FIELDS:
             value = record.get(name)
@@ -113,36 +118,25 @@ class IntxDetailScreen(DetailScreen):
                 changes.append("" if change is None else ("+" if change > 0 else "") + fmt(change))
             else:
                 changes.append("")
-        changes = align(changes)
+        changes = align(changes, len("change since opened"))
         for i, name in enumerate(intx.FIELDS):
             value = record.get(name)
-            shown = texts[i] if value is not None else "not reported"
+            shown = texts[i] if value is not None else "not reported".rjust(len(texts[i]))
             if name in intx.AMOUNTS and value is not None:
                 shown = self.mask(shown)
-            fields.update_cell(
-                name, "value", Text(shown, justify="right", style="" if value is not None else "dim"), update_width=True
-            )
+            fields.update_cell(name, "value", Text(shown, style="" if value is not None else "dim"), update_width=True)
             moved = changes[i].strip()
             style = "green" if moved.startswith("+") else ("red" if moved.startswith("-") else "")
             shown_change = self.mask(changes[i]) if moved else changes[i]
-            fields.update_cell(name, "change", Text(shown_change, justify="right", style=style), update_width=True)
+            fields.update_cell(name, "change", Text(shown_change, style=style), update_width=True)
         table = self.query_one("#summary", DataTable)
-        values = align([_text(summary.get(k)) for k, _ in SUMMARY_ROWS])
-        for (key, _), text in zip(SUMMARY_ROWS, values, strict=True):
-            table.update_cell(
-                key, "value", Text(self.mask(text) if text.strip() else "—", justify="right"), update_width=True
-            )
+        aligned = align([_text(summary.get(k)) or "—" for k, _ in SUMMARY_ROWS])
         liquidation = summary.get("in_liquidation")
-        table.update_cell(
-            "in_liquidation",
-            "value",
-            Text(
-                "YES" if liquidation else ("no" if liquidation is False else "—"),
-                justify="right",
-                style="bold reverse red" if liquidation else "",
-            ),
-            update_width=True,
-        )
+        flag = "YES" if liquidation else ("no" if liquidation is False else "—")
+        cells = [self.mask(t) if t.strip() != "—" else t for t in aligned] + [flag.rjust(len(aligned[0]))]
+        for i, text in enumerate(cells):
+            style = "bold reverse red" if i == len(SUMMARY_ROWS) and liquidation else ""
+            table.update_cell(f"row{i // 2}", f"value{i % 2}", Text(text, style=style), update_width=True)
 
     def _title(self) -> None:
         text = Text()
@@ -232,12 +226,13 @@ class KrakenDetailScreen(DetailScreen):
                 fmt(values.get("available")),
                 fmt(first),
                 ("+" if change and change > 0 else "") + fmt(change),
-            ]
+            ],
+            len("value"),
         )
         table = self.query_one("#fields", DataTable)
         for key, text in zip(("balance", "hold_trade", "available", "first", "change"), texts, strict=True):
             table.update_cell(
-                key, "value", Text(self.mask(text) if text.strip() else "—", justify="right"), update_width=True
+                key, "value", Text(self.mask(text) if text.strip() else "—".rjust(len(text))), update_width=True
             )
         table.update_cell("share", "value", Text(self.share, justify="right"), update_width=True)
         title = Text()
@@ -265,6 +260,13 @@ def vault_share(vault: Any, asset: str) -> str:
     return f"{share:.2f} % of ${total:,.2f}"
 
 
+SUMMARY_ITEMS = (*SUMMARY_ROWS, ("in_liquidation", "in liquidation"))
+
+
+def _pairs(items: tuple[tuple[str, str], ...]) -> list[tuple[tuple[str, str], ...]]:
+    return [items[i : i + 2] for i in range(0, len(items), 2)]
+
+
 def _text(value: str | bool | None) -> str:
     return "" if value is None or isinstance(value, bool) else str(value)
 
@@ -277,7 +279,7 @@ HELP = """\
 
 [b]Data[/b]
   r   refresh every venue now                 p   pause / resume refreshing
-  /   filter by asset or account (Esc clears) s   cycle the sort: account, asset, amount, change
+  /   filter by asset or account (Esc clears) s   cycle sort: account/asset/amount/change
   h   hide / show zero balances               m   mask every amount (screen sharing)
 
 [b]Else[/b]
@@ -286,7 +288,8 @@ HELP = """\
 [b]The pane header[/b]
   ● live   ◌ refreshing   ◐ partial (some account failed)   ● failing: cause   ‖ paused
   "stale for N" is the age of the data on screen when refreshes fail: it is kept, dimmed.
-  A changed amount flashes green (up) or red (down) for 3 s; "change since start" keeps the difference.
+  A changed amount flashes green (up) or red (down) for 3 s;
+  "change since start" keeps the difference from the first value seen.
 """
 
 

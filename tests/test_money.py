@@ -1,0 +1,42 @@
+"""Exact amounts: parsing, formatting, arithmetic and alignment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tui.money import AmountError, align, fmt, loads, parse_amount, sub
+
+
+def test_json_numbers_decode_exactly() -> None:
+    data = loads(b'{"a": 12345678901234567890.123456789, "b": 1.10, "c": 7}')
+    assert data["a"] == Decimal("12345678901234567890.123456789") and str(data["b"]) == "1.10"
+    assert parse_amount(data["c"]) == Decimal(7)
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "NaN", "Infinity", True, 1.5, [], "1" * 200])
+def test_non_amounts_are_refused(bad: object) -> None:
+    with pytest.raises(AmountError):
+        parse_amount(bad)
+
+
+def test_format_never_uses_an_exponent_and_keeps_trailing_zeros() -> None:
+    assert fmt(Decimal("1E+2")) == "100"
+    assert fmt(Decimal("0E-10")) == "0.0000000000"
+    assert fmt(Decimal("997.5000000000000")) == "997.5000000000000"
+    assert fmt(None, "-") == "-"
+
+
+def test_subtraction_is_exact_beyond_28_digits() -> None:
+    a = Decimal("1234567890123456789012345678901234567890.000000000000000001")
+    assert sub(a, Decimal("0.000000000000000001")) == Decimal("1234567890123456789012345678901234567890")
+
+
+def test_align_lines_up_decimal_points_at_one_width() -> None:
+    out = align(["2117137.5000", "4233080.00000000", "13", "", "-0.5"], width=20)
+    assert len({len(t) for t in out}) == 1 and len(out[0]) == 20
+    points = {t.index(".") for t in out if "." in t}
+    assert len(points) == 1
+    assert out[2].rstrip().endswith("13") and out[2].index("13") + 2 == points.pop()
+    assert out[3].strip() == ""

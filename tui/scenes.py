@@ -1,0 +1,137 @@
+"""Deterministic frames of the TUI: a fixed seed, a frozen simulator and frozen clocks.
+
+One definition serves the snapshot tests and `scripts/screenshots` (the README's images), so what is
+tested is what is shown. Only demo keys and simulated money ever appear in these frames.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from .app import BalanceApp
+from .config import parse
+from .panes import VenuePane
+from .sim import Simulator
+from .snapshot import VenueSnapshot
+
+SEED = 7
+SIZE = (120, 40)
+EPOCH = 1795276800.0  # 2026-11-21T12:00:00Z
+
+
+class Clock:
+    """A wall clock that only moves when told to."""
+
+    def __init__(self, now: float = EPOCH) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def build_app(sim: Simulator, clock: Clock) -> BalanceApp:
+    return BalanceApp(
+        parse(sim.config_text(5)), demo=True, clock=clock, monotonic=lambda: 0.0, jitter=random.Random(SEED)
+    )
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the scene did not reach its state in time")
+        await pilot.pause(0.05)
+
+
+async def settled(pilot: Pilot[int]) -> BalanceApp:
+    """Both panes filled, then refreshing paused so nothing moves while the frame is taken."""
+    app = pilot.app
+    assert isinstance(app, BalanceApp)
+    await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
+    for refresher in app.engine.refreshers:
+        refresher.pause()
+    await pilot.pause(0.1)
+    return app
+
+
+async def overview(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    await settled(pilot)
+    clock.advance(2)
+    await pilot.press("j", "j")
+    await pilot.pause(0.2)
+
+
+async def intx_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    from .screens import IntxDetailScreen
+
+    await settled(pilot)
+    await pilot.press("tab", "j", "j", "j", "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, IntxDetailScreen) and pilot.app.screen.fetched_at)
+    await pilot.pause(0.2)
+
+
+async def kraken_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    from .screens import KrakenDetailScreen
+
+    await settled(pilot)
+    await pilot.press("j", "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, KrakenDetailScreen) and "%" in pilot.app.screen.share)
+    await pilot.pause(0.2)
+
+
+async def failing(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    app = await settled(pilot)
+    clock.advance(42)
+    sim.faults.set("http-5xx", venue="kraken")
+    for refresher, pane in zip(app.engine.refreshers, app.panes, strict=True):
+        before = pane.snapshot
+
+        def done(pane: VenuePane = pane, before: VenueSnapshot | None = before) -> bool:
+            return pane.snapshot is not before and pane.snapshot is not None and not pane.snapshot.refreshing
+
+        refresher.resume()
+        refresher.refresh_now()
+        await until(pilot, done)
+        refresher.pause()
+    await pilot.pause(1.2)
+
+
+async def help_screen(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    await settled(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause(0.2)
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    act: Callable[[Pilot[int], Simulator, Clock], Awaitable[None]]
+
+
+SCENES = (
+    Scene("overview", overview),
+    Scene("intx-detail", intx_detail),
+    Scene("kraken-detail", kraken_detail),
+    Scene("failing-venue", failing),
+    Scene("help", help_screen),
+)
+
+
+async def save(scene: Scene, directory: Path) -> Path:
+    """Run one scene against a fresh simulator and write its SVG."""
+    with Simulator(seed=SEED) as sim:
+        clock = Clock()
+        app = build_app(sim, clock)
+        async with app.run_test(size=SIZE) as pilot:
+            await scene.act(pilot, sim, clock)
+            path = app.save_screenshot(f"{scene.name}.svg", str(directory))
+    return Path(path)
