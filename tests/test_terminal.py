@@ -46,13 +46,15 @@ class Terminal:
             "120",
             "-y",
             "40",
-            f"sh -c 'echo $$ > {pidfile}; {env} exec {command}'",
+            f"sh -c 'unset COLUMNS LINES; echo $$ > {pidfile}; {env} exec {command}'",
         )
         deadline = time.monotonic() + 5
-        while not pidfile.exists() or not pidfile.read_text().strip():
+        while True:
+            text = pidfile.read_text().strip() if pidfile.exists() else ""
+            if text.isdigit():
+                return int(text)
             assert time.monotonic() < deadline, "the program did not start"
             time.sleep(0.05)
-        return int(pidfile.read_text())
 
     def screen(self, escapes: bool = False) -> str:
         return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "t")
@@ -69,15 +71,18 @@ class Terminal:
             if condition(text):
                 return text
             if time.monotonic() > deadline:
-                raise AssertionError(f"screen never matched; last screen:\n{text}")
+                size = self.tmux("display", "-p", "-t", "t", "#{window_width}x#{window_height}").strip()
+                raise AssertionError(f"screen ({size}) never matched; last screen:\n{text}")
             time.sleep(0.1)
 
     def exit_status(self, timeout: float = 10.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead, _, status = self.tmux("display", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}").partition(" ")
-            if dead.strip() == "1":
-                return int(status.strip())
+            fields = self.tmux("display", "-p", "-t", "t", "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}")
+            dead, status, signal = [*fields.strip().split(":"), "", "", ""][:3]
+            if dead == "1":
+                assert not signal, f"the program was killed by signal {signal}"
+                return int(status)
             time.sleep(0.1)
         raise AssertionError("the program did not exit")
 

@@ -63,11 +63,18 @@ async def settled(pilot: Pilot[int]) -> BalanceApp:
     return app
 
 
+async def redraw(pilot: Pilot[int], app: BalanceApp) -> None:
+    """Draw every header now (after moving the clock) instead of racing the app's one-second timer."""
+    for pane in app.panes:
+        pane.refresh_header()
+    await pilot.pause(0.1)
+
+
 async def overview(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
-    await settled(pilot)
+    app = await settled(pilot)
     clock.advance(2)
     await pilot.press("j", "j")
-    await pilot.pause(0.2)
+    await redraw(pilot, app)
 
 
 async def intx_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
@@ -102,7 +109,7 @@ async def failing(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
         refresher.refresh_now()
         await until(pilot, done)
         refresher.pause()
-    await pilot.pause(1.2)
+    await redraw(pilot, app)
 
 
 async def help_screen(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:

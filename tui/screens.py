@@ -141,15 +141,15 @@ class IntxDetailScreen(DetailScreen):
     def _title(self) -> None:
         text = Text()
         text.append(f" {self.row.asset} ", style="bold reverse")
-        text.append(f" in portfolio {self.row.account} ({self.row.account_id}) · {self.venue}")
-        text.append("  GET …/balances/{asset} every " + f"{self.refresh_seconds:g} s", style="dim")
+        text.append(f" in portfolio {self.row.account} ({self.row.account_id}) · {self.venue}\n")
         if self.error is not None:
-            text.append(f"\n ● failing: {self.error.message}", style="bold red")
+            text.append(f" ● failing: {self.error.message}", style="bold red")
         elif self.fetched_at is not None:
             age = self.app.clock() - self.fetched_at  # type: ignore[attr-defined]
-            text.append(f"\n ● live · updated {age:.0f} s ago", style="green")
+            text.append(f" ● live · updated {age:.0f} s ago", style="green")
         else:
-            text.append("\n ◌ loading…", style="cyan")
+            text.append(" ◌ loading…", style="cyan")
+        text.append("  GET …/balances/{asset} and …/summary every " + f"{self.refresh_seconds:g} s", style="dim")
         self.query_one("#detail-title", Static).update(text)
 
 
