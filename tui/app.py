@@ -266,11 +266,18 @@ class BalanceApp(App[int]):
 
 
 def _terminal_alive() -> bool:
+    """False once the controlling terminal is hung up (tcgetpgrp fails on a dead pty); True off a tty."""
     stream = sys.__stdout__
+    if stream is None:
+        return True
     try:
-        return stream is None or not os.isatty(stream.fileno()) or os.ttyname(stream.fileno()) != ""
-    except OSError:
+        fd = stream.fileno()
+        if not os.isatty(fd):
+            return True
+        os.tcgetpgrp(fd)
+    except (OSError, ValueError):
         return False
+    return True
 
 
 def run_app(config: Config, *, demo: bool = False) -> int:
