@@ -305,6 +305,8 @@ class VenueState:
     def _balance_obj(self, asset: str, holding: dict[str, Decimal | None]) -> dict[str, Any]:
         asset_id, asset_uuid = self.market.asset_ids.get(asset, ("0", "00000000-0000-0000-0000-000000000000"))
         obj: dict[str, Any] = {"asset_id": asset_id, "asset_name": asset, "asset_uuid": asset_uuid}
+        # The venue's own field list, deliberately not imported from the client: a typo on either side
+        # then shows up as a missing field in the tests instead of being agreed on by both.
         order = (
             "quantity",
             "hold",

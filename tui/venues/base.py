@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Protocol
 
+from ..credentials import Secret
 from ..money import Account, Balance
+from .errors import ErrorKind, VenueError
 
 
 class VenueClient(Protocol):
@@ -21,3 +25,15 @@ class VenueClient(Protocol):
 
     def note(self) -> str | None:
         """Something the operator should know about this key's traffic (clock skew, clamping), or None."""
+
+
+def require_base64_secret(secret: Secret, where: str) -> None:
+    """Both venues' secrets are base64; a mangled one fails here, saying where to copy it from again."""
+    try:
+        base64.b64decode(secret.reveal(), validate=True)
+    except (binascii.Error, ValueError):
+        raise VenueError(
+            ErrorKind.SIGNATURE,
+            f"the API secret is not valid base64: copy it again from {where}",
+            retryable=False,
+        ) from None

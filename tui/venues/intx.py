@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -22,6 +21,7 @@ import httpx
 from ..credentials import Secret, redact, remember
 from ..money import Account, AmountError, Balance, parse_amount
 from . import http
+from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
 
 KIND = "coinbase-intx"
@@ -169,14 +169,7 @@ class IntxClient:
         self.rate = rate if rate is not None else RequestRate()
         self._clock = clock
         self.clock_offset: float | None = None
-        try:
-            base64.b64decode(api_secret.reveal(), validate=True)
-        except (binascii.Error, ValueError):
-            raise VenueError(
-                ErrorKind.SIGNATURE,
-                "the API secret is not valid base64: copy it again from the INTX API key page",
-                retryable=False,
-            ) from None
+        require_base64_secret(api_secret, "the INTX API key page")
 
     async def discover(self) -> list[Account]:
         return await self.portfolios()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -20,6 +19,7 @@ import httpx
 from ..credentials import Secret, redact, remember
 from ..money import Account, AmountError, Balance, parse_amount, sub
 from . import http
+from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
 
 KIND = "kraken-custody"
@@ -136,14 +136,7 @@ class KrakenCustodyClient:
         self.counter = counter if counter is not None else CustodyCounter()
         self._nonces = nonces if nonces is not None else nonce_source_for(api_key)
         self._lane = asyncio.Lock()
-        try:
-            base64.b64decode(api_secret.reveal(), validate=True)
-        except (binascii.Error, ValueError):
-            raise VenueError(
-                ErrorKind.SIGNATURE,
-                "the API secret is not valid base64: copy it again from Kraken's API key page",
-                retryable=False,
-            ) from None
+        require_base64_secret(api_secret, "Kraken's API key page")
 
     async def discover(self) -> list[Account]:
         return await self.list_vaults()
