@@ -109,5 +109,11 @@ async def test_discovery_failure_without_configured_accounts_is_a_venue_error(
     venue = "kraken" if kind == "kraken-custody" else "intx"
     sim.faults.set("http-5xx", venue=venue)
     client = kraken_for(sim, web) if venue == "kraken" else intx_for(sim, web)
-    snap = await refresher(client, kind=kind).refresh()
+    r = refresher(client, kind=kind)
+    snap = await r.refresh()
     assert snap.error is not None and snap.accounts == () and not snap.ok
+    snap = await r.refresh()  # still failing: still an error, never "ok with no accounts"
+    assert snap.error is not None and not snap.ok
+    sim.faults.clear()
+    snap = await r.refresh()
+    assert snap.ok and len(snap.accounts) == 3 and all(a.balances for a in snap.accounts)

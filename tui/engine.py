@@ -113,15 +113,16 @@ class VenueRefresher:
 
     async def _discover(self) -> bool:
         assert self.client is not None
-        self._timing.discovered_at = self._clock()
         try:
             found = await _guard(self.client.discover())
         except VenueError as exc:
-            if self.configured:  # names are a nicety when the ids are configured
+            if self.configured:  # names are a nicety when the ids are configured: go on without them
+                self._timing.discovered_at = self._clock()
                 return True
-            self._error = exc
+            self._error = exc  # not marked as discovered: the next refresh tries again
             self._failures += 1
             return False
+        self._timing.discovered_at = self._clock()
         if self.configured:
             by_ref = {a.id: a for a in found}
             by_ref.update({a.details["portfolio_uuid"]: a for a in found if "portfolio_uuid" in a.details})

@@ -68,18 +68,24 @@ class VenuePane(Vertical):
         self._widths: dict[str, int] = {}
         self.paused = False
         self.now = now
+        self._header = Static(name, classes="pane-header", id=f"header-{index}")
+        self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
+        for column in COLUMNS[kind]:
+            self._table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
+            self._widths[column.key] = len(column.label)
 
     def compose(self) -> ComposeResult:
-        yield Static(self.venue_name, classes="pane-header", id=f"header-{self.index}")
-        table = BalanceTable(id=f"table-{self.index}", cursor_type="row", zebra_stripes=False)
-        for column in COLUMNS[self.kind]:
-            table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
-            self._widths[column.key] = len(column.label)
-        yield table
+        yield self._header
+        yield self._table
 
     @property
     def table(self) -> BalanceTable:
-        return self.query_one(BalanceTable)
+        return self._table
+
+    @property
+    def live(self) -> bool:
+        """False once the app is tearing the pane down: late snapshots are then ignored, not an error."""
+        return self._table.is_attached and self._header.is_attached
 
     def cursor_key(self) -> str | None:
         table = self.table
@@ -97,6 +103,8 @@ class VenuePane(Vertical):
     # --- data ---------------------------------------------------------------------------------------
 
     def show(self, snapshot: VenueSnapshot) -> None:
+        if not self.live:
+            return
         self.snapshot = snapshot
         self.set_class(snapshot.failures > 0 or snapshot.error is not None, "-failing")
         if not (snapshot.refreshing and self.rows):  # at the start of a refresh only the header changes
@@ -104,7 +112,7 @@ class VenuePane(Vertical):
         self.refresh_header()
 
     def render_rows(self) -> None:
-        if self.snapshot is None:
+        if self.snapshot is None or not self.live:
             return
         view = self.view
         rows = build_rows(
@@ -180,6 +188,8 @@ class VenuePane(Vertical):
 
     def expire_flashes(self) -> None:
         """Called every second: cells whose flash is over go back to plain text."""
+        if not self.live:
+            return
         now = time.monotonic()
         done = [k for k, (until, _) in self._flashes.items() if until <= now]
         if not done:
@@ -197,9 +207,9 @@ class VenuePane(Vertical):
     # --- header -------------------------------------------------------------------------------------
 
     def refresh_header(self) -> None:
-        self.query_one(".pane-header", Static).update(
-            header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
-        )
+        if not self.live:
+            return
+        self._header.update(header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now()))
 
 
 def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Text:

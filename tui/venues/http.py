@@ -25,10 +25,10 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def new_client(base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> httpx.AsyncClient:
+def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
-        timeout=timeout,
+        timeout=timeout or TIMEOUT,
         verify=tls_context(),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=20, keepalive_expiry=30.0),
         headers={"User-Agent": "balance-tui"},

@@ -1,0 +1,172 @@
+"""Every simulator fault × both venues × both sinks (the live TUI and `--once`).
+
+For each: the program keeps running (or exits with the contract's code), the other venue is untouched,
+the cause is shown in operator words, the last good data is kept with its age, and everything recovers
+by itself when the fault clears. Backoff (no hammering) and Kraken's lockout have their own tests below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from textual.pilot import Pilot
+from textual.worker import WorkerState
+
+from tui import cli
+from tui.app import BalanceApp
+from tui.config import parse
+from tui.panes import VenuePane
+from tui.sim import Simulator
+from tui.venues import http
+from tui.venues.kraken import CustodyCounter
+
+# (fault, value) -> what the operator reads, per venue; None: the fault does no harm to that venue
+MATRIX: dict[tuple[str, object], dict[str, str | None]] = {
+    ("latency", 0.3): {"kraken": None, "intx": None},
+    ("http-5xx", None): {"kraken": "HTTP 503", "intx": "HTTP 503"},
+    ("429", None): {"kraken": "HTTP 429", "intx": "rate limited"},
+    ("429-retry-after", 2): {"kraken": "HTTP 429", "intx": "rate limited"},
+    ("html", None): {"kraken": "502", "intx": "502"},
+    ("truncated", None): {"kraken": "not JSON", "intx": "not JSON"},
+    ("reset", None): {"kraken": "broke", "intx": "broke"},
+    ("hang", None): {"kraken": "timed out", "intx": "timed out"},
+    ("kraken-error", "EService:Unavailable"): {"kraken": "Unavailable", "intx": "not a list"},
+    ("empty", None): {"kraken": "no balances where it had", "intx": "no balances where it had"},
+    ("skew", 30): {"kraken": None, "intx": "clock"},
+}
+CASES = [(fault, value, venue) for (fault, value), venues in MATRIX.items() for venue in venues]
+IDS = [f"{fault}-{venue}" for fault, _, venue in CASES]
+OTHER = {"kraken": "intx", "intx": "kraken"}
+INDEX = {"kraken": 0, "intx": 1}
+
+
+@pytest.fixture
+def small_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    """One vault and one portfolio (a request per refresh), fast timeouts, no Kraken counter in the way."""
+    monkeypatch.setattr(http, "TIMEOUT", httpx.Timeout(1.0))
+    with Simulator(seed=5, vaults=1, portfolios=1) as sim:
+        sim.kraken_rate_limit = False
+        yield sim
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def header(pane: VenuePane) -> str:
+    return str(pane.query_one(".pane-header").render())
+
+
+async def started(sim: Simulator, pilot: Pilot[int]) -> BalanceApp:
+    app = pilot.app
+    assert isinstance(app, BalanceApp)
+    await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
+    for refresher in app.engine.refreshers:
+        if refresher.client is not None and hasattr(refresher.client, "counter"):
+            refresher.client.counter = CustodyCounter(limit=10**6)
+    return app
+
+
+@pytest.mark.parametrize(("fault", "value", "venue"), CASES, ids=IDS)
+async def test_tui(small_sim: Simulator, fault: str, value: object, venue: str) -> None:
+    sim = small_sim
+    expected = MATRIX[(fault, value)][venue]
+    app = BalanceApp(parse(sim.config_text(1)), demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(sim, pilot)
+        failing, other = app.panes[INDEX[venue]], app.panes[INDEX[OTHER[venue]]]
+        rows = dict(failing.rows)
+        other_rows = len(other.rows)
+        sim.faults.set(fault, venue=venue, value=value)  # type: ignore[arg-type]
+        other_seen = other.snapshot.fetched_at if other.snapshot else None
+        if expected is None:
+            fetched = failing.snapshot.fetched_at if failing.snapshot else None
+            await until(pilot, lambda: failing.snapshot is not None and failing.snapshot.fetched_at != fetched)
+            assert "live" in header(failing) and not failing.has_class("-failing")
+        else:
+            await until(pilot, lambda: expected in header(failing), timeout=8)
+            assert "failing" in header(failing) or "partial" in header(failing)
+            assert failing.rows == rows, "last good rows must stay on screen"
+        await until(pilot, lambda: other.snapshot is not None and other.snapshot.fetched_at != other_seen)
+        assert "live" in header(other) and len(other.rows) == other_rows
+        workers = [w for w in app.workers if w.group.startswith("venue:")]
+        assert len(workers) == 2 and all(w.state is WorkerState.RUNNING for w in workers)
+        sim.faults.clear()
+        await until(pilot, lambda: "live" in header(failing) and not failing.has_class("-failing"), timeout=15)
+        assert failing.rows.keys() == rows.keys()
+
+
+def once(config: Path) -> tuple[int, dict[str, object], str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run(["--once", "--format", "json", "--config", str(config)])
+    return code, json.loads(out.getvalue()), err.getvalue()
+
+
+@pytest.mark.parametrize(("fault", "value", "venue"), CASES, ids=IDS)
+def test_once(small_sim: Simulator, tmp_path: Path, fault: str, value: object, venue: str) -> None:
+    sim = small_sim
+    config = tmp_path / "c.toml"
+    sim.write_config(config)
+    expected = MATRIX[(fault, value)][venue]
+    if fault == "empty":
+        expected = None  # a first answer has nothing to compare with: an empty account is reported empty
+    sim.faults.set(fault, venue=venue, value=value)  # type: ignore[arg-type]
+    code, out, err = once(config)
+    venues = {v["kind"].split("-")[0]: v for v in out["venues"]}  # type: ignore[attr-defined]
+    mine, theirs = (
+        venues["kraken" if venue == "kraken" else "coinbase"],
+        venues["coinbase" if venue == "kraken" else "kraken"],
+    )
+    assert theirs["ok"] is True and all(a["balances"] for a in theirs["accounts"])
+    if expected is None:
+        assert code == 0 and mine["ok"] is True and err == ""
+    else:
+        assert code == 1 and mine["ok"] is False
+        assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+async def test_failing_venue_backs_off_instead_of_hammering(small_sim: Simulator) -> None:
+    sim = small_sim
+    app = BalanceApp(parse(sim.config_text(1)), demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(sim, pilot)
+        sim.faults.set("http-5xx", venue="intx")
+        first = sim.count("intx", "balances")
+        await until(pilot, lambda: sim.count("intx", "balances", "fault:http-5xx") >= 1)
+        started_at = time.monotonic()
+        await pilot.pause(6.0)
+        failed = sim.count("intx", "balances") - first
+        elapsed = time.monotonic() - started_at
+        # 1 s refresh: without backoff ~7 requests; with 1, 2, 4 s (±20%) at most 3 in these 6 s
+        assert failed <= 3, f"{failed} requests in {elapsed:.1f} s while failing"
+        kraken_served = sim.count("kraken", "GetCustodyBalance")
+        assert kraken_served >= 6, "the other venue kept its 1 s pace"
+
+
+async def test_kraken_lockout_pauses_the_key_for_its_stated_time(small_sim: Simulator) -> None:
+    sim = small_sim
+    app = BalanceApp(parse(sim.config_text(1)), demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(sim, pilot)
+        kraken = app.panes[0]
+        sim.faults.set("kraken-error", venue="kraken", value="EGeneral:Temporary lockout")
+        await until(pilot, lambda: "locked out" in header(kraken))
+        calls = sim.count("kraken")
+        await pilot.pause(3.0)
+        assert sim.count("kraken") == calls
+        snap = kraken.snapshot
+        assert snap is not None and snap.next_refresh_at is not None
+        assert snap.next_refresh_at - time.time() > 14 * 60
+        app.panes[0].refresh_header()
+        assert "next in 1" in header(kraken) and "min" in header(kraken)
