@@ -122,8 +122,10 @@ class BalanceApp(App[int]):
 
     def on_venue_updated(self, message: VenueUpdated) -> None:
         pane = self.panes[message.index]
+        if not pane.live:  # a snapshot that arrives while the app closes
+            return
         pane.show(message.snapshot)
-        screen = self.screen
+        screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
             screen.update_from(message.snapshot)
 

@@ -68,6 +68,7 @@ class VenuePane(Vertical):
         self._widths: dict[str, int] = {}
         self.paused = False
         self.now = now
+        self._header_lines = 0
         self._header = Static(name, classes="pane-header", id=f"header-{index}")
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
         for column in COLUMNS[kind]:
@@ -142,7 +143,7 @@ class VenuePane(Vertical):
             if added or [str(r.key.value) for r in table.ordered_rows] != order:
                 position = {key: i for i, key in enumerate(order)}
                 table.sort(key=lambda values: position.get(getattr(values[0], "row_key", ""), 0))
-            if keep is not None and keep in self.rows:
+            if keep is not None and keep in self.rows and table.get_row_index(keep) != table.cursor_row:
                 table.move_cursor(row=table.get_row_index(keep), animate=False)
 
     def _texts(self, rows: list[Row]) -> dict[str, list[str]]:
@@ -207,9 +208,14 @@ class VenuePane(Vertical):
     # --- header -------------------------------------------------------------------------------------
 
     def refresh_header(self) -> None:
+        """Redraw the header. A layout pass (which redraws the tables too) only when its height changes."""
         if not self.live:
             return
-        self._header.update(header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now()))
+        text = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
+        width = max(1, self._header.content_region.width)
+        lines = min(2, -(-text.cell_len // width))
+        self._header.update(text, layout=lines != self._header_lines)
+        self._header_lines = lines
 
 
 def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Text:

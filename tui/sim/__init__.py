@@ -41,12 +41,18 @@ class Simulator:
         portfolios: int = 3,
         assets: int = 12,
         assets_per_account: int = 8,
+        activity: float = 0.3,
     ) -> None:
         self.seed = seed
         self.port = port
         self.tick_seconds = tick_seconds
         self.market = Market(
-            seed, vaults=vaults, portfolios=portfolios, assets=assets, assets_per_account=assets_per_account
+            seed,
+            vaults=vaults,
+            portfolios=portfolios,
+            assets=assets,
+            assets_per_account=assets_per_account,
+            activity=activity,
         )
         self.faults = FaultBoard(seed)
         self.state = VenueState(self.market, self.faults)

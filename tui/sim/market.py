@@ -77,9 +77,17 @@ class Market:
     """Every vault and portfolio the simulator serves. Thread-safe; `tick()` moves balances a step."""
 
     def __init__(
-        self, seed: int = 7, vaults: int = 3, portfolios: int = 3, assets: int = 12, assets_per_account: int = 8
+        self,
+        seed: int = 7,
+        vaults: int = 3,
+        portfolios: int = 3,
+        assets: int = 12,
+        assets_per_account: int = 8,
+        activity: float = 0.3,
     ) -> None:
+        """`activity`: the chance that a holding moves on each tick."""
         self.seed = seed
+        self.activity = activity
         self.lock = threading.RLock()
         self.ticks = 0
         self._rng = random.Random(seed)
@@ -153,13 +161,13 @@ class Market:
             for vault in self.vaults.values():
                 for asset, h in vault.holdings.items():
                     spec = self.specs.get(asset)
-                    if spec is not None and rng.random() < 0.3:  # assets put in by hand stay put
+                    if spec is not None and rng.random() < self.activity:  # assets put in by hand stay put
                         h["balance"] = self._step(h["balance"], spec.kraken_dp)
                         h["hold_trade"] = min(h["hold_trade"], h["balance"])
             for portfolio in self.portfolios.values():
                 for asset, holding in portfolio.holdings.items():
                     spec = self.intx_specs.get(asset)
-                    if spec is not None and rng.random() < 0.3:
+                    if spec is not None and rng.random() < self.activity:
                         holding["quantity"] = self._step(holding["quantity"] or Decimal(0), spec.intx_dp)
                         if rng.random() < 0.05:
                             holding["loan"] = self._amount(spec, spec.intx_dp, 0.01, 0.1)

@@ -529,7 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
 def start_server(state: VenueState, host: str = "127.0.0.1", port: int = 0) -> tuple[_Server, threading.Thread]:
     server = _Server((host, port), state)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="sim-server", daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="sim-server", daemon=True
     )
     thread.start()
     return server, thread
