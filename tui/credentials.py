@@ -72,7 +72,7 @@ def redact(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SecretSource:
     """Where a secret comes from, as written in the config (never the value itself, except `literal`)."""
 
@@ -83,6 +83,10 @@ class SecretSource:
         if self.kind == "literal":
             return "a literal string in the config"
         return f"{self.kind} {self.ref!r}"
+
+    def __repr__(self) -> str:
+        """A literal's `ref` is the secret itself: never shown."""
+        return f"SecretSource({self.kind!r}, {MASK if self.kind == 'literal' else repr(self.ref)})"
 
 
 def group_or_world_readable(path: Path) -> bool:
