@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often balances move (default: 1; 0 freezes them)",
     )
     sim.add_argument("--numbers", action="store_true", help="send INTX amounts as JSON numbers, not strings")
+    sim.add_argument("--no-rate-limits", action="store_true", help="do not enforce either venue's rate limit")
     sim.add_argument(
         "--fault",
         action="append",
@@ -141,6 +142,9 @@ def _sim(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port} is not a port number")
     sim = Simulator(seed=args.seed, port=args.port, tick_seconds=args.tick)
     sim.intx_numbers = args.numbers
+    if args.no_rate_limits:
+        sim.kraken_rate_limit = False
+        sim.set_intx_rate_limit(0)
     for fault in faults:
         sim.faults.add(fault)
     try:

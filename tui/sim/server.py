@@ -377,6 +377,7 @@ class VenueState:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default backlog of 5 makes a burst of connections wait for SYN retries
     state: VenueState
 
     def __init__(self, address: tuple[str, int], state: VenueState) -> None:
