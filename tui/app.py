@@ -11,7 +11,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -295,7 +294,3 @@ def run_app(config: Config, *, demo: bool = False) -> int:
     finally:
         signal.signal(signal.SIGHUP, previous)
     return int(result or 0)
-
-
-def stylesheet() -> Path:
-    return Path(__file__).with_name("app.tcss")

@@ -79,11 +79,6 @@ class SecretSource:
     kind: str  # "env" | "file" | "command" | "literal"
     ref: str
 
-    def describe(self) -> str:
-        if self.kind == "literal":
-            return "a literal string in the config"
-        return f"{self.kind} {self.ref!r}"
-
     def __repr__(self) -> str:
         """A literal's `ref` is the secret itself: never shown."""
         return f"SecretSource({self.kind!r}, {MASK if self.kind == 'literal' else repr(self.ref)})"

@@ -16,7 +16,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -52,7 +52,6 @@ class _Timing:
     next_at: float | None = None
     period: float | None = None
     discovered_at: float | None = None
-    durations: list[float] = field(default_factory=list)
 
 
 class VenueRefresher:

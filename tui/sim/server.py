@@ -111,7 +111,7 @@ class VenueState:
 
     # --- Kraken -------------------------------------------------------------------------------
 
-    def kraken(self, method: str, uri_path: str, query: str, headers: Any, body: bytes, skew: float) -> Reply:
+    def kraken(self, method: str, uri_path: str, query: str, headers: Any, body: bytes) -> Reply:
         error_key = "error" if method == "GetCustodyBalance" else "errors"
         key_name = headers.get("API-Key", "")
         key = self.kraken_keys.get(key_name)
@@ -453,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and self._disrupt(venue, endpoint, fault):
             return
         if venue == "kraken":
-            reply = state.kraken(endpoint, self.path, url.query, self.headers, body, skew)
+            reply = state.kraken(endpoint, self.path, url.query, self.headers, body)
         else:
             endpoint, reply = state.intx(url.path, self.headers, body, skew)
         if fault is not None and fault.kind is FaultKind.EMPTY and reply.status == 200:
