@@ -26,10 +26,12 @@ def tls_context() -> ssl.SSLContext:
 
 
 def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
+    # A plain-http base URL (loopback only: config enforces it) never uses TLS: skip building a context.
+    tls: ssl.SSLContext | bool = tls_context() if base_url.startswith("https://") else False
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout or TIMEOUT,
-        verify=tls_context(),
+        verify=tls,
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=20, keepalive_expiry=30.0),
         headers={"User-Agent": "balance-tui"},
         follow_redirects=False,
