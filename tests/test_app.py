@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -12,6 +10,7 @@ from textual.pilot import Pilot
 from tui.app import BalanceApp
 from tui.config import parse
 from tui.panes import VenuePane
+from tui.scenes import until
 from tui.screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
 from tui.sim import Simulator
 from tui.venues import intx
@@ -21,14 +20,6 @@ SIZE = (120, 40)
 
 def make_app(sim: Simulator, refresh: float = 1.0) -> BalanceApp:
     return BalanceApp(parse(sim.config_text(refresh)), demo=True)
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 async def loaded(pilot: Pilot[int]) -> tuple[VenuePane, VenuePane]:

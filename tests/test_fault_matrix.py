@@ -11,7 +11,7 @@ import contextlib
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from tui import cli
 from tui.app import BalanceApp
 from tui.config import parse
 from tui.panes import VenuePane
+from tui.scenes import until
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.kraken import CustodyCounter
@@ -54,13 +55,6 @@ def small_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     with Simulator(seed=5, vaults=1, portfolios=1) as sim:
         sim.kraken_rate_limit = False
         yield sim
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def header(pane: VenuePane) -> str:

@@ -193,7 +193,7 @@ class VenueRefresher:
     def next_delay(self) -> float:
         """Seconds from now until the next refresh should start."""
         calls = max(1, len(self._accounts)) + (1 if self._needs_discovery() else 0)
-        rate_delay = float(self.client.delay_for(calls)) if self.client is not None else 0.0
+        rate_delay = self.client.delay_for(calls) if self.client is not None else 0.0
         if self._failures == 0:
             elapsed = self._clock() - self._timing.started
             delay = max(self.refresh_seconds - elapsed, rate_delay, 0.0)
