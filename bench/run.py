@@ -38,6 +38,12 @@ from tui.venues.kraken import CustodyCounter, KrakenCustodyClient, NonceSource  
 Result = dict[str, Any]
 
 
+def median_ratio(name: str, ours: list[float], base: list[float], target: float) -> Result:
+    """Median of ours over median of the baseline, both in seconds."""
+    a, b = statistics.median(ours), statistics.median(base)
+    return {"name": name, "ratio": a / b, "target": target, "detail": f"{a * 1000:.0f} ms vs {b * 1000:.0f} ms"}
+
+
 # 1 -------------------------------------------------------------------------------------------------
 async def intx_fan_out(rounds: int = 5) -> Result:
     """A full refresh of 20 portfolios x 30 assets vs one request, 100 ms added latency on every request."""
@@ -64,13 +70,7 @@ async def intx_fan_out(rounds: int = 5) -> Result:
                 snap = await refresher.refresh()
                 full.append(time.perf_counter() - started)
                 assert snap.ok and sum(len(a.balances) for a in snap.accounts) == 600
-    ratio = statistics.median(full) / statistics.median(one)
-    return {
-        "name": "INTX fan-out 20x30, 100 ms latency: full refresh / one request",
-        "ratio": ratio,
-        "target": 1.5,
-        "detail": f"{statistics.median(full) * 1000:.0f} ms vs {statistics.median(one) * 1000:.0f} ms",
-    }
+    return median_ratio("INTX fan-out 20x30, 100 ms latency: full refresh / one request", full, one, 1.5)
 
 
 # 2 -------------------------------------------------------------------------------------------------
@@ -225,13 +225,7 @@ def startup(rounds: int = 7) -> Result:
                 started = time.perf_counter()
                 subprocess.run(command, check=True, capture_output=True, env=env)
                 bucket.append(time.perf_counter() - started)
-    ratio = statistics.median(ours) / statistics.median(base)
-    return {
-        "name": "--once against the simulator / python -c 'import httpx'",
-        "ratio": ratio,
-        "target": 2.0,
-        "detail": f"{statistics.median(ours) * 1000:.0f} ms vs {statistics.median(base) * 1000:.0f} ms",
-    }
+    return median_ratio("--once against the simulator / python -c 'import httpx'", ours, base, 2.0)
 
 
 # 6 -------------------------------------------------------------------------------------------------

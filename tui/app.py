@@ -67,13 +67,14 @@ class BalanceApp(App[int]):
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         jitter: random.Random | None = None,
+        engine: Engine | None = None,
     ) -> None:
         """`clock`, `monotonic` and `jitter` (the backoff's randomness): tests and screenshots fix them."""
         super().__init__()
         self.config = config
         self.demo = demo
         self.clock = clock
-        self.engine = Engine(config, clock=monotonic, wall=clock, rng=jitter)
+        self.engine = engine or Engine(config, clock=monotonic, wall=clock, rng=jitter)
         self.view = View()
         self.baseline = Baseline()
         self.paused = False
@@ -281,8 +282,9 @@ def _terminal_alive() -> bool:
     return True
 
 
-def run_app(config: Config, *, demo: bool = False) -> int:
-    app = BalanceApp(config, demo=demo)
+def run_app(config: Config, *, demo: bool = False, engine: Engine | None = None) -> int:
+    """`engine`: one already built (its secrets loaded), so that no secret command runs twice."""
+    app = BalanceApp(config, demo=demo, engine=engine)
     previous = signal.getsignal(signal.SIGHUP)
 
     def hang_up(_signum: int, _frame: object) -> None:

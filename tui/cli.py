@@ -126,8 +126,8 @@ def _tui(args: argparse.Namespace) -> int:
     from .app import run_app
     from .engine import Engine
 
-    Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
-    return run_app(config)
+    engine = Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
+    return run_app(config, engine=engine)
 
 
 def _sim(args: argparse.Namespace) -> int:
