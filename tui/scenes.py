@@ -53,12 +53,18 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
 
 
 async def settled(pilot: Pilot[int]) -> BalanceApp:
-    """Both panes filled, then refreshing paused so nothing moves while the frame is taken."""
+    """Both panes filled by exactly one refresh each, then nothing moves while the frame is taken.
+
+    Each refresher is paused as soon as its first refresh is under way, so a slow machine cannot slip a
+    second refresh (and the rate limiter's state after it) into the frame.
+    """
     app = pilot.app
     assert isinstance(app, BalanceApp)
-    await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
-    for refresher in app.engine.refreshers:
+    refreshers = app.engine.refreshers
+    await until(pilot, lambda: all(r.refreshing or r.snapshot().fetched_at is not None for r in refreshers))
+    for refresher in refreshers:
         refresher.pause()
+    await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
     await pilot.pause(0.1)
     return app
 
