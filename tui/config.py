@@ -145,7 +145,7 @@ def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:
         if key not in VENUE_KEYS:
             raise fail(f"unknown key (known: {', '.join(sorted(VENUE_KEYS))})", "venue", i, key)
     kind_name = table.get("kind")
-    if kind_name not in KINDS:
+    if not isinstance(kind_name, str) or kind_name not in KINDS:
         raise fail(f"must be one of {', '.join(repr(k) for k in KINDS)}", "venue", i, "kind")
     kind = KINDS[kind_name]
     name = table.get("name", kind.label)
