@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import decimal
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -63,24 +63,48 @@ def fmt(amount: Decimal | None, missing: str = "") -> str:
     return format(amount, "f")
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How a column of decimal strings is laid out: digits before and after the point, and the width."""
+
+    whole: int
+    frac: int
+    point: bool
+    width: int
+
+
+def shape_of(texts: Iterable[str], width: int = 0, grow: Shape | None = None) -> Shape:
+    """The shape that fits every text (and, given `grow`, everything that shape already fitted)."""
+    whole, frac, point = (grow.whole, grow.frac, grow.point) if grow else (0, 0, False)
+    for text in texts:
+        dot = text.find(".")
+        if dot < 0:
+            whole = max(whole, len(text))
+        else:
+            point = True
+            whole = max(whole, dot)
+            frac = max(frac, len(text) - dot - 1)
+    width = max(width, grow.width if grow else 0)
+    return Shape(whole, frac, point, max(width, whole + frac + (1 if point else 0)))
+
+
+def pad(text: str, shape: Shape) -> str:
+    """One decimal string laid out in its column's shape (see `align`)."""
+    if not text:
+        return " " * shape.width
+    integer, dot, decimals = text.partition(".")
+    point = "." if dot else (" " if shape.point else "")
+    return (integer.rjust(shape.whole) + point + decimals.ljust(shape.frac)).rjust(shape.width)
+
+
 def align(texts: list[str], width: int = 0) -> list[str]:
     """Decimal strings padded to one width (at least `width`) so their points line up.
 
     Integers get a blank where the point would be; blanks stay blank. The result is meant to be shown
     left-justified: right-justifying (as Rich does) strips the trailing padding that aligns the points.
     """
-    whole = [t.partition(".")[0] for t in texts]
-    frac = [t.partition(".")[2] for t in texts]
-    has_point = any("." in t for t in texts)
-    w = max((len(x) for x in whole), default=0)
-    f = max((len(x) for x in frac), default=0)
-    total = max(width, w + f + (1 if has_point else 0))
-    out = []
-    for text, i, d in zip(texts, whole, frac, strict=True):
-        point = "." if "." in text else (" " if has_point else "")
-        body = i.rjust(w) + point + d.ljust(f) if text else ""
-        out.append(body.rjust(total) if body else " " * total)
-    return out
+    shape = shape_of(texts, width)
+    return [pad(text, shape) for text in texts]
 
 
 def sub(a: Decimal, b: Decimal) -> Decimal:
@@ -111,6 +135,20 @@ class Balance:
 
     def amount(self, name: str) -> Decimal | None:
         return self.amounts.get(name)
+
+    def identical(self, other: Balance) -> bool:
+        """Same fields with the same digits: unlike `==`, 1.0 and 1.00 differ (the screen shows digits)."""
+        if self is other:
+            return True
+        if self.asset != other.asset or self.labels != other.labels:
+            return False
+        mine, theirs = self.amounts, other.amounts
+        if mine != theirs:  # fast and decisive when a value moved; blind to trailing zeros
+            return False
+        return not any(
+            value is not None and value.compare_total(theirs[name])  # type: ignore[arg-type]  # equal: not None
+            for name, value in mine.items()
+        )
 
     def as_record(self) -> dict[str, str | None]:
         """The balance as flat strings, for JSON, CSV and the stream: the contract's shape."""

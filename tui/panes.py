@@ -14,7 +14,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets._data_table import RowKey
 
-from .rows import COLUMNS, Baseline, Row, aligned_column, build_rows, masked
+from .money import Shape, pad, shape_of
+from .rows import COLUMNS, Baseline, Row, build_rows, masked
 from .snapshot import VenueSnapshot
 
 FLASH_SECONDS = 3.0
@@ -66,6 +67,9 @@ class VenuePane(Vertical):
         self._cells: dict[tuple[str, str], str] = {}
         self._flashes: dict[tuple[str, str], tuple[float, str]] = {}
         self._widths: dict[str, int] = {}
+        self._shapes: dict[str, Shape] = {}
+        self._view: tuple[object, ...] = ()
+        self._order: list[str] = []
         self.paused = False
         self.now = now
         self._header_lines = 0
@@ -113,54 +117,79 @@ class VenuePane(Vertical):
         self.refresh_header()
 
     def render_rows(self) -> None:
+        """Write what changed since the last render: new rows, removed rows, and cells whose text moved.
+
+        Unchanged rows are reused by `build_rows` and skipped here, unless a column's layout changed
+        (a wider number, the mask toggled), which re-pads that column in every row.
+        """
         if self.snapshot is None or not self.live:
             return
         view = self.view
         rows = build_rows(
-            self.snapshot, self.baseline, filter_text=view.filter_text, hide_zero=view.hide_zero, sort=view.sort
+            self.snapshot,
+            self.baseline,
+            filter_text=view.filter_text,
+            hide_zero=view.hide_zero,
+            sort=view.sort,
+            previous=self.rows,
         )
         table = self.table
         keep = self.cursor_key()
         wanted = {r.key for r in rows}
+        relayout = self._relayout(rows, removed=any(k not in wanted for k in self.rows))
         with self.app.batch_update():
             for key in [k for k in self.rows if k not in wanted]:
                 table.remove_row(key)
                 self.rows.pop(key)
                 for column in COLUMNS[self.kind]:
                     self._cells.pop((key, column.key), None)
-            texts = self._texts(rows)
             now = time.monotonic()
             added = False
-            for i, row in enumerate(rows):
-                if row.key not in self.rows:
-                    cells = [self._cell(row, c.key, texts[c.key][i], now, new=True) for c in COLUMNS[self.kind]]
+            for row in rows:
+                old = self.rows.get(row.key)
+                if old is None:
+                    cells = [self._cell(row, c.key, self._text(row, c.key), now) for c in COLUMNS[self.kind]]
                     table.add_row(*cells, key=row.key)
                     added = True
-                else:
-                    self._update_row(row, texts, i, now)
+                elif old is not row or relayout:
+                    self._update_row(row, old, now)
                 self.rows[row.key] = row
             order = [r.key for r in rows]
-            if added or [str(r.key.value) for r in table.ordered_rows] != order:
+            if added or order != self._order:
                 position = {key: i for i, key in enumerate(order)}
                 table.sort(key=lambda values: position.get(getattr(values[0], "row_key", ""), 0))
+            self._order = order
             if keep is not None and keep in self.rows and table.get_row_index(keep) != table.cursor_row:
                 table.move_cursor(row=table.get_row_index(keep), animate=False)
 
-    def _texts(self, rows: list[Row]) -> dict[str, list[str]]:
-        texts = {}
-        for column in COLUMNS[self.kind]:
-            if column.numeric:
-                values = aligned_column(rows, column.key, len(column.label))
-                texts[column.key] = [masked(v) for v in values] if self.view.mask else values
-            else:
-                texts[column.key] = [r.text(column.key) for r in rows]
-        return texts
+    def _relayout(self, rows: list[Row], removed: bool) -> bool:
+        """Update each numeric column's shape; True when every row must be re-padded.
 
-    def _update_row(self, row: Row, texts: dict[str, list[str]], i: int, now: float) -> None:
-        old = self.rows[row.key]
+        Shapes only grow between renders (a narrower number keeps its column's width), so only rows that
+        changed need measuring; they are recomputed from scratch when rows leave or the view changes.
+        """
+        view = (self.view.filter_text, self.view.hide_zero, self.view.sort, self.view.mask)
+        numeric = [c for c in COLUMNS[self.kind] if c.numeric]
+        if removed or view != self._view or not self._shapes:
+            shapes = {c.key: shape_of((r.text(c.key) for r in rows), len(c.label)) for c in numeric}
+        else:
+            fresh = [r for r in rows if self.rows.get(r.key) is not r]
+            shapes = {c.key: shape_of((r.text(c.key) for r in fresh), grow=self._shapes[c.key]) for c in numeric}
+        relayout = shapes != self._shapes or view[3:] != self._view[3:]  # the mask re-texts every row
+        self._shapes, self._view = shapes, view
+        return relayout
+
+    def _text(self, row: Row, column: str) -> str:
+        shape = self._shapes.get(column)
+        if shape is None:
+            return row.text(column)
+        text = pad(row.text(column), shape)
+        return masked(text) if self.view.mask else text
+
+    def _update_row(self, row: Row, old: Row, now: float) -> None:
         table = self.table
         for column in COLUMNS[self.kind]:
-            text = texts[column.key][i]
+            text = self._text(row, column.key)
             if self._cells.get((row.key, column.key)) == text:
                 continue
             moved = (
@@ -174,7 +203,7 @@ class VenuePane(Vertical):
             grow = len(text) > self._widths.get(column.key, 0)
             table.update_cell(row.key, column.key, cell, update_width=grow)
 
-    def _cell(self, row: Row, column: str, text: str, now: float, new: bool = False) -> Text:
+    def _cell(self, row: Row, column: str, text: str, now: float) -> Text:
         self._cells[(row.key, column)] = text
         self._widths[column] = max(self._widths.get(column, 0), len(text))
         if column == "account":

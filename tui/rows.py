@@ -3,11 +3,11 @@ filtering, sorting, hiding zeros. No Textual here: the pane only writes what thi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .money import align, fmt, sub
+from .money import Balance, fmt, sub
 from .snapshot import VenueSnapshot
 
 
@@ -50,16 +50,20 @@ class Row:
     account: str
     asset: str
     values: dict[str, Decimal | None]  # the numeric columns, plus "change"
+    source: Balance | None = field(default=None, compare=False)  # what it was built from, to reuse it
+    _texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def text(self, column: str) -> str:
         if column == "account":
             return self.account
         if column == "asset":
             return self.asset
-        value = self.values.get(column)
-        if column == "change" and value is not None and value > 0:
-            return "+" + fmt(value)
-        return fmt(value)
+        text = self._texts.get(column)
+        if text is None:
+            value = self.values.get(column)
+            text = "+" + fmt(value) if column == "change" and value is not None and value > 0 else fmt(value)
+            self._texts[column] = text
+        return text
 
 
 class Baseline:
@@ -85,16 +89,24 @@ def build_rows(
     filter_text: str = "",
     hide_zero: bool = False,
     sort: str = "account",
+    previous: Mapping[str, Row] | None = None,
 ) -> list[Row]:
+    """The rows to show. A row of `previous` whose balance is unchanged is reused as it is: on a refresh
+    where 1% of cells move, the other 99% cost one comparison each."""
     primary = PRIMARY.get(snapshot.kind, "")
     numeric = [c.key for c in COLUMNS.get(snapshot.kind, ()) if c.numeric and c.key != "change"]
+    previous = previous or {}
     rows = []
     for account in snapshot.accounts:
         for balance in account.balances:
             key = f"{account.id}:{balance.asset}"
+            old = previous.get(key)
+            if old is not None and old.account == account.name and old.source and old.source.identical(balance):
+                rows.append(old)  # unchanged: its values, change and texts still hold
+                continue
             values = {name: balance.amount(name) for name in numeric}
             values["change"] = baseline.change(snapshot.name, key, balance.amount(primary))
-            rows.append(Row(key, account.id, account.name, balance.asset, values))
+            rows.append(Row(key, account.id, account.name, balance.asset, values, balance))
     if filter_text:
         needle = filter_text.lower()
         rows = [
@@ -116,11 +128,6 @@ def sort_rows(rows: Iterable[Row], sort: str, primary: str) -> list[Row]:
     if sort == "change":
         return sorted(rows, key=lambda r: (-abs(r.values.get("change") or Decimal(0)), r.asset))
     return rows  # the venue's own order of accounts, assets within each
-
-
-def aligned_column(rows: list[Row], column: str, width: int = 0) -> list[str]:
-    """A numeric column's texts, all of one width (at least `width`), decimal points lined up."""
-    return align([r.text(column) for r in rows], width)
 
 
 MASK = "•••••••"
