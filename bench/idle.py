@@ -1,9 +1,15 @@
-"""Idle cost of the live TUI: `balance-tui --demo` (2 venues, 5 s refresh) in a real terminal (tmux).
+"""Idle cost of the live TUI in a real terminal (tmux), 5 s refresh.
 
-Reports CPU as % of one core over a window after warm-up (CPU time / wall time, both read from /proc,
-so the figure is a ratio and does not depend on how fast this machine is) and RSS at the end.
+Scenarios:
+  demo       `balance-tui --demo`: the simulator runs inside the TUI's process, as a new user sees it.
+  alone      the same world served by another process (bench/world.py): the TUI's own cost, as in
+             production where the venues are not in our process.
+  rows-2000  10 vaults and 10 portfolios of 100 assets each (2,000 rows), from another process.
 
-    .venv/bin/python bench/idle.py --cpu-seconds 30 --total-seconds 600
+CPU is % of one core over a window after warm-up (CPU time / wall time, both from /proc, so the figure
+is a ratio and does not depend on this machine's speed); RSS is read after warm-up and at the end.
+
+    .venv/bin/python bench/idle.py --scenario rows-2000 --cpu-seconds 60 --total-seconds 600
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
+WORLDS = {"alone": [], "rows-2000": ["--vaults", "10", "--portfolios", "10", "--assets", "100", "--per-account", "100"]}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -34,45 +41,49 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(cpu_window: float, total: float, warmup: float = 10.0, size: str = "120x40") -> dict[str, float]:
+def _wait_for(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or not path.read_text().strip():
+        if time.monotonic() > deadline:
+            sys.exit(f"bench/idle.py: {path} did not appear")
+        time.sleep(0.05)
+
+
+def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0) -> dict[str, object]:
     if shutil.which("tmux") is None:
         sys.exit("bench/idle.py needs tmux")
     script = Path(sys.executable).with_name("balance-tui")
     tmp = Path(tempfile.mkdtemp())
     socket = f"bench-idle-{os.getpid()}"
-    width, height = size.split("x")
-    pidfile = tmp / "pid"
-    subprocess.run(
-        [
-            "tmux",
-            "-L",
-            socket,
-            "new-session",
-            "-d",
-            "-s",
-            "b",
-            "-x",
-            width,
-            "-y",
-            height,
-            f"sh -c 'unset COLUMNS LINES; echo $$ > {pidfile}; exec {script} --demo'",
-        ],
-        check=True,
-    )
+    pidfile, config = tmp / "pid", tmp / "world.toml"
+    world = None
+    if scenario == "demo":
+        command = f"{script} --demo"
+    else:
+        world = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "world.py"), "--config-out", str(config), *WORLDS[scenario]]
+        )
+        _wait_for(config)
+        command = f"{script} --config {config}"
+    launch = f"sh -c 'unset COLUMNS LINES; echo $$ > {pidfile}; exec {command}'"
+    subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "b", "-x", "120", "-y", "40", launch], check=True)
     try:
-        while not pidfile.exists() or not pidfile.read_text().strip().isdigit():
-            time.sleep(0.05)
+        _wait_for(pidfile)
         pid = int(pidfile.read_text())
         time.sleep(warmup)
         rss_start = rss_mb(pid)
         cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+        world0 = cpu_seconds(world.pid) if world else 0.0
         time.sleep(cpu_window)
         cpu1, wall1 = cpu_seconds(pid), time.monotonic()
+        world1 = cpu_seconds(world.pid) if world else 0.0
         remaining = total - warmup - cpu_window
         if remaining > 0:
             time.sleep(remaining)
         return {
+            "scenario": scenario,
             "idle_cpu_percent_of_core": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 3),
+            "world_cpu_percent_of_core": round(100 * (world1 - world0) / (wall1 - wall0), 3) if world else None,
             "cpu_window_seconds": round(wall1 - wall0, 1),
             "rss_mb_after_warmup": round(rss_start, 1),
             "rss_mb_at_end": round(rss_mb(pid), 1),
@@ -80,15 +91,20 @@ def measure(cpu_window: float, total: float, warmup: float = 10.0, size: str = "
         }
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
+        if world is not None:
+            world.terminate()
+            world.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=("demo", *WORLDS), default="demo")
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     parser.add_argument("--total-seconds", type=float, default=600.0)
     parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
-    figures = measure(args.cpu_seconds, max(args.total_seconds, args.cpu_seconds + 10))
+    figures = measure(args.scenario, args.cpu_seconds, max(args.total_seconds, args.cpu_seconds + 15))
     print(json.dumps(figures, indent=1))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+from collections import defaultdict
 from decimal import Decimal
 
 from textual.app import App, ComposeResult
@@ -64,3 +67,42 @@ async def test_a_wider_number_realigns_the_whole_column() -> None:
         texts = [str(pane.table.get_cell(key, "balance")) for key in pane.rows]
         assert len({len(t) for t in texts}) == 1
         assert len({t.index(".") for t in texts}) == 1, texts  # decimal points in one column
+
+
+def _screen_lines(pane: VenuePane) -> list[str]:
+    """What the terminal shows, line by line: the compositor's frame, so a row left undrawn shows stale."""
+    svg = pane.app.export_screenshot()
+    lines: dict[int, list[str]] = defaultdict(list)
+    for line, text in re.findall(r'clip-path="url\(#terminal-(?:[0-9a-z]+-)?line-(\d+)\)">([^<]*)</text>', svg):
+        lines[int(line)].append(html.unescape(text).replace("\xa0", " "))
+    return ["".join(lines[i]) for i in sorted(lines)]
+
+
+async def test_the_drawn_table_shows_every_update_and_no_stale_cell() -> None:
+    """Cells are written without flushing the whole table's render cache: what is drawn must follow."""
+    async with _Host().run_test(size=(120, 20)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(_snapshot("1.5", "2.5", "3.5"))
+        await pilot.pause()
+        assert any("2.5" in line for line in _screen_lines(pane))
+        for value in ("2.7", "2.9", "2.5"):
+            pane.show(_snapshot("1.5", value, "3.5"))
+            await pilot.pause()
+            drawn = _screen_lines(pane)
+            row = next(line for line in drawn if " A1 " in line)
+            assert f" {value} " in row, drawn
+        pane._flashes = {k: (0.0, d) for k, (_, d) in pane._flashes.items()}  # every flash over now
+        pane.expire_flashes()
+        await pilot.pause()
+        row = next(line for line in _screen_lines(pane) if " A1 " in line)
+        assert " 2.5 " in row and "+0" not in row
+
+
+async def test_a_number_wider_than_its_column_widens_the_column() -> None:
+    async with _Host().run_test(size=(160, 20)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(_snapshot("1.5", "2.5"))
+        await pilot.pause()
+        pane.show(_snapshot("1.5", "123456789012345678.125"))
+        await pilot.pause()
+        assert any("123456789012345678.125" in line for line in _screen_lines(pane)), _screen_lines(pane)

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
-from textual.widgets._data_table import RowKey
+from textual.widgets._data_table import ColumnKey, RowKey
 
 from .money import Shape, pad, shape_of
 from .rows import COLUMNS, Baseline, Row, build_rows, masked
@@ -36,6 +36,53 @@ class BalanceTable(DataTable[Text]):
         Binding("g", "scroll_top", "Top", show=False),
         Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
+
+    def write_cells(self, cells: list[tuple[str, str, Text]]) -> None:
+        """Write cells in place (same widths), throwing away the cached renders of their rows only
+        and redrawing only those rows.
+
+        `update_cell` bumps a table-wide counter that discards every cached cell (textual#1483), so a
+        refresh that moves 1% of the cells re-renders all visible ones: most of an idle monitor's CPU.
+        This relies on DataTable's private caches (Textual is pinned to a minor version; tests render
+        the table after an update to prove no stale cell is shown) and falls back to `update_cell`.
+        """
+        try:
+            data, renderables, cell_cache, row_cache, line_cache = (
+                self._data,
+                self._row_renderable_cache,
+                self._cell_render_cache,
+                self._row_render_cache,
+                self._line_cache,
+            )
+        except AttributeError:
+            for row, column, value in cells:
+                self.update_cell(row, column, value)
+            return
+        rows: set[RowKey] = set()
+        touched: set[tuple[RowKey, ColumnKey]] = set()
+        for row, column, value in cells:
+            row_key, column_key = RowKey(row), ColumnKey(column)
+            data[row_key][column_key] = value
+            rows.add(row_key)
+            touched.add((row_key, column_key))
+        indexes = {self._row_locations.get(row) for row in rows}
+        for renderable_key in [k for k in renderables.keys() if k[1] in indexes]:  # noqa: SIM118 (not iterable)
+            renderables.discard(renderable_key)
+        for cell_key in [k for k in cell_cache.keys() if (k[0], k[1]) in touched]:  # noqa: SIM118 (not iterable)
+            cell_cache.discard(cell_key)
+        for line_key in [k for k in row_cache.keys() if k[0] in rows]:  # noqa: SIM118 (not iterable)
+            row_cache.discard(line_key)
+        for line in [k for k in line_cache.keys() if self._row_on_line(k[0]) in rows]:  # noqa: SIM118 (not iterable)
+            line_cache.discard(line)
+        for index in indexes:
+            if index is not None:
+                self.refresh_row(index)
+
+    def _row_on_line(self, y: int) -> RowKey | None:
+        try:
+            return self._get_offsets(y)[0]
+        except (LookupError, IndexError):
+            return None
 
 
 @dataclass
@@ -145,6 +192,7 @@ class VenuePane(Vertical):
                     self._cells.pop((key, column.key), None)
             now = time.monotonic()
             added = False
+            writes: list[tuple[str, str, Text]] = []
             for row in rows:
                 old = self.rows.get(row.key)
                 if old is None:
@@ -152,8 +200,9 @@ class VenuePane(Vertical):
                     table.add_row(*cells, key=row.key)
                     added = True
                 elif old is not row or relayout:
-                    self._update_row(row, old, now)
+                    self._update_row(row, old, now, writes)
                 self.rows[row.key] = row
+            table.write_cells(writes)
             order = [r.key for r in rows]
             if added or order != self._order:
                 position = {key: i for i, key in enumerate(order)}
@@ -186,8 +235,8 @@ class VenuePane(Vertical):
         text = pad(row.text(column), shape)
         return masked(text) if self.view.mask else text
 
-    def _update_row(self, row: Row, old: Row, now: float) -> None:
-        table = self.table
+    def _update_row(self, row: Row, old: Row, now: float, writes: list[tuple[str, str, Text]]) -> None:
+        """Queue the row's changed cells on `writes`; a cell wider than its column is written at once."""
         for column in COLUMNS[self.kind]:
             text = self._text(row, column.key)
             if self._cells.get((row.key, column.key)) == text:
@@ -199,9 +248,12 @@ class VenuePane(Vertical):
                 before, after = old.values.get(column.key), row.values.get(column.key)
                 direction = "up" if (after or 0) > (before or 0) else "down"
                 self._flashes[(row.key, column.key)] = (now + FLASH_SECONDS, direction)
-            cell = self._cell(row, column.key, text, now)
             grow = len(text) > self._widths.get(column.key, 0)
-            table.update_cell(row.key, column.key, cell, update_width=grow)
+            cell = self._cell(row, column.key, text, now)
+            if grow:
+                self.table.update_cell(row.key, column.key, cell, update_width=True)
+            else:
+                writes.append((row.key, column.key, cell))
 
     def _cell(self, row: Row, column: str, text: str, now: float) -> Text:
         self._cells[(row.key, column)] = text
@@ -224,15 +276,15 @@ class VenuePane(Vertical):
         done = [k for k, (until, _) in self._flashes.items() if until <= now]
         if not done:
             return
-        table = self.table
+        writes = []
         for key in done:
             self._flashes.pop(key)
             row_key, column = key
             row = self.rows.get(row_key)
             text = self._cells.get(key)
-            if row is None or text is None:
-                continue
-            table.update_cell(RowKey(row_key), column, self._cell(row, column, text, now), update_width=False)
+            if row is not None and text is not None:
+                writes.append((row_key, column, self._cell(row, column, text, now)))
+        self.table.write_cells(writes)
 
     # --- header -------------------------------------------------------------------------------------
 
