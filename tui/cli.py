@@ -37,8 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--demo", action="store_true", help="the live TUI on the embedded simulator (no keys)")
     mode.add_argument("--once", action="store_true", help="print one snapshot of every venue, then exit")
+    mode.add_argument(
+        "--watch", action="store_true", help="print one JSON line per change until interrupted (--format jsonl)"
+    )
     parser.add_argument(
-        "--format", choices=("table", "json", "csv"), default="table", help="output format for --once (default: table)"
+        "--format",
+        choices=("table", "json", "csv", "jsonl"),
+        help="output format: table, json or csv for --once (default: table); jsonl for --watch",
     )
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="{sim,config}", parser_class=_Parser)
@@ -90,12 +95,20 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _sim(args)
         if args.command == "config":
             return _config(args)
-        if args.format != "table" and not args.once:
-            raise UsageError("--format applies only to --once")
+        if args.watch:
+            if args.format not in (None, "jsonl"):
+                raise UsageError("--watch prints JSON lines: use --format jsonl (or leave --format out)")
+            from .watch import run_watch
+
+            return run_watch(_config_path(args))
+        if args.format is not None and not args.once:
+            raise UsageError("--format applies only to --once and --watch")
         if args.once:
+            if args.format == "jsonl":
+                raise UsageError("--once prints table, json or csv; jsonl is for --watch")
             from .headless import run_once
 
-            return run_once(_config_path(args), args.format)
+            return run_once(_config_path(args), args.format or "table")
         return _tui(args)
     except (UsageError, ConfigError) as exc:
         _err(str(exc))

@@ -1,0 +1,184 @@
+"""`--watch --format jsonl` over real HTTP against the simulator, and the change tracker beneath it."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui.changes import CHANGED, NEW, REMOVED, ChangeTracker
+from tui.money import Balance
+from tui.sim import Simulator
+from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.venues.errors import ErrorKind, VenueError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _venue(*balances: Balance, error: VenueError | None = None, at: float = 1.0) -> VenueSnapshot:
+    account = AccountSnapshot("V1", "Treasury", balances, at, error)
+    return VenueSnapshot("Kraken", "kraken-custody", (account,))
+
+
+def _kraken(asset: str, balance: str, hold: str = "0") -> Balance:
+    b, h = Decimal(balance), Decimal(hold)
+    return Balance(asset, {"balance": b, "hold_trade": h, "available": b - h})
+
+
+def test_tracker_reports_new_changed_and_removed_field_by_field() -> None:
+    tracker = ChangeTracker()
+    first = tracker.diff(_venue(_kraken("XBT", "1.5"), _kraken("ETH", "2")))
+    assert [(c.asset, c.event) for c in first] == [("XBT", NEW), ("ETH", NEW)]
+    assert tracker.diff(_venue(_kraken("XBT", "1.5"), _kraken("ETH", "2"))) == []
+    moved = tracker.diff(_venue(_kraken("XBT", "1.5", hold="0.5"), _kraken("ETH", "2.0")))
+    assert [(c.asset, c.event, c.fields) for c in moved] == [
+        ("XBT", CHANGED, ("hold_trade", "available")),
+        ("ETH", CHANGED, ("balance", "available")),  # 2 → 2.0: the same number, not the same digits
+    ]
+    gone = tracker.diff(_venue(_kraken("ETH", "2.0")))
+    assert [(c.asset, c.event, c.balance) for c in gone] == [("XBT", REMOVED, None)]
+
+
+def test_a_failed_account_is_not_read_as_its_balances_disappearing() -> None:
+    tracker = ChangeTracker()
+    tracker.diff(_venue(_kraken("XBT", "1.5")))
+    failed = VenueError(ErrorKind.SERVER, "Kraken answered HTTP 503", retryable=True)
+    assert tracker.diff(_venue(error=failed)) == []
+    assert tracker.diff(_venue(_kraken("XBT", "1.5"))) == []
+
+
+class Watch:
+    """`balance-tui --watch` in its own process, its lines collected as they come."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", "--watch", *args, "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def until(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if condition(line):
+                return line
+        raise AssertionError(f"no such line within {timeout} s; saw {len(self.seen)}: {self.seen[-3:]}")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def fast_config(sim: Simulator, tmp_path: Path) -> Path:
+    path = tmp_path / "watch.toml"
+    sim.write_config(path, refresh_seconds=1)
+    return path
+
+
+@pytest.fixture
+def watch(fast_config: Path) -> Iterator[Callable[..., Watch]]:
+    started: list[Watch] = []
+
+    def start(*args: str) -> Watch:
+        started.append(Watch(fast_config, *args))
+        return started[-1]
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.communicate()
+
+
+def test_stream_starts_with_every_balance_then_prints_each_change_exactly(
+    sim: Simulator, watch: Callable[..., Watch]
+) -> None:
+    portfolio = next(iter(sim.market.portfolios))
+    vault = next(iter(sim.market.vaults))
+    stream = watch("--format", "jsonl")
+    expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
+        len(p.holdings) for p in sim.market.portfolios.values()
+    )
+    for _ in range(expected):
+        line = stream.until(lambda line: line["event"] == "new")
+        assert line["balance"]["asset"] == line["asset"] and line["previous"] is None
+    sim.market.set_intx(portfolio, "BTC", quantity="12345678901234567890.123456789", hold="0.5")
+    moved = stream.until(lambda line: line["event"] == "changed" and line["asset"] == "BTC")
+    assert moved["account"]["id"] == portfolio and moved["kind"] == "coinbase-intx"
+    assert moved["balance"]["quantity"] == "12345678901234567890.123456789" and moved["balance"]["hold"] == "0.5"
+    assert "quantity" in moved["fields"] and moved["previous"]["quantity"] != moved["balance"]["quantity"]
+    sim.market.set_kraken(vault, "XBT", "7.000000000000000001", "0")
+    xbt = stream.until(lambda line: line["event"] == "changed" and line["asset"] == "XBT")
+    assert xbt["balance"] == {
+        "asset": "XBT",
+        "balance": "7.000000000000000001",
+        "hold_trade": "0",
+        "available": "7.000000000000000001",
+    }
+    code, err = stream.stop()
+    assert code == 0 and err == ""
+
+
+def test_stream_says_when_a_venue_fails_and_recovers(sim: Simulator, watch: Callable[..., Watch]) -> None:
+    stream = watch()
+    stream.until(lambda line: line["event"] == "new" and line["kind"] == "kraken-custody")
+    sim.faults.set("http-5xx", venue="kraken")
+    failing = stream.until(lambda line: line["event"] == "venue-failing", timeout=30)
+    assert "503" in failing["error"] and failing["venue"].startswith("Kraken")
+    sim.faults.clear()
+    stream.until(lambda line: line["event"] == "venue-recovered", timeout=60)
+    code, err = stream.stop()
+    assert code == 0 and err == ""
+
+
+def test_a_reader_that_leaves_early_ends_the_stream_quietly(fast_config: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+    done = subprocess.run(
+        f"{sys.executable} -m tui --watch --config {fast_config} | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+    assert json.loads(done.stdout)["event"] == "new"
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+
+
+def test_watch_refuses_other_formats() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tui", "--watch", "--format", "csv"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and "jsonl" in done.stderr and "Traceback" not in done.stderr
