@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -20,8 +21,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from .changes import ChangeTracker
 from .config import Config
 from .engine import Engine, VenueRefresher
+from .history import History, HistoryError
 from .panes import BalanceTable, VenuePane, View
 from .rows import SORT_LABELS, SORTS, Baseline
 from .screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
@@ -68,9 +71,16 @@ class BalanceApp(App[int]):
         monotonic: Callable[[], float] = time.monotonic,
         jitter: random.Random | None = None,
         engine: Engine | None = None,
+        history: Path | str | None = None,
     ) -> None:
-        """`clock`, `monotonic` and `jitter` (the backoff's randomness): tests and screenshots fix them."""
+        """`clock`, `monotonic` and `jitter` (the backoff's randomness): tests and screenshots fix them.
+
+        `history`: where to record balance changes (":memory:" for the session only; None: nowhere).
+        """
         super().__init__()
+        self.history_path = history
+        self.history: History | None = None
+        self.tracker = ChangeTracker()
         self.config = config
         self.demo = demo
         self.clock = clock
@@ -95,6 +105,7 @@ class BalanceApp(App[int]):
         yield Footer()
 
     async def on_mount(self) -> None:
+        self._open_history()
         self.title = "balance-tui" + (" · DEMO" if self.demo else "")
         self.query_one("#filter", Input).display = False
         self._status()
@@ -117,6 +128,16 @@ class BalanceApp(App[int]):
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
         await self.engine.__aexit__(None, None, None)
+        if self.history is not None:
+            self.history.close()
+
+    def _open_history(self) -> None:
+        if self.history_path is None:
+            return
+        try:
+            self.history = History(self.history_path)
+        except HistoryError as exc:
+            self.notify(f"{exc}. Balances are shown but not recorded.", severity="warning", timeout=30)
 
     # --- data in --------------------------------------------------------------------------------------
 
@@ -125,6 +146,8 @@ class BalanceApp(App[int]):
         if not pane.live:  # a snapshot that arrives while the app closes
             return
         pane.show(message.snapshot)
+        if self.history is not None and not message.snapshot.refreshing:
+            self.history.record(self.tracker.diff(message.snapshot))
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
             screen.update_from(message.snapshot)
@@ -282,9 +305,11 @@ def _terminal_alive() -> bool:
     return True
 
 
-def run_app(config: Config, *, demo: bool = False, engine: Engine | None = None) -> int:
+def run_app(
+    config: Config, *, demo: bool = False, engine: Engine | None = None, history: Path | str | None = None
+) -> int:
     """`engine`: one already built (its secrets loaded), so that no secret command runs twice."""
-    app = BalanceApp(config, demo=demo, engine=engine)
+    app = BalanceApp(config, demo=demo, engine=engine, history=history)
     previous = signal.getsignal(signal.SIGHUP)
 
     def hang_up(_signum: int, _frame: object) -> None:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format: table, json or csv for --once (default: table); jsonl for --watch",
     )
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,config}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{sim,history,config}", parser_class=_Parser)
 
     sim = sub.add_parser("sim", help="run the venue simulator alone on 127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "429, 429-retry-after, html, truncated, reset, hang, kraken-error, empty, skew. "
         "Example: --fault latency:0.2@intx --fault http-5xx@kraken%%10",
     )
+
+    history = sub.add_parser("history", help="print recorded balance changes (table, json or csv)")
+    history.add_argument("--venue", help="only this venue (its name in the config)")
+    history.add_argument("--asset", help="only this asset, as the venue spells it")
+    history.add_argument("--since", help="a span before now (30m, 24h, 7d) or a date/time (2026-11-21T09:00Z)")
+    history.add_argument("--format", choices=("table", "json", "csv"), default="table", help="default: table")
+    history.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
 
     config = sub.add_parser("config", help="write, locate or check the config file")
     config_sub = config.add_subparsers(dest="action", metavar="{init,path,check}", parser_class=_Parser, required=True)
@@ -95,6 +102,12 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _sim(args)
         if args.command == "config":
             return _config(args)
+        if args.command == "history":
+            from .history_report import run_history
+
+            return run_history(
+                _config_path(args), venue=args.venue, asset=args.asset, since=args.since, fmt=args.format
+            )
         if args.watch:
             if args.format not in (None, "jsonl"):
                 raise UsageError("--watch prints JSON lines: use --format jsonl (or leave --format out)")
@@ -140,7 +153,12 @@ def _tui(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     engine = Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
-    return run_app(config, engine=engine)
+    history = None
+    if config.history.enabled:
+        from .history import default_path
+
+        history = config.history.path or default_path()
+    return run_app(config, engine=engine, history=history)
 
 
 def _sim(args: argparse.Namespace) -> int:

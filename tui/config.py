@@ -25,7 +25,8 @@ ENV_VAR = "BALANCE_TUI_CONFIG"
 SIM_MARKER = "# balance-tui simulator config"
 MIN_REFRESH = 1.0
 MAX_REFRESH = 3600.0
-TOP_KEYS = {"refresh_seconds", "venue"}
+TOP_KEYS = {"refresh_seconds", "venue", "history"}
+HISTORY_KEYS = {"enabled", "path"}
 VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
 
 
@@ -51,11 +52,18 @@ class VenueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    enabled: bool = True
+    path: Path | None = None  # None: the platform's data directory
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
     refresh_seconds: float
     venues: tuple[VenueConfig, ...]
     lines: dict[tuple[str | int, ...], int]
+    history: HistoryConfig = HistoryConfig()
 
     def line_of(self, *key: str | int) -> int | None:
         while key:
@@ -135,7 +143,22 @@ def parse(text: str, path: Path | None = None) -> Config:
             literal.index,
             key,
         )
-    return Config(path, float(refresh), tuple(venues), lines)
+    return Config(path, float(refresh), tuple(venues), lines, _history(data.get("history", {}), fail))
+
+
+def _history(table: Any, fail: Any) -> HistoryConfig:
+    if not isinstance(table, dict):
+        raise fail("must be a table: [history]", "history")
+    for key in table:
+        if key not in HISTORY_KEYS:
+            raise fail(f"unknown key (known: {', '.join(sorted(HISTORY_KEYS))})", "history", key)
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise fail("must be true or false", "history", "enabled")
+    where = table.get("path")
+    if where is not None and (not isinstance(where, str) or not where.strip()):
+        raise fail("must be a file path", "history", "path")
+    return HistoryConfig(enabled, Path(where).expanduser() if where else None)
 
 
 def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:

@@ -12,4 +12,4 @@ def run_demo(seed: int = 7, refresh_seconds: float = 5, tick_seconds: float = 5.
 
     with Simulator(seed=seed, tick_seconds=tick_seconds, activity=activity) as sim:
         config = parse(sim.config_text(refresh_seconds))
-        return run_app(config, demo=True)
+        return run_app(config, demo=True, history=":memory:")  # simulated money never reaches the real history

@@ -1,0 +1,197 @@
+"""Balance history in SQLite: one row per field whose digits changed, so a month of 5 s refreshes of
+balances that rarely move stays small.
+
+WAL journal, one transaction per refresh: a crash or `kill -9` loses at most the refresh being written,
+never the file. Values are exact decimal strings (NULL once a balance is gone). Writes happen on a
+thread of their own, so a slow disk never holds up a refresh or the screen.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from .changes import Change
+from .money import fmt
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    at REAL NOT NULL,
+    venue TEXT NOT NULL,
+    account TEXT NOT NULL,
+    asset TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT
+);
+CREATE INDEX IF NOT EXISTS changes_by_key ON changes (venue, account, asset, field, at);
+CREATE INDEX IF NOT EXISTS changes_by_time ON changes (at);
+"""
+
+
+def default_path() -> Path:
+    import platformdirs
+
+    return platformdirs.user_data_path("balance-tui") / "history.sqlite3"
+
+
+class HistoryError(Exception):
+    """The history file cannot be opened or read: one line for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    at: float
+    venue: str
+    account: str
+    asset: str
+    field: str
+    value: str | None
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    try:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript(SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        raise HistoryError(
+            f"{path}: cannot be used as balance history ({exc}); move it aside to start afresh"
+        ) from None
+    except OSError as exc:
+        raise HistoryError(f"{path}: {exc.strerror}") from None
+    return db
+
+
+def rows_for(changes: Iterable[Change]) -> list[tuple[float, str, str, str, str, str | None]]:
+    rows = []
+    for change in changes:
+        amounts = change.balance.amounts if change.balance is not None else {}
+        for name in change.fields:
+            value = amounts.get(name)
+            rows.append(
+                (
+                    change.at,
+                    change.venue,
+                    change.account_id,
+                    change.asset,
+                    name,
+                    fmt(value) if value is not None else None,
+                )
+            )
+    return rows
+
+
+class History:
+    """The store. `record()` queues; a writer thread commits each batch in one transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._db = connect(path)
+        self._last = self._latest()
+        self._queue: queue.Queue[list[Change] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self.error: str | None = None  # set if a write failed; the operator sees it, the monitor carries on
+        self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
+        self._writer.start()
+
+    def _latest(self) -> dict[tuple[str, str, str, str], str | None]:
+        """The last recorded value of every field, so a restart records only what moved meanwhile."""
+        query = (
+            "SELECT venue, account, asset, field, value FROM changes WHERE rowid IN "
+            "(SELECT max(rowid) FROM changes GROUP BY venue, account, asset, field)"
+        )
+        return {(v, a, s, f): value for v, a, s, f, value in self._db.execute(query)}
+
+    def record(self, changes: list[Change]) -> None:
+        if changes:
+            self._queue.put(changes)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued is on disk (tests, and before closing)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._writer.join(10)
+        with self._lock:
+            self._db.close()
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                self._write(batch)
+            finally:
+                self._queue.task_done()
+
+    def _write(self, changes: list[Change]) -> None:
+        fresh = []
+        for row in rows_for(changes):
+            key = row[1:5]
+            if key in self._last and self._last[key] == row[5]:
+                continue
+            self._last[key] = row[5]
+            fresh.append(row)
+        if not fresh:
+            return
+        try:
+            with self._lock:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", fresh)
+                self._db.execute("COMMIT")
+            self.error = None
+        except sqlite3.Error as exc:
+            self.error = f"history not written: {exc}"
+            with self._lock:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+
+    def series(self, venue: str, account: str, asset: str, field: str, since: float) -> list[tuple[float, Decimal]]:
+        """One field's values since `since`, the value in force at `since` first: what a sparkline draws."""
+        query = (
+            "SELECT at, value FROM changes WHERE venue = ? AND account = ? AND asset = ? AND field = ? AND at < ? "
+            "ORDER BY at DESC LIMIT 1"
+        )
+        key = (venue, account, asset, field)
+        with self._lock:
+            before = self._db.execute(query, (*key, since)).fetchall()
+            after = self._db.execute(
+                "SELECT at, value FROM changes WHERE venue = ? AND account = ? AND asset = ? AND field = ? AND at >= ? "
+                "ORDER BY at",
+                (*key, since),
+            ).fetchall()
+        points = [(max(at, since), value) for at, value in before] + list(after)
+        return [(at, Decimal(value)) for at, value in points if value is not None]
+
+
+def query(
+    db: sqlite3.Connection, *, venue: str | None = None, asset: str | None = None, since: float | None = None
+) -> list[Point]:
+    clauses: list[str] = []
+    args: list[str | float] = []
+    if venue is not None:
+        clauses.append("venue = ?")
+        args.append(venue)
+    if asset is not None:
+        clauses.append("asset = ?")
+        args.append(asset)
+    if since is not None:
+        clauses.append("at >= ?")
+        args.append(since)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = db.execute(f"SELECT at, venue, account, asset, field, value FROM changes{where} ORDER BY at, rowid", args)
+    return [Point(*row) for row in rows]

@@ -1,0 +1,106 @@
+"""`balance-tui history`: what the history database holds, as a table, JSON or CSV. Never loads Textual."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .config import ConfigError, load
+from .history import HistoryError, Point, connect, default_path, query
+from .money import align
+from .snapshot import iso
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """`30m`, `24h`, `7d` before now, or an ISO date or time (UTC unless it says otherwise)."""
+    now = time.time() if now is None else now
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if match:
+        return now - float(match.group(1)) * UNITS[match.group(2)]
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: give a span such as 30m, 24h or 7d, or a date such as 2026-11-21"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def history_path(config_path: Path) -> Path:
+    """The configured path if a config says so, else the platform's data directory."""
+    if config_path.exists():
+        config = load(config_path)
+        if config.history.path is not None:
+            return config.history.path
+    return default_path()
+
+
+def run_history(config_path: Path, *, venue: str | None, asset: str | None, since: str | None, fmt: str) -> int:
+    try:
+        start = parse_since(since) if since else None
+    except ValueError as exc:
+        raise ConfigError(None, str(exc)) from None
+    path = history_path(config_path)
+    if not path.exists():
+        print(f"balance-tui: no history yet at {path}: the live TUI records it as it runs", file=sys.stderr)
+        return 0
+    try:
+        db = connect(path)
+        points = query(db, venue=venue, asset=asset, since=start)
+    except (HistoryError, sqlite3.Error) as exc:  # a damaged file is a message, never a traceback
+        print(f"balance-tui: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(points, fmt))
+    return 0
+
+
+def render(points: list[Point], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([_record(p) for p in points], indent=1, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(
+            out, fieldnames=("at", "venue", "account", "asset", "field", "value"), lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(_record(p) for p in points)
+        return out.getvalue()
+    if not points:
+        return "no changes recorded for that selection\n"
+    columns = [
+        ["time", *(iso(p.at) for p in points)],
+        ["venue", *(p.venue for p in points)],
+        ["account", *(p.account for p in points)],
+        ["asset", *(p.asset for p in points)],
+        ["field", *(p.field for p in points)],
+    ]
+    values = align([p.value if p.value is not None else "" for p in points])
+    columns.append(["value", *(v if v.strip() else "(gone)" for v in values)])
+    widths = [max(len(cell) for cell in column) for column in columns]
+    lines = [
+        "  ".join(column[i].ljust(w) for column, w in zip(columns, widths, strict=True)).rstrip()
+        for i in range(len(points) + 1)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _record(point: Point) -> dict[str, str | None]:
+    return {
+        "at": iso(point.at),
+        "venue": point.venue,
+        "account": point.account,
+        "asset": point.asset,
+        "field": point.field,
+        "value": point.value,
+    }
