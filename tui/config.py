@@ -8,13 +8,15 @@ import os
 import re
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import tomli_w
 
+from .alerts import TOTALS, Rule
 from .credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from .venues import KINDS, VenueKind
 
@@ -25,8 +27,10 @@ ENV_VAR = "BALANCE_TUI_CONFIG"
 SIM_MARKER = "# balance-tui simulator config"
 MIN_REFRESH = 1.0
 MAX_REFRESH = 3600.0
-TOP_KEYS = {"refresh_seconds", "venue", "history"}
+TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert"}
 HISTORY_KEYS = {"enabled", "path"}
+ALERT_KEYS = {"name", "venue", "account", "asset", "field", "below", "above", "change", "window", "command"}
+SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
 
 
@@ -64,6 +68,8 @@ class Config:
     venues: tuple[VenueConfig, ...]
     lines: dict[tuple[str | int, ...], int]
     history: HistoryConfig = HistoryConfig()
+    assets: dict[str, str] = field(default_factory=dict)  # venue spelling -> the name totals use
+    alerts: tuple[Rule, ...] = ()
 
     def line_of(self, *key: str | int) -> int | None:
         while key:
@@ -106,7 +112,7 @@ def load(path: Path) -> Config:
 
 def parse(text: str, path: Path | None = None) -> Config:
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text, parse_float=Decimal)  # thresholds are money: never through float
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
@@ -114,14 +120,13 @@ def parse(text: str, path: Path | None = None) -> Config:
     lines = _locate(text)
 
     def fail(problem: str, *key: str | int) -> ConfigError:
-        shown = ".".join(f"venue[{k + 1}]" if isinstance(k, int) else k for k in key if k != "venue")
-        return ConfigError(path, problem, key=shown or None, line=_line(lines, key))
+        return ConfigError(path, problem, key=_shown(key) or None, line=_line(lines, key))
 
     for key in data:
         if key not in TOP_KEYS:
             raise fail(f"unknown key (known: {', '.join(sorted(TOP_KEYS))})", key)
     refresh = data.get("refresh_seconds", 5)
-    if isinstance(refresh, bool) or not isinstance(refresh, (int, float)):
+    if isinstance(refresh, bool) or not isinstance(refresh, (int, Decimal)):
         raise fail("must be a number of seconds", "refresh_seconds")
     if not MIN_REFRESH <= refresh <= MAX_REFRESH:
         raise fail(f"must be between {MIN_REFRESH:g} and {MAX_REFRESH:g} seconds", "refresh_seconds")
@@ -143,7 +148,112 @@ def parse(text: str, path: Path | None = None) -> Config:
             literal.index,
             key,
         )
-    return Config(path, float(refresh), tuple(venues), lines, _history(data.get("history", {}), fail))
+    assets = _assets(data.get("assets", {}), fail)
+    alerts = data.get("alert", [])
+    if not isinstance(alerts, list):
+        raise fail("must be a list of [[alert]] tables", "alert")
+    rules = tuple(_alert(table, i, venues, fail) for i, table in enumerate(alerts))
+    return Config(path, float(refresh), tuple(venues), lines, _history(data.get("history", {}), fail), assets, rules)
+
+
+def parse_span(text: str | int | Decimal) -> float:
+    """Seconds from `90`, `"30s"`, `"10m"`, `"24h"` or `"7d"`; ValueError otherwise."""
+    if isinstance(text, bool):
+        raise ValueError(text)
+    if isinstance(text, (int, Decimal)):
+        seconds = float(text)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+        if not match:
+            raise ValueError(text)
+        seconds = float(match.group(1)) * SPAN_UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(text)
+    return seconds
+
+
+def _assets(table: Any, fail: Any) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise fail('must be a table of spellings: [assets] XBT = "BTC"', "assets")
+    for spelled, name in table.items():
+        if not isinstance(name, str) or not name.strip():
+            raise fail("must be the asset name to show, as a string", "assets", spelled)
+    return {k: v.strip() for k, v in table.items()}
+
+
+def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
+    def bad(problem: str, key: str | None = None) -> ConfigError:
+        return fail(problem, "alert", i, *((key,) if key else ()))  # type: ignore[no-any-return]
+
+    if not isinstance(table, dict):
+        raise bad("must be a table")
+    for key in table:
+        if key not in ALERT_KEYS:
+            raise bad(f"unknown key (known: {', '.join(sorted(ALERT_KEYS))})", key)
+    for key in ("name", "venue", "account", "asset", "field", "command"):
+        if key in table and (not isinstance(table[key], str) or not table[key].strip()):
+            raise bad("must be a non-empty string", key)
+    venue = table.get("venue")
+    names = [v.name for v in venues]
+    if venue is not None and venue != TOTALS and venue not in names:
+        raise bad(
+            f"no venue is named {venue!r} (venues: {', '.join(map(repr, names)) or 'none'}; or {TOTALS!r})", "venue"
+        )
+    if "field" not in table:
+        raise bad('missing: which field to watch, e.g. field = "max_withdraw_amount"')
+    known = _fields_of(venue, venues)
+    if table["field"] not in known:
+        raise bad(f"not a field of that venue (fields: {', '.join(known)})", "field")
+    kinds = [k for k in ("below", "above", "change") if k in table]
+    if len(kinds) != 1:
+        raise bad("give exactly one of below, above or change")
+    kind = kinds[0]
+    raw = table[kind]
+    percent = kind == "change" and isinstance(raw, str) and raw.strip().endswith("%")
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
+            raise InvalidOperation
+        threshold = Decimal(str(raw).strip().rstrip("%") if percent else str(raw).strip())
+        if not threshold.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise bad(
+            'must be a number, e.g. 10000 or "10000.50"' + (' or a percentage "5%"' if kind == "change" else ""), kind
+        ) from None
+    window = 300.0
+    if "window" in table:
+        if kind != "change":
+            raise bad("applies only to change rules", "window")
+        try:
+            window = parse_span(table["window"])
+        except ValueError:
+            raise bad('must be a span such as "5m", "1h" or a number of seconds', "window") from None
+    name = (
+        table.get("name")
+        or f"{table.get('venue') or 'any venue'}: {table.get('asset') or 'any asset'} {table['field']} {kind} {raw}"
+    )
+    return Rule(
+        name=name,
+        field=table["field"],
+        kind=kind,
+        threshold=abs(threshold) if kind == "change" else threshold,
+        percent=percent,
+        window=window,
+        venue=venue,
+        account=table.get("account"),
+        asset=table.get("asset"),
+        command=table.get("command"),
+    )
+
+
+def _fields_of(venue: str | None, venues: list[VenueConfig]) -> tuple[str, ...]:
+    if venue == TOTALS:
+        return ("total",)
+    kinds = [v.kind for v in venues if venue is None or v.name == venue] or list(KINDS.values())
+    fields: list[str] = []
+    for kind in kinds:
+        fields.extend(f for f in kind.amounts if f not in fields)
+    return tuple(fields)
 
 
 def _history(table: Any, fail: Any) -> HistoryConfig:
@@ -279,6 +389,17 @@ def _locate(text: str) -> dict[tuple[str | int, ...], int]:
         if assign:
             lines.setdefault((*prefix, assign.group(1).strip("\"'")), number)
     return lines
+
+
+def _shown(key: tuple[str | int, ...]) -> str:
+    """("venue", 0, "kind") -> "venue[1].kind", as an operator counts tables."""
+    parts: list[str] = []
+    for part in key:
+        if isinstance(part, int) and parts:
+            parts[-1] += f"[{part + 1}]"
+        else:
+            parts.append(str(part))
+    return ".".join(parts)
 
 
 def _line(lines: dict[tuple[str | int, ...], int], key: tuple[str | int, ...]) -> int | None:

@@ -5,27 +5,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import ConfigError, load
+from .config import ConfigError, load, parse_span
 from .history import HistoryError, Point, connect, default_path, query
 from .money import align
 from .snapshot import iso
-
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_since(text: str, now: float | None = None) -> float:
     """`30m`, `24h`, `7d` before now, or an ISO date or time (UTC unless it says otherwise)."""
     now = time.time() if now is None else now
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if match:
-        return now - float(match.group(1)) * UNITS[match.group(2)]
+    try:
+        return now - parse_span(text)
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

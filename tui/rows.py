@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from .money import Balance, fmt, sub
 from .snapshot import VenueSnapshot
+from .venues import KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("change", "change since start"),
     ),
 }
-PRIMARY = {"kraken-custody": "balance", "coinbase-intx": "quantity"}
+PRIMARY = {name: kind.quantity for name, kind in KINDS.items()}
 SORTS = ("account", "asset", "amount", "change")
 SORT_LABELS = {"account": "account, asset", "asset": "asset, account", "amount": "amount ↓", "change": "change ↓"}
 

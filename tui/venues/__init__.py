@@ -5,6 +5,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+KRAKEN_AMOUNTS = ("balance", "hold_trade", "available")
+INTX_AMOUNTS = (
+    "quantity",
+    "hold",
+    "hold_available_for_collateral",
+    "transfer_hold",
+    "collateral_value",
+    "max_withdraw_amount",
+    "loan",
+    "loan_collateral_requirement",
+    "pledged_collateral_quantity",
+    "loan_initial_margin_contribution",
+    "collateral_backed_overdraft_loan",
+    "user_requested_loan",
+    "unreconciled_amount",
+    "max_undelegate_amount",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class VenueKind:
@@ -16,6 +34,8 @@ class VenueKind:
     account_pattern: re.Pattern[str]
     account_hint: str
     secrets: tuple[str, ...]
+    quantity: str  # the balance field that says how much of the asset the account holds
+    amounts: tuple[str, ...]  # every amount field of a balance, in the venue's order
 
 
 KINDS: dict[str, VenueKind] = {
@@ -28,6 +48,8 @@ KINDS: dict[str, VenueKind] = {
         re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$"),
         "V followed by 13 characters of A-Z and 2-7",
         ("api_key", "api_secret"),
+        "balance",
+        KRAKEN_AMOUNTS,
     ),
     "coinbase-intx": VenueKind(
         "coinbase-intx",
@@ -38,5 +60,7 @@ KINDS: dict[str, VenueKind] = {
         re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9]{1,20})$"),
         "a portfolio UUID or numeric portfolio id",
         ("api_key", "api_secret", "passphrase"),
+        "quantity",
+        INTX_AMOUNTS,
     ),
 }

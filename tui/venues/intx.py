@@ -20,29 +20,14 @@ import httpx
 
 from ..credentials import Secret, redact, remember
 from ..money import Account, AmountError, Balance, parse_amount
-from . import http
+from . import INTX_AMOUNTS, http
 from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
 
 KIND = "coinbase-intx"
 DEFAULT_BASE_URL = "https://api.international.coinbase.com"
 LABELS = ("asset_id", "asset_name", "asset_uuid")
-AMOUNTS = (
-    "quantity",
-    "hold",
-    "hold_available_for_collateral",
-    "transfer_hold",
-    "collateral_value",
-    "max_withdraw_amount",
-    "loan",
-    "loan_collateral_requirement",
-    "pledged_collateral_quantity",
-    "loan_initial_margin_contribution",
-    "collateral_backed_overdraft_loan",
-    "user_requested_loan",
-    "unreconciled_amount",
-    "max_undelegate_amount",
-)
+AMOUNTS = INTX_AMOUNTS
 FIELDS = LABELS + AMOUNTS
 MEANINGS = {  # from the venue's documentation of GET /api/v1/portfolios/{portfolio}/balances/{asset}
     "asset_id": "the unique identifier of the asset",

@@ -18,13 +18,13 @@ import httpx
 
 from ..credentials import Secret, redact, remember
 from ..money import Account, AmountError, Balance, parse_amount, sub
-from . import http
+from . import KRAKEN_AMOUNTS, http
 from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
 
 KIND = "kraken-custody"
 DEFAULT_BASE_URL = "https://api.kraken.com"
-FIELDS = ("balance", "hold_trade", "available")
+FIELDS = KRAKEN_AMOUNTS
 VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")
 LOCKOUT_SECONDS = 15 * 60.0
 

@@ -1,0 +1,225 @@
+"""Thresholds on any field of any venue, account and asset (or a cross-venue total), and the alerts they
+raise: below, above, or a change of more than X (absolute or %) within a window.
+
+A rule fires once when a value crosses its line and clears once when a fresh answer is back on the right
+side. Stale data (a failed refresh, an old answer) never clears an alert, and an alert raised or held on
+stale data says so, with the data's age. No Textual here: the app shows what this decides.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from .assets import AssetNames
+from .money import fmt, sub
+from .snapshot import VenueSnapshot, iso
+from .totals import Total, is_stale
+
+TOTALS = "totals"
+KINDS = ("below", "above", "change")
+LOG_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    field: str
+    kind: str  # "below", "above" or "change"
+    threshold: Decimal
+    percent: bool = False  # change rules: threshold is % of the value at the start of the window
+    window: float = 300.0  # change rules: seconds
+    venue: str | None = None  # a venue name, TOTALS, or None for every venue
+    account: str | None = None  # an account id or name
+    asset: str | None = None  # canonical name or the venue's spelling
+    command: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "change":
+            amount = f"{fmt(self.threshold)}{'%' if self.percent else ''}"
+            return f"{self.field} moves more than {amount} within {_span(self.window)}"
+        return f"{self.field} {self.kind} {fmt(self.threshold)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    venue: str
+    account_id: str
+    account: str
+    asset: str
+
+    @property
+    def row_key(self) -> str:
+        return f"total:{self.asset}" if self.venue == TOTALS else f"{self.account_id}:{self.asset}"
+
+    def label(self) -> str:
+        return f"total {self.asset}" if self.venue == TOTALS else f"{self.venue} / {self.account} / {self.asset}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    rule: Rule
+    target: Target
+    value: Decimal
+    fired_at: float
+    detail: str  # what crossed, in words
+    stale_age: float | None = None  # set when the data behind it is not fresh: how old it is
+    cleared_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        """What a paging command reads on stdin."""
+        return {
+            "rule": self.rule.name,
+            "state": "firing" if self.active else "cleared",
+            "condition": self.rule.describe(),
+            "venue": self.target.venue,
+            "account": {"id": self.target.account_id, "name": self.target.account},
+            "asset": self.target.asset,
+            "field": self.rule.field,
+            "value": fmt(self.value),
+            "detail": self.detail,
+            "fired_at": iso(self.fired_at),
+            "cleared_at": iso(self.cleared_at) if self.cleared_at is not None else None,
+            "stale": self.stale_age is not None,
+            "data_age_seconds": round(self.stale_age) if self.stale_age is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    alert: Alert
+    fired: bool  # False: cleared
+
+
+@dataclass
+class _Watch:
+    history: deque[tuple[float, Decimal]] = field(default_factory=deque)
+
+
+class Alerts:
+    """Every rule's state. Feed it each finished venue snapshot and the totals; it returns what changed."""
+
+    def __init__(self, rules: Iterable[Rule], names: AssetNames | None = None) -> None:
+        self.rules = tuple(rules)
+        self.names = names or AssetNames()
+        self.active: dict[tuple[int, Target], Alert] = {}
+        self.log: deque[Alert] = deque(maxlen=LOG_LIMIT)  # newest last; fired and cleared
+        self._watches: dict[tuple[int, Target], _Watch] = {}
+
+    def check_venue(self, venue: VenueSnapshot, now: float) -> list[Event]:
+        stale = is_stale(venue, now)
+        values = []
+        for account in venue.accounts:
+            if account.fetched_at is None:
+                continue
+            age = now - account.fetched_at if (stale or account.error is not None) else None
+            for balance in account.balances:
+                target = Target(venue.name, account.id, account.name, balance.asset)
+                values.append((target, balance.amounts, age))
+        return self._check(venue.name, values, now, fresh=not stale)
+
+    def check_totals(self, totals: Iterable[Total], now: float, ages: dict[str, float] | None = None) -> list[Event]:
+        totals = list(totals)
+        values = []
+        for total in totals:
+            age = max((ages or {}).get(h.venue, 0.0) for h in total.holdings) if total.stale else None
+            values.append((Target(TOTALS, TOTALS, "all venues", total.asset), {"total": total.amount}, age))
+        return self._check(TOTALS, values, now, fresh=not any(t.stale for t in totals))
+
+    def _check(
+        self, venue: str, values: list[tuple[Target, Any, float | None]], now: float, fresh: bool
+    ) -> list[Event]:
+        events: list[Event] = []
+        seen: set[tuple[int, Target]] = set()
+        for index, rule in enumerate(self.rules):
+            if not self._venue_matches(rule, venue):
+                continue
+            for target, amounts, stale_age in values:
+                if not self._matches(rule, target) or rule.field not in amounts:
+                    continue
+                value = amounts[rule.field]
+                if value is None:
+                    continue
+                key = (index, target)
+                seen.add(key)
+                events.extend(self._step(key, rule, target, value, stale_age, now))
+        for key in [k for k in self.active if k[1].venue == venue and k not in seen]:
+            if fresh:  # the balance is gone from a fresh answer: nothing is breaching any more
+                events.extend(self._clear(key, now))
+        return events
+
+    def _step(
+        self, key: tuple[int, Target], rule: Rule, target: Target, value: Decimal, stale_age: float | None, now: float
+    ) -> list[Event]:
+        if stale_age is None and rule.kind == "change":
+            watch = self._watches.setdefault(key, _Watch())
+            watch.history.append((now, value))
+            while watch.history and watch.history[0][0] < now - rule.window:
+                watch.history.popleft()
+        detail = self._breach(key, rule, value)
+        current = self.active.get(key)
+        if detail is not None and current is None:
+            alert = Alert(rule, target, value, now, detail, stale_age)
+            self.active[key] = alert
+            self.log.append(alert)
+            return [Event(alert, fired=True)]
+        if current is not None and detail is not None:
+            self.active[key] = replace(current, value=value, detail=detail, stale_age=stale_age)
+        elif current is not None and detail is None:
+            if stale_age is not None:  # stale data never clears: say it is stale instead
+                self.active[key] = replace(current, stale_age=stale_age)
+            else:
+                return self._clear(key, now)
+        return []
+
+    def _clear(self, key: tuple[int, Target], now: float) -> list[Event]:
+        current = self.active.pop(key)
+        cleared = replace(current, cleared_at=now)
+        self.log.append(cleared)
+        return [Event(cleared, fired=False)]
+
+    def _breach(self, key: tuple[int, Target], rule: Rule, value: Decimal) -> str | None:
+        if rule.kind == "below":
+            return f"{fmt(value)} is below {fmt(rule.threshold)}" if value < rule.threshold else None
+        if rule.kind == "above":
+            return f"{fmt(value)} is above {fmt(rule.threshold)}" if value > rule.threshold else None
+        watch = self._watches.get(key)
+        if watch is None:
+            return None
+        for _, before in watch.history:
+            moved = abs(sub(value, before))
+            limit = abs(before) * rule.threshold / 100 if rule.percent else rule.threshold
+            if moved > limit and (not rule.percent or before != 0):
+                return f"moved {fmt(sub(value, before))} from {fmt(before)} within {_span(rule.window)}"
+        return None
+
+    def _venue_matches(self, rule: Rule, venue: str) -> bool:
+        if rule.venue is None:
+            return venue != TOTALS
+        return rule.venue == venue
+
+    def _matches(self, rule: Rule, target: Target) -> bool:
+        if rule.account is not None and rule.account not in (target.account_id, target.account):
+            return False
+        if rule.asset is not None:
+            return rule.asset == target.asset or self.names.canonical(rule.asset) == self.names.canonical(target.asset)
+        return True
+
+    def flagged(self, venue: str) -> set[tuple[str, str]]:
+        """(row key, field) of every active alert on this venue: the cells to mark."""
+        return {(t.row_key, self.rules[i].field) for (i, t) in self.active if t.venue == venue}
+
+
+def _span(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
