@@ -1,0 +1,127 @@
+"""Alert rules firing and clearing, totals across venues with different spellings, never silent about staleness."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tui.alerts import TOTALS, Alerts, Rule
+from tui.assets import AssetNames
+from tui.money import Balance
+from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.totals import totals
+from tui.venues.errors import ErrorKind, VenueError
+
+
+def _intx(at: float, failures: int = 0, **amounts: str) -> VenueSnapshot:
+    fields = {"quantity": Decimal("1"), "max_withdraw_amount": Decimal("50000"), "loan": Decimal("0")}
+    fields.update({k: Decimal(v) for k, v in amounts.items()})
+    account = AccountSnapshot("P1", "Main", (Balance("USDC", fields),), at)
+    return VenueSnapshot("INTX", "coinbase-intx", (account,), fetched_at=at, period=5.0, failures=failures)
+
+
+def _kraken(at: float, **holdings: str) -> VenueSnapshot:
+    balances = tuple(
+        Balance(a, {"balance": Decimal(v), "hold_trade": Decimal(0), "available": Decimal(v)})
+        for a, v in holdings.items()
+    )
+    return VenueSnapshot(
+        "Kraken", "kraken-custody", (AccountSnapshot("V1", "Treasury", balances, at),), fetched_at=at, period=5.0
+    )
+
+
+BELOW = Rule("USDC withdrawable low", "max_withdraw_amount", "below", Decimal("10000"), venue="INTX", asset="USDC")
+LOAN = Rule("a loan appeared", "loan", "above", Decimal("0"), venue="INTX")
+
+
+def test_below_fires_once_and_clears_once() -> None:
+    alerts = Alerts([BELOW])
+    assert alerts.check_venue(_intx(0.0), 0.0) == []
+    fired = alerts.check_venue(_intx(5.0, max_withdraw_amount="9999.99"), 5.0)
+    assert [(e.fired, e.alert.detail) for e in fired] == [(True, "9999.99 is below 10000")]
+    assert alerts.check_venue(_intx(10.0, max_withdraw_amount="5000"), 10.0) == []  # still firing: no second event
+    assert alerts.flagged("INTX") == {("P1:USDC", "max_withdraw_amount")}
+    cleared = alerts.check_venue(_intx(15.0, max_withdraw_amount="10000"), 15.0)
+    assert [(e.fired, e.alert.cleared_at) for e in cleared] == [(False, 15.0)]
+    assert [a.active for a in alerts.log] == [True, False] and not alerts.active
+
+
+def test_above_catches_a_loan_appearing() -> None:
+    alerts = Alerts([LOAN])
+    alerts.check_venue(_intx(0.0), 0.0)
+    fired = alerts.check_venue(_intx(5.0, loan="0.00000001"), 5.0)
+    assert fired and fired[0].alert.to_json()["value"] == "0.00000001" and fired[0].alert.to_json()["state"] == "firing"
+
+
+def test_change_within_a_window_absolute_and_percent() -> None:
+    absolute = Rule("moved", "quantity", "change", Decimal("100"), window=60.0)
+    percent = Rule("moved %", "quantity", "change", Decimal("10"), percent=True, window=60.0)
+    alerts = Alerts([absolute, percent])
+    alerts.check_venue(_intx(0.0, quantity="1000"), 0.0)
+    assert alerts.check_venue(_intx(10.0, quantity="1090"), 10.0) == []  # +90: under both lines
+    fired = alerts.check_venue(_intx(20.0, quantity="1101"), 20.0)
+    assert sorted(e.alert.rule.name for e in fired if e.fired) == ["moved", "moved %"]
+    # a minute later the 1000 has left the window: 1090 → 1101 is within both lines, so both clear
+    cleared = alerts.check_venue(_intx(75.0, quantity="1101"), 75.0)
+    assert sorted(e.alert.rule.name for e in cleared if not e.fired) == ["moved", "moved %"]
+
+
+def test_stale_data_never_clears_and_says_it_is_stale() -> None:
+    alerts = Alerts([BELOW])
+    alerts.check_venue(_intx(0.0, max_withdraw_amount="10"), 0.0)
+    # the venue now fails: its kept data would not breach, but it is old, so the alert holds and says so
+    stale = _intx(0.0, failures=3, max_withdraw_amount="20000")
+    assert alerts.check_venue(stale, 60.0) == []
+    (alert,) = alerts.active.values()
+    assert alert.stale_age == 60.0 and alert.to_json()["stale"] is True and alert.to_json()["data_age_seconds"] == 60
+    # and a rule that first breaches on stale data fires marked stale
+    fresh_rules = Alerts([LOAN])
+    failing = VenueSnapshot(
+        "INTX",
+        "coinbase-intx",
+        (
+            AccountSnapshot(
+                "P1",
+                "Main",
+                (Balance("USDC", {"loan": Decimal("5")}),),
+                0.0,
+                VenueError(ErrorKind.SERVER, "INTX answered HTTP 503", retryable=True),
+            ),
+        ),
+        fetched_at=0.0,
+        period=5.0,
+        failures=2,
+    )
+    (event,) = fresh_rules.check_venue(failing, 30.0)
+    assert event.fired and event.alert.stale_age == 30.0
+
+
+def test_totals_sum_exactly_across_venues_and_spellings() -> None:
+    names = AssetNames()
+    kraken = _kraken(0.0, XXBT="1.10000000", XBT="0.2", ZUSD="10")
+    intx = VenueSnapshot(
+        "INTX",
+        "coinbase-intx",
+        (AccountSnapshot("P1", "Main", (Balance("BTC", {"quantity": Decimal("0.000000000000000001")}),), 0.0),),
+        fetched_at=0.0,
+        period=5.0,
+    )
+    by_asset = {t.asset: t for t in totals([kraken, intx], names, 1.0)}
+    assert by_asset["BTC"].amount == Decimal("1.300000000000000001")
+    assert format(by_asset["BTC"].amount, "f") == "1.300000000000000001"
+    assert [(h.venue, h.asset) for h in by_asset["BTC"].holdings] == [
+        ("Kraken", "XXBT"),
+        ("Kraken", "XBT"),
+        ("INTX", "BTC"),
+    ]
+    assert by_asset["USD"].amount == Decimal("10") and not by_asset["BTC"].stale
+    kept_apart = {t.asset for t in totals([kraken], AssetNames({"XBT": "XBT"}), 1.0)}
+    assert kept_apart == {"BTC", "XBT", "USD"}
+
+
+def test_a_rule_on_a_total() -> None:
+    names = AssetNames()
+    rule = Rule("BTC total low", "total", "below", Decimal("1"), venue=TOTALS, asset="BTC")
+    alerts = Alerts([rule], names)
+    assert alerts.check_totals(totals([_kraken(0.0, XXBT="1.5")], names, 0.0), 0.0) == []
+    (event,) = alerts.check_totals(totals([_kraken(5.0, XXBT="0.5")], names, 5.0), 5.0)
+    assert event.fired and event.alert.target.label() == "total BTC"
