@@ -37,7 +37,7 @@ def test_below_fires_once_and_clears_once() -> None:
     alerts = Alerts([BELOW])
     assert alerts.check_venue(_intx(0.0), 0.0) == []
     fired = alerts.check_venue(_intx(5.0, max_withdraw_amount="9999.99"), 5.0)
-    assert [(e.fired, e.alert.detail) for e in fired] == [(True, "9999.99 is below 10000")]
+    assert [(e.fired, e.alert.detail) for e in fired] == [(True, "9999.99 < 10000")]
     assert alerts.check_venue(_intx(10.0, max_withdraw_amount="5000"), 10.0) == []  # still firing: no second event
     assert alerts.flagged("INTX") == {("P1:USDC", "max_withdraw_amount")}
     cleared = alerts.check_venue(_intx(15.0, max_withdraw_amount="10000"), 15.0)

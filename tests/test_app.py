@@ -253,7 +253,14 @@ async def test_only_changed_cells_are_written_and_they_flash(sim: Simulator, mon
             writes.append((str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key))))
             original(row_key, column_key, value, **kw)  # type: ignore[arg-type]
 
+        original_many = table.write_cells
+
+        def counting_many(cells: list[tuple[str, str, object]]) -> None:
+            writes.extend((row, column) for row, column, _ in cells)
+            original_many(cells)  # type: ignore[arg-type]
+
         monkeypatch.setattr(table, "update_cell", counting)
+        monkeypatch.setattr(table, "write_cells", counting_many)
         monkeypatch.setattr(table, "clear", lambda *a, **k: pytest.fail("the table was cleared"))
         portfolio = next(iter(sim.market.portfolios))
         asset = next(iter(sim.market.portfolios[portfolio].holdings))

@@ -146,8 +146,8 @@ async def test_the_tui_records_what_moved(tmp_path: Path) -> None:
             sim.market.set_kraken(vault, "XBT", "4.000000000000000001", "0")
 
             def recorded() -> bool:
-                assert app.history is not None
-                app.history.flush()
+                assert app.monitor.history is not None
+                app.monitor.history.flush()
                 return any(p.value == "4.000000000000000001" for p in query(connect(path), asset="XBT"))
 
             await until(pilot, recorded, timeout=20)

@@ -187,9 +187,9 @@ class Alerts:
 
     def _breach(self, key: tuple[int, Target], rule: Rule, value: Decimal) -> str | None:
         if rule.kind == "below":
-            return f"{fmt(value)} is below {fmt(rule.threshold)}" if value < rule.threshold else None
+            return f"{fmt(value)} < {fmt(rule.threshold)}" if value < rule.threshold else None
         if rule.kind == "above":
-            return f"{fmt(value)} is above {fmt(rule.threshold)}" if value > rule.threshold else None
+            return f"{fmt(value)} > {fmt(rule.threshold)}" if value > rule.threshold else None
         watch = self._watches.get(key)
         if watch is None:
             return None

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -21,13 +22,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from .changes import ChangeTracker
+from .alert_hook import run_hook
+from .alerts import TOTALS, Event
 from .config import Config
 from .engine import Engine, VenueRefresher
 from .history import History, HistoryError
+from .monitor import TOTALS_NAME, Monitor
 from .panes import BalanceTable, VenuePane, View
 from .rows import SORT_LABELS, SORTS, Baseline
-from .screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
+from .screens import AlertsScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen
 from .snapshot import VenueSnapshot
 
 
@@ -57,6 +60,8 @@ class BalanceApp(App[int]):
         Binding("h", "hide_zero", "Zeros", id="hide_zero"),
         Binding("m", "mask", "Mask", id="mask"),
         Binding("z", "maximise", "Max", id="maximise"),
+        Binding("a", "alerts", "Alerts", id="alerts"),
+        Binding("t", "toggle_totals", "Totals", id="totals"),
         Binding("tab", "focus_next", "Next pane", show=False),
         Binding("shift+tab", "focus_previous", "Prev pane", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -80,7 +85,7 @@ class BalanceApp(App[int]):
         super().__init__()
         self.history_path = history
         self.history: History | None = None
-        self.tracker = ChangeTracker()
+        self.monitor = Monitor(config)
         self.config = config
         self.demo = demo
         self.clock = clock
@@ -88,7 +93,8 @@ class BalanceApp(App[int]):
         self.view = View()
         self.baseline = Baseline()
         self.paused = False
-        self.panes: list[VenuePane] = []
+        self.panes: list[VenuePane] = []  # one per venue, in the config's order
+        self.totals_pane: VenuePane | None = None
 
     # --- layout ---------------------------------------------------------------------------------------
 
@@ -100,6 +106,12 @@ class BalanceApp(App[int]):
                 pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view, now=self.clock)
                 self.panes.append(pane)
                 yield pane
+            if len(self.config.venues) > 1:
+                self.totals_pane = VenuePane(
+                    len(self.panes), TOTALS_NAME, "totals", self.baseline, self.view, now=self.clock
+                )
+                self.totals_pane.add_class("totals")
+                yield self.totals_pane
         yield Input(placeholder="filter by asset or account; Enter keeps it, Esc clears", id="filter")
         yield Static(id="status")
         yield Footer()
@@ -138,6 +150,7 @@ class BalanceApp(App[int]):
             self.history = History(self.history_path)
         except HistoryError as exc:
             self.notify(f"{exc}. Balances are shown but not recorded.", severity="warning", timeout=30)
+        self.monitor.history = self.history
 
     # --- data in --------------------------------------------------------------------------------------
 
@@ -146,14 +159,52 @@ class BalanceApp(App[int]):
         if not pane.live:  # a snapshot that arrives while the app closes
             return
         pane.show(message.snapshot)
-        if self.history is not None and not message.snapshot.refreshing:
-            self.history.record(self.tracker.diff(message.snapshot))
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
             screen.update_from(message.snapshot)
+        if not message.snapshot.refreshing:
+            self._after_refresh(message.snapshot)
+
+    def _after_refresh(self, snapshot: VenueSnapshot) -> None:
+        """History, totals and alerts: what the monitor decides, drawn."""
+        outcome = self.monitor.take(snapshot, self.clock())
+        if self.totals_pane is not None and outcome.totals is not None:
+            self.totals_pane.show(outcome.totals)
+        alerts = self.monitor.alerts
+        for pane in self.all_panes:
+            pane.flag(alerts.flagged(TOTALS if pane is self.totals_pane else pane.venue_name))
+        for event in outcome.events:
+            self._announce(event)
+        if any(event.fired for event in outcome.events):
+            self.bell()
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, AlertsScreen):
+            screen.refresh_alerts()
+
+    def _announce(self, event: Event) -> None:
+        alert = event.alert
+        stale = f" (on stale data, {alert.stale_age:.0f} s old)" if alert.stale_age is not None else ""
+        if event.fired:
+            self.notify(
+                f"{alert.target.label()}: {alert.detail}{stale}", title=f"⚑ {alert.rule.name}", severity="error"
+            )
+        else:
+            self.notify(f"{alert.target.label()}: back within its line", title=f"cleared: {alert.rule.name}")
+        if alert.rule.command:
+            self._page(alert.rule.command, alert.to_json())
+
+    @work(exit_on_error=False, group="alert-commands")
+    async def _page(self, command: str, payload: dict[str, Any]) -> None:
+        problem = await run_hook(command, payload)
+        if problem is not None:
+            self.notify(problem, title="alert command failed", severity="warning", timeout=15)
+
+    @property
+    def all_panes(self) -> list[VenuePane]:
+        return self.panes + ([self.totals_pane] if self.totals_pane is not None else [])
 
     def _tick(self) -> None:
-        for pane in self.panes:
+        for pane in self.all_panes:
             pane.refresh_header()
             pane.expire_flashes()
 
@@ -161,6 +212,20 @@ class BalanceApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_alerts(self) -> None:
+        if isinstance(self.screen, AlertsScreen):
+            self.pop_screen()
+            return
+        self.push_screen(AlertsScreen(self.monitor.alerts, len(self.config.alerts)))
+
+    def action_toggle_totals(self) -> None:
+        if self.totals_pane is None:
+            self.notify("totals appear when more than one venue is configured", timeout=4)
+            return
+        self.totals_pane.display = not self.totals_pane.display
+        if not self.totals_pane.display:
+            self._focus_pane()
 
     def action_refresh_now(self) -> None:
         for refresher in self.engine.refreshers:
@@ -243,6 +308,8 @@ class BalanceApp(App[int]):
             SystemCommand("Hide zero balances", "Toggle rows whose amounts are all zero (h)", self.action_hide_zero),
             SystemCommand("Mask amounts", "Hide every amount, for screen sharing (m)", self.action_mask),
             SystemCommand("Maximise pane", "Show only the focused pane (z)", self.action_maximise),
+            SystemCommand("Alerts", "What fired and cleared, and when (a)", self.action_alerts),
+            SystemCommand("Totals", "Show or hide the cross-venue totals (t)", self.action_toggle_totals),
             SystemCommand("Keys", "Every key balance-tui knows (?)", self.action_help),
         ]
         return commands
@@ -250,7 +317,7 @@ class BalanceApp(App[int]):
     # --- helpers --------------------------------------------------------------------------------------
 
     def _rerender(self) -> None:
-        for pane in self.panes:
+        for pane in self.all_panes:
             pane.render_rows()
             pane.refresh_header()
         self._status()

@@ -117,6 +117,7 @@ class VenuePane(Vertical):
         self._shapes: dict[str, Shape] = {}
         self._view: tuple[object, ...] = ()
         self._order: list[str] = []
+        self.flagged: set[tuple[str, str]] = set()
         self.paused = False
         self.now = now
         self._header_lines = 0
@@ -258,15 +259,34 @@ class VenuePane(Vertical):
     def _cell(self, row: Row, column: str, text: str, now: float) -> Text:
         self._cells[(row.key, column)] = text
         self._widths[column] = max(self._widths.get(column, 0), len(text))
-        if column == "account":
+        if column == COLUMNS[self.kind][0].key:
             return KeyedText(text, row.key)
         cell = Text(text)  # numeric texts come padded to the column's width: left keeps the padding
         flash = self._flashes.get((row.key, column))
-        if flash is not None and flash[0] > now:
+        if (row.key, column) in self.flagged:
+            cell.stylize("bold white on dark_red")
+        elif flash is not None and flash[0] > now:
             cell.stylize("bold reverse green" if flash[1] == "up" else "bold reverse red")
         elif column == "change" and not self.view.mask and row.values.get("change"):
             cell.stylize("green" if (row.values["change"] or 0) > 0 else "red")
         return cell
+
+    def flag(self, cells: set[tuple[str, str]]) -> None:
+        """Mark the cells an active alert is about (row key, column); unmark the rest."""
+        if cells == self.flagged:
+            return
+        changed = cells ^ self.flagged
+        self.flagged = set(cells)
+        now = time.monotonic()
+        writes = []
+        for row_key, column in changed:
+            row = self.rows.get(row_key)
+            text = self._cells.get((row_key, column))
+            if row is not None and text is not None:
+                writes.append((row_key, column, self._cell(row, column, text, now)))
+        if self.live:
+            self.table.write_cells(writes)
+            self.refresh_header()
 
     def expire_flashes(self) -> None:
         """Called every second: cells whose flash is over go back to plain text."""
@@ -293,6 +313,11 @@ class VenuePane(Vertical):
         if not self.live:
             return
         text = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
+        alerts = len({key for key, _ in self.flagged})
+        if alerts:
+            text.append(
+                f"  ⚑ {alerts} alert{'s' if alerts != 1 else ''} (a lists them)", style="bold white on dark_red"
+            )
         width = max(1, self._header.content_region.width)
         lines = min(2, -(-text.cell_len // width))
         self._header.update(text, layout=lines != self._header_lines)
@@ -305,8 +330,12 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     if snap is None:
         text.append("  connecting…", style="italic")
         return text
-    words = "vault" if snap.kind == "kraken-custody" else "portfolio"
-    text.append(f"  {len(snap.accounts)} {words}{'s' if len(snap.accounts) != 1 else ''}")
+    if snap.kind == "totals":
+        assets = sum(len(a.balances) for a in snap.accounts)
+        text.append(f"  {assets} asset{'s' if assets != 1 else ''} across every venue")
+    else:
+        words = "vault" if snap.kind == "kraken-custody" else "portfolio"
+        text.append(f"  {len(snap.accounts)} {words}{'s' if len(snap.accounts) != 1 else ''}")
     text.append("  ")
     error = snap.first_error()
     age = snap.age(now)

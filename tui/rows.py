@@ -28,6 +28,13 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("available", "available"),
         Column("change", "change since start"),
     ),
+    "totals": (
+        Column("asset", "asset", False),
+        Column("total", "total"),
+        Column("change", "change since start"),
+        Column("spelled", "spelled", False),
+        Column("held_at", "held in (venue by venue)", False),
+    ),
     "coinbase-intx": (
         Column("account", "portfolio", False),
         Column("asset", "asset", False),
@@ -39,7 +46,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("change", "change since start"),
     ),
 }
-PRIMARY = {name: kind.quantity for name, kind in KINDS.items()}
+PRIMARY = {"totals": "total"} | {name: kind.quantity for name, kind in KINDS.items()}
 SORTS = ("account", "asset", "amount", "change")
 SORT_LABELS = {"account": "account, asset", "asset": "asset, account", "amount": "amount ↓", "change": "change ↓"}
 
@@ -60,6 +67,8 @@ class Row:
         if column == "asset":
             return self.asset
         text = self._texts.get(column)
+        if text is None and column not in self.values:  # a label column: words the source carries
+            return (self.source.labels.get(column) if self.source else None) or ""
         if text is None:
             value = self.values.get(column)
             text = "+" + fmt(value) if column == "change" and value is not None and value > 0 else fmt(value)

@@ -16,13 +16,11 @@ from textual.pilot import Pilot
 
 from .app import BalanceApp
 from .config import parse
-from .panes import VenuePane
 from .sim import Simulator
-from .snapshot import VenueSnapshot
 
 SEED = 7
 SIZE = (120, 40)
-EPOCH = 1795276800.0  # 2026-11-21T12:00:00Z
+EPOCH = 1795276800.0  # 2026-11-21T16:00:00Z
 
 
 class Clock:
@@ -38,9 +36,26 @@ class Clock:
         self.now += seconds
 
 
+RULES = """
+[[alert]]
+name = "USDC withdrawable at INTX"
+venue = "Coinbase INTX (simulated)"
+asset = "USDC"
+field = "max_withdraw_amount"
+below = "2000000"
+
+[[alert]]
+name = "BTC held, all venues"
+venue = "totals"
+asset = "BTC"
+field = "total"
+below = 100
+"""
+
+
 def build_app(sim: Simulator, clock: Clock) -> BalanceApp:
     return BalanceApp(
-        parse(sim.config_text(5)), demo=True, clock=clock, monotonic=lambda: 0.0, jitter=random.Random(SEED)
+        parse(sim.config_text(5) + RULES), demo=True, clock=clock, monotonic=lambda: 0.0, jitter=random.Random(SEED)
     )
 
 
@@ -71,7 +86,7 @@ async def settled(pilot: Pilot[int]) -> BalanceApp:
 
 async def redraw(pilot: Pilot[int], app: BalanceApp) -> None:
     """Draw every header now (after moving the clock) instead of racing the app's one-second timer."""
-    for pane in app.panes:
+    for pane in app.all_panes:
         pane.refresh_header()
     await pilot.pause(0.1)
 
@@ -105,17 +120,44 @@ async def failing(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
     app = await settled(pilot)
     clock.advance(42)
     sim.faults.set("http-5xx", venue="kraken")
-    for refresher, pane in zip(app.engine.refreshers, app.panes, strict=True):
-        before = pane.snapshot
-
-        def done(pane: VenuePane = pane, before: VenueSnapshot | None = before) -> bool:
-            return pane.snapshot is not before and pane.snapshot is not None and not pane.snapshot.refreshing
-
-        refresher.resume()
-        refresher.refresh_now()
-        await until(pilot, done)
-        refresher.pause()
+    for index in range(len(app.panes)):
+        await _one_refresh(pilot, app, index)
     await redraw(pilot, app)
+
+
+async def _one_refresh(pilot: Pilot[int], app: BalanceApp, index: int) -> None:
+    """Let one paused venue refresh exactly once, and wait until its pane shows the result."""
+    refresher, pane = app.engine.refreshers[index], app.panes[index]
+    before = pane.snapshot
+
+    def done() -> bool:
+        return pane.snapshot is not before and pane.snapshot is not None and not pane.snapshot.refreshing
+
+    refresher.resume()
+    refresher.refresh_now()
+    await until(pilot, done)
+    refresher.pause()
+    await pilot.pause(0.1)
+
+
+async def totals(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    app = await settled(pilot)
+    assert app.totals_pane is not None
+    app.totals_pane.table.focus()
+    await pilot.press("z")
+    clock.advance(2)
+    await redraw(pilot, app)
+
+
+async def alerts(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
+    """Three alerts fire on the first refresh; 95 s later a deposit clears one of them."""
+    app = await settled(pilot)
+    clock.advance(95)
+    last = list(sim.market.portfolios)[-1]
+    sim.market.set_intx(last, "USDC", max_withdraw_amount="2500000")
+    await _one_refresh(pilot, app, 1)
+    await pilot.press("a")
+    await pilot.pause(0.2)
 
 
 async def help_screen(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
@@ -135,6 +177,8 @@ SCENES = (
     Scene("intx-detail", intx_detail),
     Scene("kraken-detail", kraken_detail),
     Scene("failing-venue", failing),
+    Scene("totals", totals),
+    Scene("alerts", alerts),
     Scene("help", help_screen),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
+from .alerts import Alerts
 from .money import align, fmt, sub
 from .rows import Baseline, Row, masked
 from .snapshot import VenueSnapshot
@@ -283,6 +285,7 @@ HELP = """\
   h   hide / show zero balances               m   mask every amount (screen sharing)
 
 [b]Else[/b]
+  a   alerts: what fired and cleared, and when    t   show / hide the totals pane
   ?   this help        Ctrl+P  command palette        q   quit
 
 [b]The pane header[/b]
@@ -290,6 +293,7 @@ HELP = """\
   "stale for N" is the age of the data on screen when refreshes fail: it is kept, dimmed.
   A changed amount flashes green (up) or red (down) for 3 s;
   "change since start" keeps the difference from the first value seen.
+  ⚑ marks a pane with active alerts; the cell an alert is about is white on red.
 """
 
 
@@ -304,3 +308,76 @@ class HelpScreen(ModalScreen[None]):
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(None)
+
+
+class AlertsScreen(DetailScreen):
+    """Every alert this session, newest first: firing ones on top, with when they fired and cleared."""
+
+    BINDINGS = [*DetailScreen.BINDINGS, Binding("a", "back", "Back", show=False)]
+
+    def __init__(self, alerts: Alerts, rules: int) -> None:
+        super().__init__(classes="detail")
+        self.alerts = alerts
+        self.rules = rules
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="alerts-title", classes="detail-title")
+        table = DataTable[str | Text](id="alerts", cursor_type="row")
+        for key, label in (
+            ("state", "state"),
+            ("fired", "fired"),
+            ("cleared", "cleared"),
+            ("rule", "rule"),
+            ("detail", "what crossed"),
+            ("where", "where"),
+        ):
+            table.add_column(label, key=key)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_alerts()
+
+    def refresh_alerts(self) -> None:
+        """Redraw from the alert log (the app calls this after each refresh while the view is open)."""
+        table = self.query_one("#alerts", DataTable)
+        table.clear()
+        active = list(self.alerts.active.values())
+        cleared = [a for a in reversed(self.alerts.log) if not a.active]
+        for i, alert in enumerate([*sorted(active, key=lambda a: -a.fired_at), *cleared]):
+            if alert.active:
+                state = Text("FIRING", style="bold white on dark_red")
+                if alert.stale_age is not None:
+                    state.append(f" stale data {_age(alert.stale_age)} old", style="bold yellow")
+            else:
+                state = Text("cleared", style="green")
+            table.add_row(
+                state,
+                _clock(alert.fired_at),
+                _clock(alert.cleared_at) if alert.cleared_at is not None else "",
+                alert.rule.name,
+                alert.detail if not self.app.view.mask else alert.rule.describe(),  # type: ignore[attr-defined]
+                alert.target.label(),
+                key=str(i),
+            )
+        title = self.query_one("#alerts-title", Static)
+        if not self.rules:
+            title.update(" [b]Alerts[/b]  no rules configured: add [[alert]] tables to the config (see the README)")
+        else:
+            title.update(
+                f" [b]Alerts[/b]  {len(active)} firing · {len(cleared)} cleared this session · {self.rules} rules"
+            )
+
+
+def _clock(ts: float) -> str:
+    """UTC, as every other time balance-tui prints (JSON, history): one clock across a team's terminals."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%SZ")
+
+
+def _age(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -1,0 +1,83 @@
+"""Everything the live app does with a finished snapshot besides drawing it: record its changes, total
+every asset across venues, and check the alert rules. No Textual here; the app draws what this returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .alerts import Alerts, Event
+from .assets import AssetNames
+from .changes import ChangeTracker
+from .config import Config
+from .history import History
+from .money import Balance
+from .snapshot import AccountSnapshot, VenueSnapshot
+from .totals import Total, is_stale, totals
+
+TOTALS_NAME = "Totals"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    totals: VenueSnapshot | None  # shaped like a venue, so a pane can show it like any other
+    events: list[Event]
+
+
+class Monitor:
+    def __init__(self, config: Config, history: History | None = None) -> None:
+        self.names = AssetNames(config.assets)
+        self.alerts = Alerts(config.alerts, self.names)
+        self.tracker = ChangeTracker()
+        self.history = history
+        self.order = [v.name for v in config.venues]
+        self.latest: dict[str, VenueSnapshot] = {}
+
+    def take(self, snapshot: VenueSnapshot, now: float) -> Outcome:
+        """A venue's finished refresh (not the "refreshing" notice that precedes it).
+
+        No totals until every venue has answered once (with data or an error): a total made of the
+        first venue alone would make the others' arrival look like a change.
+        """
+        self.latest[snapshot.name] = snapshot
+        if self.history is not None:
+            self.history.record(self.tracker.diff(snapshot))
+        events = self.alerts.check_venue(snapshot, now)
+        if any(name not in self.latest for name in self.order):
+            return Outcome(None, events)
+        venues = [self.latest[name] for name in self.order if name in self.latest]
+        current = totals(venues, self.names, now)
+        ages = {v.name: v.age(now) or 0.0 for v in venues}
+        events += self.alerts.check_totals(current, now, ages)
+        return Outcome(self._as_venue(current, venues, now), events)
+
+    def _as_venue(self, current: list[Total], venues: list[VenueSnapshot], now: float) -> VenueSnapshot:
+        balances = tuple(
+            Balance(
+                total.asset,
+                {"total": total.amount},
+                {"held_at": _held_at(total), "spelled": ", ".join(sorted({h.asset for h in total.holdings}))},
+            )
+            for total in current
+        )
+        fetched = [v.fetched_at for v in venues if v.fetched_at is not None]
+        oldest = min(fetched) if fetched else None
+        stale = [v.name for v in venues if is_stale(v, now)]
+        periods = [v.period for v in venues if v.period]
+        return VenueSnapshot(
+            TOTALS_NAME,
+            "totals",
+            (AccountSnapshot("total", "every venue", balances, oldest),),
+            fetched_at=oldest,
+            period=max(periods) if periods else None,
+            note=f"includes stale data from {', '.join(stale)}" if stale else None,
+        )
+
+
+def _held_at(total: Total) -> str:
+    """The accounts holding it, venue by venue ("Treasury, Cold storage · Main"), stale ones marked."""
+    by_venue: dict[str, list[str]] = {}
+    for holding in total.holdings:
+        name = holding.account + (" (stale)" if holding.stale else "")
+        if name not in by_venue.setdefault(holding.venue, []):
+            by_venue[holding.venue].append(name)
+    return " · ".join(", ".join(accounts) for accounts in by_venue.values())
