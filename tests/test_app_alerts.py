@@ -108,3 +108,24 @@ async def test_totals_add_up_both_venues_under_one_name(sim: Simulator) -> None:
         assert "XXBT" in spelled and "BTC" in spelled
         await pilot.press("t")
         assert not app.totals_pane.display
+
+
+async def test_drill_down_shows_the_session_and_day_trend(sim: Simulator, tmp_path: Path) -> None:
+    vault = next(iter(sim.market.vaults))
+    sim.market.set_kraken(vault, "XBT", "1.5", "0")
+    app = BalanceApp(parse(sim.config_text(60)), demo=True, history=tmp_path / "h.sqlite3")
+    async with app.run_test(size=(120, 40)) as pilot:
+        kraken, _ = await loaded(pilot)
+        sim.market.set_kraken(vault, "XBT", "2.000000000000000001", "0")
+        await refreshed(pilot, kraken)
+        kraken.table.move_cursor(row=kraken.table.get_row_index(f"{vault}:XBT"))
+        await pilot.press("enter")
+        assert app.monitor.history is not None
+        app.monitor.history.flush()
+
+        def trend() -> str:
+            app.screen.show_trend()  # type: ignore[attr-defined]
+            return str(app.screen.query_one("#trend").render())
+
+        await until(pilot, lambda: "1.5 … 2.000000000000000001" in trend().split("\n")[0])
+        await until(pilot, lambda: "1.5 … 2.000000000000000001" in trend().split("\n")[1])

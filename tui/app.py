@@ -85,7 +85,7 @@ class BalanceApp(App[int]):
         super().__init__()
         self.history_path = history
         self.history: History | None = None
-        self.monitor = Monitor(config)
+        self.monitor = Monitor(config, started=clock())
         self.config = config
         self.demo = demo
         self.clock = clock
@@ -159,11 +159,11 @@ class BalanceApp(App[int]):
         if not pane.live:  # a snapshot that arrives while the app closes
             return
         pane.show(message.snapshot)
+        if not message.snapshot.refreshing:
+            self._after_refresh(message.snapshot)
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
             screen.update_from(message.snapshot)
-        if not message.snapshot.refreshing:
-            self._after_refresh(message.snapshot)
 
     def _after_refresh(self, snapshot: VenueSnapshot) -> None:
         """History, totals and alerts: what the monitor decides, drawn."""
@@ -293,10 +293,17 @@ class BalanceApp(App[int]):
         refresher = self.engine.refreshers[pane.index]
         if row is None or refresher.client is None:
             return
+
+        def trend() -> tuple[str, str]:
+            return self.monitor.trend(pane.venue_name, row.account_id, row.asset, self.clock())
+
         if pane.kind == "coinbase-intx":
-            self.push_screen(IntxDetailScreen(refresher.client, pane.venue_name, row, self.config.refresh_seconds))
+            screen: Screen[None] = IntxDetailScreen(
+                refresher.client, pane.venue_name, row, self.config.refresh_seconds, trend
+            )
         else:
-            self.push_screen(KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline))
+            screen = KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline, trend)
+        self.push_screen(screen)
 
     def get_system_commands(self, screen: Screen[object]) -> list[SystemCommand]:
         commands = list(super().get_system_commands(screen))

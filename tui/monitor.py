@@ -3,18 +3,26 @@ every asset across venues, and check the alert rules. No Textual here; the app d
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .alerts import Alerts, Event
 from .assets import AssetNames
-from .changes import ChangeTracker
+from .changes import Change, ChangeTracker
 from .config import Config
 from .history import History
-from .money import Balance
+from .money import Balance, fmt
 from .snapshot import AccountSnapshot, VenueSnapshot
+from .spark import sparkline
 from .totals import Total, is_stale, totals
+from .venues import KINDS
 
 TOTALS_NAME = "Totals"
+DAY = 86400.0
+SERIES_POINTS = 2000
+SPARK_WIDTH = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +32,15 @@ class Outcome:
 
 
 class Monitor:
-    def __init__(self, config: Config, history: History | None = None) -> None:
+    def __init__(self, config: Config, history: History | None = None, started: float | None = None) -> None:
         self.names = AssetNames(config.assets)
         self.alerts = Alerts(config.alerts, self.names)
         self.tracker = ChangeTracker()
         self.history = history
         self.order = [v.name for v in config.venues]
+        self.started = time.time() if started is None else started
         self.latest: dict[str, VenueSnapshot] = {}
+        self.series: dict[tuple[str, str, str], deque[tuple[float, Decimal]]] = {}  # this session's quantities
 
     def take(self, snapshot: VenueSnapshot, now: float) -> Outcome:
         """A venue's finished refresh (not the "refreshing" notice that precedes it).
@@ -39,8 +49,10 @@ class Monitor:
         first venue alone would make the others' arrival look like a change.
         """
         self.latest[snapshot.name] = snapshot
+        changes = self.tracker.diff(snapshot)
         if self.history is not None:
-            self.history.record(self.tracker.diff(snapshot))
+            self.history.record(changes)
+        self._follow(changes)
         events = self.alerts.check_venue(snapshot, now)
         if any(name not in self.latest for name in self.order):
             return Outcome(None, events)
@@ -49,6 +61,31 @@ class Monitor:
         ages = {v.name: v.age(now) or 0.0 for v in venues}
         events += self.alerts.check_totals(current, now, ages)
         return Outcome(self._as_venue(current, venues, now), events)
+
+    def _follow(self, changes: list[Change]) -> None:
+        for change in changes:
+            kind = KINDS.get(change.kind)
+            amount = change.balance.amount(kind.quantity) if change.balance is not None and kind else None
+            if kind is None or (change.fields and kind.quantity not in change.fields):
+                continue
+            key = (change.venue, change.account_id, change.asset)
+            line = self.series.setdefault(key, deque(maxlen=SERIES_POINTS))
+            if amount is not None:
+                line.append((change.at, amount))
+
+    def trend(self, venue: str, account_id: str, asset: str, now: float) -> tuple[str, str]:
+        """Two lines for a drill-down: the quantity over this session and over the last 24 h."""
+        kind = next((KINDS.get(v.kind) for v in self.latest.values() if v.name == venue), None)
+        if kind is None:
+            return "", ""
+        session = list(self.series.get((venue, account_id, asset), ()))
+        lines = [_trend_line("this session", session, self.started, now)]
+        if self.history is None:
+            lines.append("last 24 h      history is off ([history] enabled = false)")
+        else:
+            day = self.history.series(venue, account_id, asset, kind.quantity, now - DAY)
+            lines.append(_trend_line("last 24 h", day, now - DAY, now))
+        return lines[0], lines[1]
 
     def _as_venue(self, current: list[Total], venues: list[VenueSnapshot], now: float) -> VenueSnapshot:
         balances = tuple(
@@ -71,6 +108,16 @@ class Monitor:
             period=max(periods) if periods else None,
             note=f"includes stale data from {', '.join(stale)}" if stale else None,
         )
+
+
+def _trend_line(label: str, points: list[tuple[float, Decimal]], start: float, end: float) -> str:
+    if not points:
+        return f"{label:<14} no data yet"
+    values = [v for _, v in points]
+    line = sparkline(points, start, end, SPARK_WIDTH)
+    low, high = min(values), max(values)
+    span = f"steady at {fmt(low)}" if low == high else f"{fmt(low)} … {fmt(high)}"
+    return f"{label:<14} {line}  {span}"
 
 
 def _held_at(total: Total) -> str:

@@ -55,7 +55,12 @@ below = 100
 
 def build_app(sim: Simulator, clock: Clock) -> BalanceApp:
     return BalanceApp(
-        parse(sim.config_text(5) + RULES), demo=True, clock=clock, monotonic=lambda: 0.0, jitter=random.Random(SEED)
+        parse(sim.config_text(5) + RULES),
+        demo=True,
+        clock=clock,
+        monotonic=lambda: 0.0,
+        jitter=random.Random(SEED),
+        history=":memory:",
     )
 
 

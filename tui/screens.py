@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,8 +38,26 @@ SUMMARY_ROWS = (
 )
 
 
+Trend = Callable[[], tuple[str, str]]
+
+
 class DetailScreen(Screen[None]):
+    """A drill-down. `trend` gives its two sparkline lines (this session, last 24 h)."""
+
     BINDINGS = [Binding("escape", "back", "Back"), Binding("q", "back", "Back", show=False)]
+    trend: Trend | None = None
+
+    def trend_box(self) -> Static:
+        return Static(id="trend", classes="trend")
+
+    def show_trend(self) -> None:
+        if self.trend is None:
+            return
+        session, day = self.trend()
+        masked_view = getattr(self.app, "view", None) and self.app.view.mask  # type: ignore[attr-defined]
+        if masked_view:
+            session, day = (line.split("  ")[0] + "  (masked)" for line in (session, day))
+        self.query_one("#trend", Static).update(Text(f" {session}\n {day}", style="cyan"))
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -50,8 +69,9 @@ class DetailScreen(Screen[None]):
 class IntxDetailScreen(DetailScreen):
     """All 17 fields of one INTX balance, live through the seed endpoint, beside the portfolio summary."""
 
-    def __init__(self, client: Any, venue: str, row: Row, refresh_seconds: float) -> None:
+    def __init__(self, client: Any, venue: str, row: Row, refresh_seconds: float, trend: Trend | None = None) -> None:
         super().__init__(classes="detail")
+        self.trend = trend
         self.client = client
         self.venue = venue
         self.row = row
@@ -62,6 +82,7 @@ class IntxDetailScreen(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
+        yield self.trend_box()
         fields = DataTable[str | Text](id="fields", cursor_type="row")
         fields.add_column("field", key="field")
         fields.add_column(Text("value", justify="right"), key="value")
@@ -85,8 +106,10 @@ class IntxDetailScreen(DetailScreen):
 
     def on_mount(self) -> None:
         self._title()
+        self.show_trend()
         self.run_worker(self._poll(), exclusive=True, exit_on_error=False, group="detail")
         self.set_interval(1.0, self._title)
+        self.set_interval(5.0, self.show_trend)
 
     async def _poll(self) -> None:
         while True:
@@ -158,8 +181,9 @@ class IntxDetailScreen(DetailScreen):
 class KrakenDetailScreen(DetailScreen):
     """One Kraken custody asset: balance, hold, available, its share of the vault, change since start."""
 
-    def __init__(self, client: Any, venue: str, row: Row, baseline: Baseline) -> None:
+    def __init__(self, client: Any, venue: str, row: Row, baseline: Baseline, trend: Trend | None = None) -> None:
         super().__init__(classes="detail")
+        self.trend = trend
         self.client = client
         self.venue = venue
         self.row = row
@@ -168,6 +192,7 @@ class KrakenDetailScreen(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
+        yield self.trend_box()
         table = DataTable[str | Text](id="fields", cursor_type="row")
         table.add_column("field", key="field")
         table.add_column(Text("value", justify="right"), key="value")
@@ -186,6 +211,7 @@ class KrakenDetailScreen(DetailScreen):
 
     def on_mount(self) -> None:
         self._render_values()
+        self.show_trend()
         self.run_worker(self._vault_share(), exclusive=True, exit_on_error=False, group="detail")
 
     async def _vault_share(self) -> None:
@@ -215,6 +241,7 @@ class KrakenDetailScreen(DetailScreen):
                         )
         self.snapshot = snapshot
         self._render_values()
+        self.show_trend()
 
     def _render_values(self) -> None:
         values = self.row.values
