@@ -423,6 +423,26 @@ _COMMENTS = {
 }
 
 
+TEMPLATE_EXTRAS = """
+# Totals name assets alike across venues; Kraken's XBT, XXBT, XDG, ZUSD... are built in.
+# [assets]
+# "USDC.M" = "USDC"
+
+# Alerts: below / above / change (absolute or "5%", within a window) on any field, or on a total.
+# [[alert]]
+# name = "USDC withdrawable at INTX"
+# venue = "Coinbase INTX"            # or "totals" with field = "total"
+# asset = "USDC"
+# field = "max_withdraw_amount"
+# below = "10000"
+# command = "/usr/local/bin/page-oncall"   # runs on fire and clear, the alert as JSON on stdin
+
+# Every change is recorded in the platform data directory; `balance-tui history` prints it.
+# [history]
+# enabled = true
+"""
+
+
 def template() -> str:
     """The commented starting config `config init` writes: both venues, secrets from the environment."""
     data = {
@@ -452,7 +472,7 @@ def template() -> str:
         "# Use a read-only API key that no other program uses: Kraken nonces must only ever increase,\n"
         "# so two programs sharing a key reject each other's requests.\n\n"
     )
-    return header + _annotate(tomli_w.dumps(data))
+    return header + _annotate(tomli_w.dumps(data)) + TEMPLATE_EXTRAS
 
 
 def simulator_config(sim: Simulator, refresh_seconds: float = 5) -> str:
