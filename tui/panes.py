@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -36,6 +37,16 @@ class BalanceTable(DataTable[Text]):
         Binding("g", "scroll_top", "Top", show=False),
         Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
+    CELL_CACHE = 3000  # rendered cells kept: a screenful (~50 rows x 8 columns) a few times over
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # DataTable keeps 10,000 rendered cells per table; entries left behind by style changes (a
+        # failing pane dims) linger until evicted, so a monitor open for days would hold ~5 MB per
+        # table for nothing. A smaller bound keeps memory flat at no cost for a screenful.
+        cache = getattr(self, "_cell_render_cache", None)
+        if cache is not None and hasattr(cache, "maxsize"):
+            cache.maxsize = self.CELL_CACHE
 
     def write_cells(self, cells: list[tuple[str, str, Text]]) -> None:
         """Write cells in place (same widths), throwing away the cached renders of their rows only
