@@ -5,6 +5,8 @@ Scenarios:
   alone      the same world served by another process (bench/world.py): the TUI's own cost, as in
              production where the venues are not in our process.
   rows-2000  10 vaults and 10 portfolios of 100 assets each (2,000 rows), from another process.
+  *-recording  the same with history recorded (to a temporary file) and alert rules on every venue.
+History is off in the others, and never written to the user's own data directory.
 
 CPU is % of one core over a window after warm-up (CPU time / wall time, both from /proc, so the figure
 is a ratio and does not depend on this machine's speed); RSS is read after warm-up and at the end.
@@ -26,7 +28,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
-WORLDS = {"alone": [], "rows-2000": ["--vaults", "10", "--portfolios", "10", "--assets", "100", "--per-account", "100"]}
+ROWS_2000 = ["--vaults", "10", "--portfolios", "10", "--assets", "100", "--per-account", "100"]
+WORLDS = {
+    "alone": [],
+    "alone-recording": ["--alerts"],
+    "rows-2000": ROWS_2000,
+    "rows-2000-recording": [*ROWS_2000, "--alerts"],
+}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,8 +68,16 @@ def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0
     if scenario == "demo":
         command = f"{script} --demo"
     else:
+        recording = ["--history", str(tmp / "history.sqlite3")] if scenario.endswith("-recording") else []
         world = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "world.py"), "--config-out", str(config), *WORLDS[scenario]]
+            [
+                sys.executable,
+                str(ROOT / "bench" / "world.py"),
+                "--config-out",
+                str(config),
+                *WORLDS[scenario],
+                *recording,
+            ]
         )
         _wait_for(config)
         command = f"{script} --config {config}"

@@ -216,7 +216,8 @@ def startup(rounds: int = 7) -> Result:
         config = Path(tmp) / "c.toml"
         sim.write_config(config)
         env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-        ours, base = [], []
+        ours: list[float] = []
+        base: list[float] = []
         for _ in range(rounds):
             for command, bucket in (
                 ([sys.executable, "-m", "tui", "--once", "--config", str(config)], ours),

@@ -8,6 +8,7 @@ Writes a ready config (0600) and serves until killed. Defaults are the world of 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -16,7 +17,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tui.config import write_private  # noqa: E402
 from tui.sim import Simulator  # noqa: E402
+
+ALERTS = """
+[[alert]]
+venue = "Coinbase INTX (simulated)"
+field = "max_withdraw_amount"
+below = "1000"
+
+[[alert]]
+venue = "Kraken custody (simulated)"
+field = "balance"
+change = "5%"
+window = "10m"
+
+[[alert]]
+venue = "totals"
+field = "total"
+asset = "BTC"
+below = "1"
+"""
 
 
 def main() -> None:
@@ -30,6 +51,8 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=5.0)
     parser.add_argument("--activity", type=float, default=0.15)
     parser.add_argument("--refresh", type=float, default=5.0)
+    parser.add_argument("--history", type=Path, help="record history here (default: none, never the user's own)")
+    parser.add_argument("--alerts", action="store_true", help="add alert rules on every venue and on totals")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -43,7 +66,13 @@ def main() -> None:
         activity=args.activity,
     )
     with world:
-        world.write_config(args.config_out, args.refresh)
+        text = world.config_text(args.refresh)
+        text += f"\n[history]\nenabled = {'true' if args.history else 'false'}\n"
+        if args.history:
+            text += f"path = {json.dumps(str(args.history))}\n"
+        if args.alerts:
+            text += ALERTS
+        write_private(args.config_out, text)
         stop.wait()
 
 
