@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -28,8 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tui.config import parse  # noqa: E402
 from tui.credentials import Secret  # noqa: E402
 from tui.engine import VenueRefresher  # noqa: E402
+from tui.history import History  # noqa: E402
+from tui.monitor import Monitor  # noqa: E402
 from tui.sim import Simulator  # noqa: E402
 from tui.venues import http  # noqa: E402
 from tui.venues.intx import IntxClient  # noqa: E402
@@ -45,10 +49,18 @@ def median_ratio(name: str, ours: list[float], base: list[float], target: float)
 
 
 # 1 -------------------------------------------------------------------------------------------------
-async def intx_fan_out(rounds: int = 5) -> Result:
-    """A full refresh of 20 portfolios x 30 assets vs one request, 100 ms added latency on every request."""
-    with Simulator(seed=1, portfolios=20, assets=30, assets_per_account=30) as sim:
+async def intx_fan_out(rounds: int = 5) -> list[Result]:
+    """A full refresh of 20 portfolios x 30 assets vs one request, 100 ms added latency on every request.
+
+    Also, interleaved: the same refresh followed by what the live app does with it (history written to
+    SQLite, totals, three alert rules), against the refresh alone.
+    """
+    with (
+        Simulator(seed=1, portfolios=20, assets=30, assets_per_account=30) as sim,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         sim.faults.set("latency", venue="intx", value=0.1)
+        monitor = _recording_monitor(sim, Path(tmp) / "history.sqlite3")
         async with http.new_client(sim.url) as web:
             client = IntxClient(
                 web,
@@ -56,21 +68,56 @@ async def intx_fan_out(rounds: int = 5) -> Result:
                 Secret(sim.intx_keys.api_secret),
                 Secret(sim.intx_keys.passphrase or ""),
             )
-            refresher = VenueRefresher("intx", "coinbase-intx", client, refresh_seconds=5)
-            await refresher.refresh()  # discovery and warm connections
+            refresher = VenueRefresher("Coinbase INTX (simulated)", "coinbase-intx", client, refresh_seconds=5)
+            monitor.take(await refresher.refresh(), time.time())  # discovery, warm connections, first history
             pid = next(iter(sim.market.portfolios))
-            one, full = [], []
+            one, full, recorded = [], [], []
             for _ in range(rounds):
                 await asyncio.sleep(1.2)  # as in operation, the 40/s window is clear when a refresh starts
                 started = time.perf_counter()
                 await client.balances(pid)
                 one.append(time.perf_counter() - started)
                 await asyncio.sleep(1.2)
+                sim.tick()
                 started = time.perf_counter()
                 snap = await refresher.refresh()
                 full.append(time.perf_counter() - started)
                 assert snap.ok and sum(len(a.balances) for a in snap.accounts) == 600
-    return median_ratio("INTX fan-out 20x30, 100 ms latency: full refresh / one request", full, one, 1.5)
+                await asyncio.sleep(1.2)
+                sim.tick()
+                started = time.perf_counter()
+                snap = await refresher.refresh()
+                monitor.take(snap, time.time())
+                assert monitor.history is not None
+                monitor.history.flush()
+                recorded.append(time.perf_counter() - started)
+            assert monitor.history is not None
+            monitor.history.close()
+    return [
+        median_ratio("INTX fan-out 20x30, 100 ms latency: full refresh / one request", full, one, 1.5),
+        median_ratio("INTX fan-out with history + totals + alerts / without", recorded, full, 1.1),
+    ]
+
+
+def _recording_monitor(sim: Simulator, history: Path) -> Monitor:
+    rules = """
+[[alert]]
+field = "max_withdraw_amount"
+below = "1000"
+
+[[alert]]
+field = "quantity"
+change = "5%"
+
+[[alert]]
+venue = "totals"
+field = "total"
+asset = "BTC"
+below = "1"
+"""
+    config = parse(sim.config_text(5) + rules)
+    only_intx = dataclasses.replace(config, venues=tuple(v for v in config.venues if v.kind.kind == "coinbase-intx"))
+    return Monitor(only_intx, History(history))
 
 
 # 2 -------------------------------------------------------------------------------------------------
@@ -177,35 +224,66 @@ async def table_refresh(rows: int = 2000, rounds: int = 20) -> Result:
 
 
 # 4 -------------------------------------------------------------------------------------------------
-def idle(cpu_seconds: float, total_seconds: float) -> list[Result]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "idle.py"),
-            "--cpu-seconds",
-            str(cpu_seconds),
-            "--total-seconds",
-            str(total_seconds),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+def idle(cpu_seconds: float, total_seconds: float, full: bool) -> list[Result]:
+    """CPU of the idle TUI: the demo (simulator in-process), the TUI alone (simulator in another
+    process), and alone with history and alerts on; with --full, RSS after 10 minutes of 2,000 rows."""
+
+    def measure(scenario: str, cpu: float, total: float) -> dict[str, Any]:
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "idle.py"),
+                "--scenario",
+                scenario,
+                "--cpu-seconds",
+                str(cpu),
+                "--total-seconds",
+                str(total),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    results: list[Result] = []
+    figures = {name: measure(name, cpu_seconds, cpu_seconds + 15) for name in ("demo", "alone", "alone-recording")}
+    for name, label in (
+        ("demo", "Idle demo (5 s refresh, simulator in-process)"),
+        ("alone", "Idle TUI (5 s refresh, simulator in another process)"),
+        ("alone-recording", "Idle TUI, history + alerts on"),
+    ):
+        results.append(
+            {
+                "name": f"{label}: CPU % of one core over {cpu_seconds:.0f} s",
+                "ratio": figures[name]["idle_cpu_percent_of_core"],
+                "target": 1.0,
+                "detail": "CPU time / wall time, in %",
+            }
+        )
+    on, off = figures["alone-recording"]["idle_cpu_percent_of_core"], figures["alone"]["idle_cpu_percent_of_core"]
+    results.append(
+        {
+            "name": "Idle TUI CPU with history + alerts / without",
+            "ratio": on / off,
+            "target": 1.1,
+            "detail": f"{on:.2f} % vs {off:.2f} %",
+        }
     )
-    figures = json.loads(out.stdout)
-    return [
-        {
-            "name": f"Idle demo (5 s refresh): CPU % of one core over {cpu_seconds:.0f} s",
-            "ratio": figures["idle_cpu_percent_of_core"],
-            "target": 1.0,
-            "detail": "CPU time / wall time, in %",
-        },
-        {
-            "name": f"Idle demo: RSS after {total_seconds / 60:.0f} min (MB)",
-            "ratio": figures["rss_mb_at_end"],
-            "target": 80.0,
-            "detail": f"{figures['rss_mb_after_warmup']} MB after warm-up",
-        },
-    ]
+    if full:
+        for scenario in ("rows-2000", "rows-2000-recording"):
+            rows = measure(scenario, cpu_seconds, total_seconds)
+            results.append(
+                {
+                    "name": f"Idle TUI, 2,000 rows{' + history + alerts' if 'recording' in scenario else ''}: "
+                    f"RSS after {total_seconds / 60:.0f} min (MB)",
+                    "ratio": rows["rss_mb_at_end"],
+                    "target": 80.0,
+                    "detail": f"{rows['rss_mb_after_warmup']} MB after warm-up; "
+                    f"CPU {rows['idle_cpu_percent_of_core']} %",
+                }
+            )
+    return results
 
 
 # 5 -------------------------------------------------------------------------------------------------
@@ -329,16 +407,18 @@ def _first_vault(seed: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="Kraken over 3 minutes, idle RSS after 10 minutes")
+    parser.add_argument(
+        "--full", action="store_true", help="Kraken over 3 minutes; RSS after 10 minutes of 2,000 rows (about 35 min)"
+    )
     parser.add_argument("--only", help="run only benchmarks whose name contains this")
     args = parser.parse_args()
     kraken_seconds = 180.0 if args.full else 60.0
-    idle_total = 600.0 if args.full else 75.0
+    idle_total = 600.0
     jobs: list[tuple[str, Callable[[], Result | list[Result]]]] = [
         ("fan-out", lambda: asyncio.run(intx_fan_out())),
         ("kraken", lambda: asyncio.run(kraken_period(kraken_seconds))),
         ("table", lambda: asyncio.run(table_refresh())),
-        ("idle", lambda: idle(60.0, idle_total)),
+        ("idle", lambda: idle(60.0, idle_total, args.full)),
         ("startup", startup),
         ("sdk", kraken_vs_sdk),
     ]
