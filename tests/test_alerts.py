@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
 from decimal import Decimal
+from pathlib import Path
 
+from tui.alert_hook import run_hook
 from tui.alerts import TOTALS, Alerts, Rule
 from tui.assets import AssetNames
 from tui.money import Balance
@@ -125,3 +130,19 @@ def test_a_rule_on_a_total() -> None:
     assert alerts.check_totals(totals([_kraken(0.0, XXBT="1.5")], names, 0.0), 0.0) == []
     (event,) = alerts.check_totals(totals([_kraken(5.0, XXBT="0.5")], names, 5.0), 5.0)
     assert event.fired and event.alert.target.label() == "total BTC"
+
+
+async def test_the_paging_command_gets_json_and_failures_are_words(tmp_path: Path) -> None:
+    out = tmp_path / "page.json"
+    alert = Alerts([BELOW])
+    (event,) = alert.check_venue(_intx(5.0, max_withdraw_amount="1"), 5.0)
+    payload = event.alert.to_json()
+    copy = shlex.join([sys.executable, "-c", f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read())"])
+    assert await run_hook(copy, payload) is None
+    assert json.loads(out.read_text()) == payload
+    failing = shlex.join([sys.executable, "-c", "import sys; print('no route to pager', file=sys.stderr); sys.exit(3)"])
+    assert await run_hook(failing, payload) == f"alert command {sys.executable!r} exited 3: no route to pager"
+    slow = shlex.join([sys.executable, "-c", "import time; time.sleep(30)"])
+    assert "ran over 0.5 s and was stopped" in (await run_hook(slow, payload, timeout=0.5) or "")
+    assert "cannot start" in (await run_hook("/no/such/pager", payload) or "")
+    assert "quotes" in (await run_hook('pager "unclosed', payload) or "")

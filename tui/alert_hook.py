@@ -42,6 +42,7 @@ async def run_hook(command: str, payload: dict[str, Any], timeout: float = TIMEO
         await process.wait()
         return f"alert command {name!r} ran over {timeout:g} s and was stopped"
     if process.returncode:
-        said = redact(err.decode(errors="replace").strip().splitlines()[-1:][0] if err.strip() else "")[:160]
+        lines = err.decode(errors="replace").strip().splitlines()
+        said = redact(lines[-1])[:160] if lines else ""
         return f"alert command {name!r} exited {process.returncode}" + (f": {said}" if said else "")
     return None
