@@ -84,7 +84,6 @@ class BalanceApp(App[int]):
         """
         super().__init__()
         self.history_path = history
-        self.history: History | None = None
         self.monitor = Monitor(config, started=clock())
         self.config = config
         self.demo = demo
@@ -140,17 +139,16 @@ class BalanceApp(App[int]):
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
         await self.engine.__aexit__(None, None, None)
-        if self.history is not None:
-            self.history.close()
+        if self.monitor.history is not None:
+            self.monitor.history.close()
 
     def _open_history(self) -> None:
         if self.history_path is None:
             return
         try:
-            self.history = History(self.history_path)
+            self.monitor.history = History(self.history_path)
         except HistoryError as exc:
             self.notify(f"{exc}. Balances are shown but not recorded.", severity="warning", timeout=30)
-        self.monitor.history = self.history
 
     # --- data in --------------------------------------------------------------------------------------
 
@@ -174,24 +172,29 @@ class BalanceApp(App[int]):
         for pane in self.all_panes:
             pane.flag(alerts.flagged(TOTALS if pane is self.totals_pane else pane.venue_name))
         for event in outcome.events:
-            self._announce(event)
-        if any(event.fired for event in outcome.events):
-            self.bell()
+            if event.alert.rule.command:
+                self._page(event.alert.rule.command, event.alert.to_json())
+        self._announce(outcome.events)
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, AlertsScreen):
             screen.refresh_alerts()
 
-    def _announce(self, event: Event) -> None:
-        alert = event.alert
-        stale = f" (on stale data, {alert.stale_age:.0f} s old)" if alert.stale_age is not None else ""
-        if event.fired:
+    def _announce(self, events: list[Event]) -> None:
+        """One bell for a refresh that fires anything; a notice per alert, or one for many (the view lists them)."""
+        fired = [e.alert for e in events if e.fired]
+        cleared = [e.alert for e in events if not e.fired]
+        if fired:
+            self.bell()
+        if len(events) > 3:
+            self.notify(f"{len(fired)} fired, {len(cleared)} cleared: press a to see them", title="⚑ alerts")
+            return
+        for alert in fired:
+            stale = f" (on stale data, {alert.stale_age:.0f} s old)" if alert.stale_age is not None else ""
             self.notify(
                 f"{alert.target.label()}: {alert.detail}{stale}", title=f"⚑ {alert.rule.name}", severity="error"
             )
-        else:
+        for alert in cleared:
             self.notify(f"{alert.target.label()}: back within its line", title=f"cleared: {alert.rule.name}")
-        if alert.rule.command:
-            self._page(alert.rule.command, alert.to_json())
 
     @work(exit_on_error=False, group="alert-commands")
     async def _page(self, command: str, payload: dict[str, Any]) -> None:

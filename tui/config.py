@@ -138,6 +138,8 @@ def parse(text: str, path: Path | None = None) -> Config:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise fail(f"two venues are named {name!r}: give each a different name", "venue", i, "name")
+        if name.strip().lower() == TOTALS:
+            raise fail(f"{name!r} names the cross-venue totals: give this venue another name", "venue", i, "name")
     literal = next((v for v in venues for s in v.secrets.values() if s.kind == "literal"), None)
     if literal is not None and path is not None and path.exists() and group_or_world_readable(path):
         key = next(k for k, s in literal.secrets.items() if s.kind == "literal")
