@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,49 @@ def test_missing_config_file_says_what_to_do(tmp_path: Path) -> None:
     done = run_cli("--once", "--config", str(tmp_path / "none.toml"))
     assert done.returncode == 2
     assert "config init" in done.stderr and done.stderr.count("\n") == 1
+
+
+RULE = """
+[[alert]]
+venue = "INTX main"
+asset = "USDC"
+field = "max_withdraw_amount"
+below = "10000.50"
+"""
+
+
+def test_alerts_assets_and_history_load() -> None:
+    config = parse(GOOD + '\n[assets]\n"XBT.M" = "BTC"\n\n[history]\nenabled = false\n' + RULE)
+    (rule,) = config.alerts
+    assert rule.kind == "below" and rule.threshold == Decimal("10000.50") and rule.venue == "INTX main"
+    assert config.assets == {"XBT.M": "BTC"} and config.history.enabled is False
+    change = parse(GOOD + RULE.replace('below = "10000.50"', 'change = "2.5%"\nwindow = "15m"')).alerts[0]
+    assert change.percent and change.threshold == Decimal("2.5") and change.window == 900.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "anchor", "words"),
+    [
+        (('field = "max_withdraw_amount"', 'field = "max_withdraw"'), "alert[1].field", "field =", "not a field"),
+        (('venue = "INTX main"', 'venue = "Binance"'), "alert[1].venue", 'venue = "B', "no venue is named"),
+        (('below = "10000.50"', 'below = "lots"'), "alert[1].below", "below =", "must be a number"),
+        (('below = "10000.50"', "below = 1\nabove = 2"), "alert[1]", "[[alert]]", "exactly one of"),
+        (('below = "10000.50"', 'below = 1\nwindow = "5m"'), "alert[1].window", "window", "only to change"),
+        (('below = "10000.50"', 'change = 1\nwindow = "soon"'), "alert[1].window", "window", "span"),
+        (('below = "10000.50"', "below = 1\nsnooze = 3"), "alert[1].snooze", "snooze", "unknown key"),
+        (('asset = "USDC"', "asset = 5"), "alert[1].asset", "asset = 5", "non-empty string"),
+    ],
+)
+def test_each_alert_problem_names_key_and_line(edit: tuple[str, str], key: str, anchor: str, words: str) -> None:
+    text = GOOD + RULE.replace(*edit)
+    line = next(i for i, content in enumerate(text.splitlines(), start=1) if content.startswith(anchor))
+    with pytest.raises(ConfigError) as caught:
+        parse(text, Path("/etc/bt.toml"))
+    message = str(caught.value)
+    assert message.startswith(f"/etc/bt.toml:{line}: {key}: "), message
+    assert words in message
+
+
+def test_a_venue_may_not_take_the_totals_name() -> None:
+    with pytest.raises(ConfigError, match="names the cross-venue totals"):
+        parse(GOOD.replace('name = "INTX main"', 'name = "Totals"'))
