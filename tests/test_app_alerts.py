@@ -129,3 +129,38 @@ async def test_drill_down_shows_the_session_and_day_trend(sim: Simulator, tmp_pa
 
         await until(pilot, lambda: "1.5 … 2.000000000000000001" in trend().split("\n")[0])
         await until(pilot, lambda: "1.5 … 2.000000000000000001" in trend().split("\n")[1])
+
+
+async def test_in_liquidation_on_the_portfolio_summary(sim: Simulator) -> None:
+    rule = """
+[[alert]]
+name = "portfolio in liquidation"
+venue = "Coinbase INTX (simulated)"
+field = "summary.in_liquidation"
+is = true
+"""
+    main = next(p for p, v in sim.market.portfolios.items() if v.name == "Main")
+    app = BalanceApp(parse(sim.config_text(60) + rule), demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _, coinbase = await loaded(pilot)
+        summaries = sim.count("intx", endpoint="summary")
+        assert summaries >= len(sim.market.portfolios)  # asked for only because a rule needs it
+        assert not app.monitor.alerts.active
+        sim.market.portfolios[main].in_liquidation = True
+        await refreshed(pilot, coinbase)
+        (alert,) = app.monitor.alerts.active.values()
+        assert alert.target.account_id == main and alert.to_json()["value"] is True
+        assert "whole account" in alert.target.label() and "⚑ 1 alert" in str(
+            coinbase.query_one(".pane-header").render()
+        )
+        sim.market.portfolios[main].in_liquidation = False
+        await refreshed(pilot, coinbase)
+        assert not app.monitor.alerts.active
+
+
+async def test_no_summary_requests_without_a_rule_that_needs_them(sim: Simulator) -> None:
+    app = BalanceApp(parse(sim.config_text(60)), demo=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        _, coinbase = await loaded(pilot)
+        await refreshed(pilot, coinbase)
+        assert sim.count("intx", endpoint="summary") == 0

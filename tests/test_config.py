@@ -201,3 +201,18 @@ def test_each_alert_problem_names_key_and_line(edit: tuple[str, str], key: str, 
 def test_a_venue_may_not_take_the_totals_name() -> None:
     with pytest.raises(ConfigError, match="names the cross-venue totals"):
         parse(GOOD.replace('name = "INTX main"', 'name = "Totals"'))
+
+
+def test_summary_rules_take_is_for_yes_no_and_numbers_for_amounts() -> None:
+    base = GOOD + '\n[[alert]]\nvenue = "INTX main"\n'
+    rule = parse(base + 'field = "summary.in_liquidation"\nis = true\n').alerts[0]
+    assert rule.kind == "is" and rule.expected is True and rule.wants_summary("INTX main")
+    assert parse(base + 'field = "summary.buying_power"\nbelow = 5000\n').alerts[0].kind == "below"
+    for text, words in (
+        ('field = "summary.in_liquidation"\nabove = 0\n', "use is = true"),
+        ('field = "quantity"\nis = true\n', "use below, above or change"),
+        ('field = "summary.in_liquidation"\nis = "yes"\n', "true or false"),
+        ('field = "summary.in_liquidation"\nasset = "BTC"\nis = true\n', "drop asset"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            parse(base + text)

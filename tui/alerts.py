@@ -9,7 +9,7 @@ stale data says so, with the data's age. No Textual here: the app shows what thi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,8 @@ from .snapshot import VenueSnapshot, iso
 from .totals import Total, is_stale
 
 TOTALS = "totals"
-KINDS = ("below", "above", "change")
+SUMMARY = "summary."  # a rule's field "summary.in_liquidation" is about an account as a whole
+KINDS = ("below", "above", "change", "is")
 LOG_LIMIT = 500
 
 
@@ -28,16 +29,22 @@ LOG_LIMIT = 500
 class Rule:
     name: str
     field: str
-    kind: str  # "below", "above" or "change"
-    threshold: Decimal
+    kind: str  # "below", "above", "change" or "is"
+    threshold: Decimal  # unused by "is"
     percent: bool = False  # change rules: threshold is % of the value at the start of the window
     window: float = 300.0  # change rules: seconds
     venue: str | None = None  # a venue name, TOTALS, or None for every venue
     account: str | None = None  # an account id or name
     asset: str | None = None  # canonical name or the venue's spelling
     command: str | None = None
+    expected: bool | None = None  # "is" rules: the yes/no that raises the alert
+
+    def wants_summary(self, venue: str) -> bool:
+        return self.field.startswith(SUMMARY) and self.venue in (None, venue)
 
     def describe(self) -> str:
+        if self.kind == "is":
+            return f"{self.field} is {'true' if self.expected else 'false'}"
         if self.kind == "change":
             amount = f"{fmt(self.threshold)}{'%' if self.percent else ''}"
             return f"{self.field} moves more than {amount} within {_span(self.window)}"
@@ -56,14 +63,16 @@ class Target:
         return f"total:{self.asset}" if self.venue == TOTALS else f"{self.account_id}:{self.asset}"
 
     def label(self) -> str:
-        return f"total {self.asset}" if self.venue == TOTALS else f"{self.venue} / {self.account} / {self.asset}"
+        if self.venue == TOTALS:
+            return f"total {self.asset}"
+        return f"{self.venue} / {self.account}" + (f" / {self.asset}" if self.asset else " (whole account)")
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
     rule: Rule
     target: Target
-    value: Decimal
+    value: Decimal | bool
     fired_at: float
     detail: str  # what crossed, in words
     stale_age: float | None = None  # set when the data behind it is not fresh: how old it is
@@ -83,7 +92,7 @@ class Alert:
             "account": {"id": self.target.account_id, "name": self.target.account},
             "asset": self.target.asset,
             "field": self.rule.field,
-            "value": fmt(self.value),
+            "value": self.value if isinstance(self.value, bool) else fmt(self.value),
             "detail": self.detail,
             "fired_at": iso(self.fired_at),
             "cleared_at": iso(self.cleared_at) if self.cleared_at is not None else None,
@@ -115,7 +124,7 @@ class Alerts:
 
     def check_venue(self, venue: VenueSnapshot, now: float) -> list[Event]:
         stale = is_stale(venue, now)
-        values = []
+        values: list[tuple[Target, Mapping[str, Decimal | bool | None], float | None]] = []
         for account in venue.accounts:
             if account.fetched_at is None:
                 continue
@@ -123,6 +132,9 @@ class Alerts:
             for balance in account.balances:
                 target = Target(venue.name, account.id, account.name, balance.asset)
                 values.append((target, balance.amounts, age))
+            if account.summary is not None:
+                summary = {SUMMARY + name: value for name, value in account.summary.items()}
+                values.append((Target(venue.name, account.id, account.name, ""), summary, age))
         return self._check(venue.name, values, now, fresh=not stale)
 
     def check_totals(self, totals: Iterable[Total], now: float, ages: dict[str, float] | None = None) -> list[Event]:
@@ -156,9 +168,15 @@ class Alerts:
         return events
 
     def _step(
-        self, key: tuple[int, Target], rule: Rule, target: Target, value: Decimal, stale_age: float | None, now: float
+        self,
+        key: tuple[int, Target],
+        rule: Rule,
+        target: Target,
+        value: Decimal | bool,
+        stale_age: float | None,
+        now: float,
     ) -> list[Event]:
-        if stale_age is None and rule.kind == "change":
+        if stale_age is None and rule.kind == "change" and not isinstance(value, bool):
             watch = self._watches.setdefault(key, _Watch())
             watch.history.append((now, value))
             while watch.history and watch.history[0][0] < now - rule.window:
@@ -185,7 +203,9 @@ class Alerts:
         self.log.append(cleared)
         return [Event(cleared, fired=False)]
 
-    def _breach(self, key: tuple[int, Target], rule: Rule, value: Decimal) -> str | None:
+    def _breach(self, key: tuple[int, Target], rule: Rule, value: Decimal | bool) -> str | None:
+        if isinstance(value, bool) or rule.kind == "is":
+            return f"{rule.field} is {'true' if value else 'false'}" if value is rule.expected else None
         if rule.kind == "below":
             return f"{fmt(value)} < {fmt(rule.threshold)}" if value < rule.threshold else None
         if rule.kind == "above":
@@ -209,6 +229,8 @@ class Alerts:
         if rule.account is not None and rule.account not in (target.account_id, target.account):
             return False
         if rule.asset is not None:
+            if not target.asset:
+                return False
             return rule.asset == target.asset or self.names.canonical(rule.asset) == self.names.canonical(target.asset)
         return True
 

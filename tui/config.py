@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .alerts import TOTALS, Rule
+from .alerts import SUMMARY, TOTALS, Rule
 from .credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from .venues import KINDS, VenueKind
 
@@ -29,7 +29,7 @@ MIN_REFRESH = 1.0
 MAX_REFRESH = 3600.0
 TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert"}
 HISTORY_KEYS = {"enabled", "path"}
-ALERT_KEYS = {"name", "venue", "account", "asset", "field", "below", "above", "change", "window", "command"}
+ALERT_KEYS = {"name", "venue", "account", "asset", "field", "below", "above", "change", "is", "window", "command"}
 SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
 
@@ -206,11 +206,30 @@ def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
     known = _fields_of(venue, venues)
     if table["field"] not in known:
         raise bad(f"not a field of that venue (fields: {', '.join(known)})", "field")
-    kinds = [k for k in ("below", "above", "change") if k in table]
+    kinds = [k for k in ("below", "above", "change", "is") if k in table]
     if len(kinds) != 1:
-        raise bad("give exactly one of below, above or change")
+        raise bad("give exactly one of below, above, change or is")
     kind = kinds[0]
     raw = table[kind]
+    flag = table["field"].removeprefix(SUMMARY) in _flags_of(venue, venues)
+    if table["field"].startswith(SUMMARY) and "asset" in table:
+        raise bad("a summary field is about a whole account: drop asset", "asset")
+    if flag != (kind == "is"):
+        hint = "is = true (or false)" if flag else "below, above or change"
+        raise bad(f"{table['field']} is {'a yes/no' if flag else 'an amount'}: use {hint}", kind)
+    if kind == "is":
+        if not isinstance(raw, bool):
+            raise bad("must be true or false", "is")
+        return Rule(
+            name=table.get("name") or f"{venue or 'any venue'}: {table['field']} is {str(raw).lower()}",
+            field=table["field"],
+            kind="is",
+            threshold=Decimal(0),
+            venue=venue,
+            account=table.get("account"),
+            command=table.get("command"),
+            expected=raw,
+        )
     percent = kind == "change" and isinstance(raw, str) and raw.strip().endswith("%")
     try:
         if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
@@ -248,14 +267,23 @@ def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
     )
 
 
+def _kinds_of(venue: str | None, venues: list[VenueConfig]) -> list[VenueKind]:
+    return [v.kind for v in venues if venue is None or v.name == venue] or list(KINDS.values())
+
+
 def _fields_of(venue: str | None, venues: list[VenueConfig]) -> tuple[str, ...]:
+    """What a rule on this venue may watch: balance amounts, and "summary." + account-wide fields."""
     if venue == TOTALS:
         return ("total",)
-    kinds = [v.kind for v in venues if venue is None or v.name == venue] or list(KINDS.values())
     fields: list[str] = []
-    for kind in kinds:
+    for kind in _kinds_of(venue, venues):
         fields.extend(f for f in kind.amounts if f not in fields)
+        fields.extend(SUMMARY + f for f in kind.summary_fields if SUMMARY + f not in fields)
     return tuple(fields)
+
+
+def _flags_of(venue: str | None, venues: list[VenueConfig]) -> set[str]:
+    return {flag for kind in _kinds_of(venue, venues) if venue != TOTALS for flag in kind.summary_flags}
 
 
 def _history(table: Any, fail: Any) -> HistoryConfig:

@@ -15,8 +15,9 @@ import hashlib
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -40,9 +41,15 @@ class _AccountState:
     fetched_at: float | None = None
     error: VenueError | None = None
     empty_answers: int = 0
+    summary: Mapping[str, Decimal | bool | None] | None = None
 
     def snapshot(self) -> AccountSnapshot:
-        return AccountSnapshot(self.account.id, self.account.name, self.balances, self.fetched_at, self.error)
+        return AccountSnapshot(
+            self.account.id, self.account.name, self.balances, self.fetched_at, self.error, self.summary
+        )
+
+
+_Answer = tuple[list[Balance], Mapping[str, Any] | None]
 
 
 @dataclass
@@ -67,8 +74,11 @@ class VenueRefresher:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        summaries: bool = False,
     ) -> None:
+        """`summaries`: also fetch each account's summary (one more request each), for alert rules on it."""
         self.name = name
+        self.summaries = summaries and hasattr(client, "account_summary")
         self.kind = kind
         self.client = client
         self.refresh_seconds = refresh_seconds
@@ -154,7 +164,7 @@ class VenueRefresher:
                 state.error = outcome
                 continue
             successes += 1
-            self._accept(state, outcome, now)
+            self._accept(state, *outcome, now)
         self._timing.round_trip = statistics.median(durations) if durations else None
         if successes:
             self._fetched_at = now
@@ -164,17 +174,28 @@ class VenueRefresher:
             self._failures += 1
             self._error = None
 
-    async def _timed_fetch(self, account_id: str) -> tuple[list[Balance] | VenueError, float]:
+    async def _timed_fetch(self, account_id: str) -> tuple[_Answer | VenueError, float]:
         assert self.client is not None
         started = self._clock()
+        outcome: _Answer | VenueError
         try:
-            outcome: list[Balance] | VenueError = await _guard(self.client.fetch(account_id))
+            if self.summaries:
+                balances, summary = await asyncio.gather(
+                    _guard(self.client.fetch(account_id)),
+                    _guard(self.client.account_summary(account_id)),  # type: ignore[attr-defined]
+                )
+                outcome = (balances, summary)
+            else:
+                outcome = (await _guard(self.client.fetch(account_id)), None)
         except VenueError as exc:
             outcome = exc
         return outcome, self._clock() - started
 
-    def _accept(self, state: _AccountState, balances: list[Balance], now: float) -> None:
+    def _accept(
+        self, state: _AccountState, balances: list[Balance], summary: Mapping[str, Any] | None, now: float
+    ) -> None:
         """Take a good answer, except that an empty one where there were balances is not yet proof of zero."""
+        state.summary = summary if summary is not None else state.summary
         if not balances and state.balances and state.empty_answers + 1 < EMPTY_CONFIRMATIONS:
             state.empty_answers += 1
             state.error = VenueError(
@@ -319,6 +340,7 @@ class Engine:
             client,
             refresh_seconds=self.config.refresh_seconds,
             accounts=venue.accounts,
+            summaries=any(rule.wants_summary(venue.name) for rule in self.config.alerts),
             broken=broken,
             clock=self._clock,
             wall=self._wall,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from .money import Balance
@@ -18,6 +20,7 @@ class AccountSnapshot:
     balances: tuple[Balance, ...]  # the last good answer (kept when a refresh fails)
     fetched_at: float | None  # wall time of that answer; None if never fetched
     error: VenueError | None = None  # why the latest refresh of this account failed
+    summary: Mapping[str, Decimal | bool | None] | None = None  # account-wide fields, when asked for
 
     @property
     def ok(self) -> bool:

@@ -71,6 +71,7 @@ class Portfolio:
     uuid: str
     name: str
     holdings: dict[str, dict[str, Decimal | None]]  # INTX asset name -> the 14 amounts
+    in_liquidation: bool = False
 
 
 class Market:

@@ -367,7 +367,7 @@ class VenueState:
             "portfolio_close_out_margin_notional": (im / 4).quantize(Decimal("0.0001")),
             "margin_override": Decimal(0),
             "lock_up_initial_margin": Decimal(0),
-            "in_liquidation": False,
+            "in_liquidation": portfolio.in_liquidation,
         }
 
     def _detail(self, portfolio: Any) -> dict[str, Any]:

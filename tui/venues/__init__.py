@@ -23,6 +23,29 @@ INTX_AMOUNTS = (
     "max_undelegate_amount",
 )
 
+INTX_SUMMARY_AMOUNTS = (
+    "collateral",
+    "balance",
+    "buying_power",
+    "unrealized_pnl",
+    "pending_fees",
+    "borrow",
+    "accrued_interest",
+    "rolling_debt",
+    "loan_collateral_requirement",
+    "portfolio_initial_margin",
+    "portfolio_current_margin",
+    "portfolio_maintenance_margin",
+    "portfolio_close_out_margin",
+    "portfolio_initial_margin_notional",
+    "portfolio_current_margin_notional",
+    "portfolio_maintenance_margin_notional",
+    "portfolio_close_out_margin_notional",
+    "margin_override",
+    "lock_up_initial_margin",
+)
+INTX_SUMMARY_FLAGS = ("in_liquidation",)
+
 
 @dataclass(frozen=True, slots=True)
 class VenueKind:
@@ -36,6 +59,12 @@ class VenueKind:
     secrets: tuple[str, ...]
     quantity: str  # the balance field that says how much of the asset the account holds
     amounts: tuple[str, ...]  # every amount field of a balance, in the venue's order
+    summary_amounts: tuple[str, ...] = ()  # amounts of an account as a whole (INTX portfolio summary)
+    summary_flags: tuple[str, ...] = ()  # yes/no facts about an account as a whole
+
+    @property
+    def summary_fields(self) -> tuple[str, ...]:
+        return self.summary_amounts + self.summary_flags
 
 
 KINDS: dict[str, VenueKind] = {
@@ -62,5 +91,7 @@ KINDS: dict[str, VenueKind] = {
         ("api_key", "api_secret", "passphrase"),
         "quantity",
         INTX_AMOUNTS,
+        INTX_SUMMARY_AMOUNTS,
+        INTX_SUMMARY_FLAGS,
     ),
 }

@@ -20,7 +20,7 @@ import httpx
 
 from ..credentials import Secret, redact, remember
 from ..money import Account, AmountError, Balance, parse_amount
-from . import INTX_AMOUNTS, http
+from . import INTX_AMOUNTS, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
 from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
 
@@ -48,28 +48,8 @@ MEANINGS = {  # from the venue's documentation of GET /api/v1/portfolios/{portfo
     "unreconciled_amount": "exchange vs external balance not yet reconciled (external collateral only)",
     "max_undelegate_amount": "most that can be undelegated from the exchange (external collateral only)",
 }
-SUMMARY_AMOUNTS = (
-    "collateral",
-    "balance",
-    "buying_power",
-    "unrealized_pnl",
-    "pending_fees",
-    "borrow",
-    "accrued_interest",
-    "rolling_debt",
-    "loan_collateral_requirement",
-    "portfolio_initial_margin",
-    "portfolio_current_margin",
-    "portfolio_maintenance_margin",
-    "portfolio_close_out_margin",
-    "portfolio_initial_margin_notional",
-    "portfolio_current_margin_notional",
-    "portfolio_maintenance_margin_notional",
-    "portfolio_close_out_margin_notional",
-    "margin_override",
-    "lock_up_initial_margin",
-)
-SUMMARY_FLAGS = ("in_liquidation",)
+SUMMARY_AMOUNTS = INTX_SUMMARY_AMOUNTS
+SUMMARY_FLAGS = INTX_SUMMARY_FLAGS
 CLOCK_WINDOW = 5.0
 SKEW_WARNING = 2.5  # half the window: warn before requests start failing
 _PATH_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -161,6 +141,11 @@ class IntxClient:
 
     async def fetch(self, account_id: str) -> list[Balance]:
         return await self.balances(account_id)
+
+    async def account_summary(self, account_id: str) -> dict[str, Decimal | bool | None]:
+        """The portfolio summary's fields, for alert rules on them (collateral, in_liquidation...)."""
+        summary = await self.summary(account_id)
+        return {**summary.amounts, **summary.flags}
 
     def delay_for(self, calls: int) -> float:
         return 0.0  # the request rate is paced per request; a refresh never needs to wait as a whole
