@@ -466,6 +466,11 @@ TEMPLATE_EXTRAS = """
 # field = "max_withdraw_amount"
 # below = "10000"
 # command = "/usr/local/bin/page-oncall"   # runs on fire and clear, the alert as JSON on stdin
+#
+# [[alert]]
+# venue = "Coinbase INTX"
+# field = "summary.in_liquidation"   # a portfolio as a whole (its summary is then fetched too)
+# is = true
 
 # Every change is recorded in the platform data directory; `balance-tui history` prints it.
 # [history]
