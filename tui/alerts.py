@@ -109,7 +109,20 @@ class Event:
 
 @dataclass
 class _Watch:
-    history: deque[tuple[float, Decimal]] = field(default_factory=deque)
+    """A value's changes over a change rule's window: only the points where it moved (a step line), the
+    first being the value in force when the window starts. A calm balance costs one point."""
+
+    points: deque[tuple[float, Decimal]] = field(default_factory=deque)
+
+    def observe(self, now: float, value: Decimal, window: float) -> None:
+        if not self.points or self.points[-1][1] != value:
+            self.points.append((now, value))
+        while len(self.points) > 1 and self.points[1][0] <= now - window:
+            self.points.popleft()
+
+    def extremes(self) -> tuple[Decimal, Decimal]:
+        values = [v for _, v in self.points]
+        return min(values), max(values)
 
 
 class Alerts:
@@ -177,10 +190,7 @@ class Alerts:
         now: float,
     ) -> list[Event]:
         if stale_age is None and rule.kind == "change" and not isinstance(value, bool):
-            watch = self._watches.setdefault(key, _Watch())
-            watch.history.append((now, value))
-            while watch.history and watch.history[0][0] < now - rule.window:
-                watch.history.popleft()
+            self._watches.setdefault(key, _Watch()).observe(now, value, rule.window)
         detail = self._breach(key, rule, value)
         current = self.active.get(key)
         if detail is not None and current is None:
@@ -189,7 +199,8 @@ class Alerts:
             self.log.append(alert)
             return [Event(alert, fired=True)]
         if current is not None and detail is not None:
-            self.active[key] = replace(current, value=value, detail=detail, stale_age=stale_age)
+            if current.value != value or current.stale_age != stale_age or current.detail != detail:
+                self.active[key] = replace(current, value=value, detail=detail, stale_age=stale_age)
         elif current is not None and detail is None:
             if stale_age is not None:  # stale data never clears: say it is stale instead
                 self.active[key] = replace(current, stale_age=stale_age)
@@ -213,7 +224,8 @@ class Alerts:
         watch = self._watches.get(key)
         if watch is None:
             return None
-        for _, before in watch.history:
+        # the farthest a value has been from now within the window is at its lowest or its highest
+        for before in watch.extremes():
             moved = abs(sub(value, before))
             limit = abs(before) * rule.threshold / 100 if rule.percent else rule.threshold
             if moved > limit and (not rule.percent or before != 0):

@@ -20,6 +20,7 @@ from .rows import COLUMNS, Baseline, Row, build_rows, masked
 from .snapshot import VenueSnapshot
 
 FLASH_SECONDS = 3.0
+ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row
 
 
 class KeyedText(Text):
@@ -85,6 +86,9 @@ class BalanceTable(DataTable[Text]):
             row_cache.discard(line_key)
         for line in [k for k in line_cache.keys() if self._row_on_line(k[0]) in rows]:  # noqa: SIM118 (not iterable)
             line_cache.discard(line)
+        if len(indexes) > ROW_REFRESH_LIMIT:
+            self.refresh()  # one repaint of what is visible: unchanged rows come from the cache
+            return
         for index in indexes:
             if index is not None:
                 self.refresh_row(index)
