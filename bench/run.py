@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tui.config import parse  # noqa: E402
+from tui.config import Config, load, parse, resolve_secrets  # noqa: E402
 from tui.credentials import Secret  # noqa: E402
 from tui.engine import VenueRefresher  # noqa: E402
 from tui.history import History  # noqa: E402
@@ -52,25 +53,36 @@ def median_ratio(name: str, ours: list[float], base: list[float], target: float)
 async def intx_fan_out(rounds: int = 5) -> list[Result]:
     """A full refresh of 20 portfolios x 30 assets vs one request, 100 ms added latency on every request.
 
+    The simulator runs in its own process, as a venue does, so its work does not share our interpreter.
     Also, interleaved: the same refresh followed by what the live app does with it (history written to
     SQLite, totals, three alert rules), against the refresh alone.
     """
     with (
-        Simulator(seed=1, portfolios=20, assets=30, assets_per_account=30) as sim,
         tempfile.TemporaryDirectory() as tmp,
+        _world(
+            Path(tmp),
+            "--seed",
+            "1",
+            "--portfolios",
+            "20",
+            "--assets",
+            "30",
+            "--per-account",
+            "30",
+            "--tick",
+            "1",
+            "--fault",
+            "latency:0.1@intx",
+        ) as config,
     ):
-        sim.faults.set("latency", venue="intx", value=0.1)
-        monitor = _recording_monitor(sim, Path(tmp) / "history.sqlite3")
-        async with http.new_client(sim.url) as web:
-            client = IntxClient(
-                web,
-                Secret(sim.intx_keys.api_key),
-                Secret(sim.intx_keys.api_secret),
-                Secret(sim.intx_keys.passphrase or ""),
-            )
-            refresher = VenueRefresher("Coinbase INTX (simulated)", "coinbase-intx", client, refresh_seconds=5)
+        venue = next(v for v in config.venues if v.kind.kind == "coinbase-intx")
+        secrets = resolve_secrets(venue, config)
+        monitor = _recording_monitor(config, Path(tmp) / "history.sqlite3")
+        async with http.new_client(venue.base_url) as web:
+            client = IntxClient(web, secrets["api_key"], secrets["api_secret"], secrets["passphrase"])
+            refresher = VenueRefresher(venue.name, "coinbase-intx", client, refresh_seconds=5)
             monitor.take(await refresher.refresh(), time.time())  # discovery, warm connections, first history
-            pid = next(iter(sim.market.portfolios))
+            pid = refresher.snapshot().accounts[0].id
             one, full, recorded = [], [], []
             for _ in range(rounds):
                 await asyncio.sleep(1.2)  # as in operation, the 40/s window is clear when a refresh starts
@@ -78,13 +90,11 @@ async def intx_fan_out(rounds: int = 5) -> list[Result]:
                 await client.balances(pid)
                 one.append(time.perf_counter() - started)
                 await asyncio.sleep(1.2)
-                sim.tick()
                 started = time.perf_counter()
                 snap = await refresher.refresh()
                 full.append(time.perf_counter() - started)
                 assert snap.ok and sum(len(a.balances) for a in snap.accounts) == 600
                 await asyncio.sleep(1.2)
-                sim.tick()
                 started = time.perf_counter()
                 snap = await refresher.refresh()
                 monitor.take(snap, time.time())
@@ -99,7 +109,24 @@ async def intx_fan_out(rounds: int = 5) -> list[Result]:
     ]
 
 
-def _recording_monitor(sim: Simulator, history: Path) -> Monitor:
+@contextlib.contextmanager
+def _world(tmp: Path, *args: str) -> Iterator[Config]:
+    """bench/world.py in its own process; yields the config it wrote."""
+    path = tmp / "world.toml"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "world.py"), "--config-out", str(path), *args])
+    try:
+        deadline = time.monotonic() + 30
+        while not path.exists() or not path.read_text().strip():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("bench/world.py did not start")
+            time.sleep(0.05)
+        yield load(path)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _recording_monitor(config: Config, history: Path) -> Monitor:
     rules = """
 [[alert]]
 field = "max_withdraw_amount"
@@ -115,9 +142,9 @@ field = "total"
 asset = "BTC"
 below = "1"
 """
-    config = parse(sim.config_text(5) + rules)
-    only_intx = dataclasses.replace(config, venues=tuple(v for v in config.venues if v.kind.kind == "coinbase-intx"))
-    return Monitor(only_intx, History(history))
+    ruled = parse(rules)
+    only_intx = tuple(v for v in config.venues if v.kind.kind == "coinbase-intx")
+    return Monitor(dataclasses.replace(config, venues=only_intx, alerts=ruled.alerts), History(history))
 
 
 # 2 -------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tui.config import write_private  # noqa: E402
-from tui.sim import Simulator  # noqa: E402
+from tui.sim import Simulator, parse_fault_flag  # noqa: E402
 
 ALERTS = """
 [[alert]]
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--refresh", type=float, default=5.0)
     parser.add_argument("--history", type=Path, help="record history here (default: none, never the user's own)")
     parser.add_argument("--alerts", action="store_true", help="add alert rules on every venue and on totals")
+    parser.add_argument("--fault", action="append", default=[], help="as `balance-tui sim --fault`, repeatable")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -65,6 +66,11 @@ def main() -> None:
         assets_per_account=args.per_account,
         activity=args.activity,
     )
+    for spec in args.fault:
+        fault = parse_fault_flag(spec)
+        world.faults.set(
+            fault.kind, venue=fault.venue, endpoint=fault.endpoint, value=fault.value, probability=fault.probability
+        )
     with world:
         text = world.config_text(args.refresh)
         text += f"\n[history]\nenabled = {'true' if args.history else 'false'}\n"
