@@ -21,22 +21,24 @@ from tui.config import write_private  # noqa: E402
 from tui.sim import Simulator, parse_fault_flag  # noqa: E402
 
 ALERTS = """
+# Rules evaluated on every row at every refresh but quiet in this world, as in a normal day: what they
+# cost to keep on is measured, not the drawing of notifications.
 [[alert]]
 venue = "Coinbase INTX (simulated)"
 field = "max_withdraw_amount"
-below = "1000"
+below = "0"
 
 [[alert]]
 venue = "Kraken custody (simulated)"
 field = "balance"
-change = "5%"
+change = "50%"
 window = "10m"
 
 [[alert]]
 venue = "totals"
 field = "total"
 asset = "BTC"
-below = "1"
+below = "0.00000001"
 """
 
 

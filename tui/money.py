@@ -35,20 +35,21 @@ def parse_amount(value: object) -> Decimal | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
+    if type(value) is str:  # the usual case first: a refresh parses thousands of these
+        if len(value) > MAX_AMOUNT_CHARS:
+            raise AmountError(f"expected an amount, got {_excerpt(value)!r}")
+        try:
+            amount = Decimal(value)  # surrounding blanks are accepted, as before; an empty string is not
+        except decimal.InvalidOperation:
+            raise AmountError(f"expected an amount, got {_excerpt(value)!r}") from None
+    elif isinstance(value, bool):
         raise AmountError(f"expected an amount, got {value!r}")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         amount = value
     elif isinstance(value, int):
         amount = Decimal(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text or len(text) > MAX_AMOUNT_CHARS:
-            raise AmountError(f"expected an amount, got {_excerpt(value)!r}")
-        try:
-            amount = Decimal(text)
-        except decimal.InvalidOperation:
-            raise AmountError(f"expected an amount, got {_excerpt(value)!r}") from None
+    elif isinstance(value, str):  # a str subclass
+        return parse_amount(str(value))
     else:  # a float here means something upstream already lost digits: refuse it
         raise AmountError(f"expected an amount, got a {type(value).__name__}")
     if not amount.is_finite():
