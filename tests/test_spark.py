@@ -23,3 +23,22 @@ def test_blank_before_the_first_point_and_flat_when_steady() -> None:
     line = sparkline([(5.0, Decimal("3.5"))], 0.0, 10.0, 10)
     assert line == " " * 4 + BLOCKS[(len(BLOCKS) - 1) // 2] * 6
     assert sparkline([], 0.0, 10.0, 10) == ""
+
+
+def test_a_long_session_keeps_a_bounded_coarser_line_without_history() -> None:
+    from tui.config import parse
+    from tui.money import Balance
+    from tui.monitor import SERIES_POINTS, Monitor
+    from tui.snapshot import AccountSnapshot, VenueSnapshot
+
+    config = parse('[[venue]]\nkind = "kraken-custody"\nname = "K"\napi_key = "k"\napi_secret = "s"\n')
+    monitor = Monitor(config, started=0.0)
+    for i in range(5000):
+        value = Decimal(i)
+        balance = Balance("XBT", {"balance": value, "hold_trade": Decimal(0), "available": value})
+        monitor.take(VenueSnapshot("K", "kraken-custody", (AccountSnapshot("V1", "T", (balance,), float(i)),)), i)
+    line = monitor.series[("K", "V1", "XBT")]
+    assert len(line) <= SERIES_POINTS + 1 and line[-1] == (4999.0, Decimal(4999))
+    assert line[0][0] < 200  # the start of the session is still drawn
+    session, _ = monitor.trend("K", "V1", "XBT", 5000.0)
+    assert "0 … 4999" in session

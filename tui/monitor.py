@@ -4,7 +4,6 @@ every asset across venues, and check the alert rules. No Textual here; the app d
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,7 +20,7 @@ from .venues import KINDS
 
 TOTALS_NAME = "Totals"
 DAY = 86400.0
-SERIES_POINTS = 2000
+SERIES_POINTS = 96  # twice a sparkline's width
 SPARK_WIDTH = 48
 
 
@@ -40,7 +39,8 @@ class Monitor:
         self.order = [v.name for v in config.venues]
         self.started = time.time() if started is None else started
         self.latest: dict[str, VenueSnapshot] = {}
-        self.series: dict[tuple[str, str, str], deque[tuple[float, Decimal]]] = {}  # this session's quantities
+        # this session's quantities, kept here only when there is no history to ask
+        self.series: dict[tuple[str, str, str], list[tuple[float, Decimal]]] = {}
 
     def take(self, snapshot: VenueSnapshot, now: float) -> Outcome:
         """A venue's finished refresh (not the "refreshing" notice that precedes it).
@@ -52,7 +52,8 @@ class Monitor:
         changes = self.tracker.diff(snapshot)
         if self.history is not None:
             self.history.record(changes)
-        self._follow(changes)
+        else:
+            self._follow(changes)
         events = self.alerts.check_venue(snapshot, now)
         if any(name not in self.latest for name in self.order):
             return Outcome(None, events)
@@ -63,29 +64,34 @@ class Monitor:
         return Outcome(self._as_venue(current, venues, now), events)
 
     def _follow(self, changes: list[Change]) -> None:
+        """Each quantity's changes, at most SERIES_POINTS per row: when full, every other point goes, so
+        the whole session stays drawn at a coarser grain and memory stays flat however long it runs."""
         for change in changes:
             kind = KINDS.get(change.kind)
-            amount = change.balance.amount(kind.quantity) if change.balance is not None and kind else None
-            if kind is None or (change.fields and kind.quantity not in change.fields):
+            if kind is None or change.balance is None or kind.quantity not in change.fields:
                 continue
-            key = (change.venue, change.account_id, change.asset)
-            line = self.series.setdefault(key, deque(maxlen=SERIES_POINTS))
-            if amount is not None:
-                line.append((change.at, amount))
+            amount = change.balance.amount(kind.quantity)
+            if amount is None:
+                continue
+            line = self.series.setdefault((change.venue, change.account_id, change.asset), [])
+            line.append((change.at, amount))
+            if len(line) > SERIES_POINTS:
+                line[:] = line[-1::-2][::-1]  # keeps the newest point
 
     def trend(self, venue: str, account_id: str, asset: str, now: float) -> tuple[str, str]:
         """Two lines for a drill-down: the quantity over this session and over the last 24 h."""
         kind = next((KINDS.get(v.kind) for v in self.latest.values() if v.name == venue), None)
         if kind is None:
             return "", ""
-        session = list(self.series.get((venue, account_id, asset), ()))
-        lines = [_trend_line("this session", session, self.started, now)]
         if self.history is None:
-            lines.append("last 24 h      history is off ([history] enabled = false)")
-        else:
-            day = self.history.series(venue, account_id, asset, kind.quantity, now - DAY)
-            lines.append(_trend_line("last 24 h", day, now - DAY, now))
-        return lines[0], lines[1]
+            session = self.series.get((venue, account_id, asset), [])
+            return (
+                _trend_line("this session", session, self.started, now),
+                "last 24 h      history is off ([history] enabled = false)",
+            )
+        session = self.history.series(venue, account_id, asset, kind.quantity, self.started)
+        day = self.history.series(venue, account_id, asset, kind.quantity, now - DAY)
+        return _trend_line("this session", session, self.started, now), _trend_line("last 24 h", day, now - DAY, now)
 
     def _as_venue(self, current: list[Total], venues: list[VenueSnapshot], now: float) -> VenueSnapshot:
         balances = tuple(
