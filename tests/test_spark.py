@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from tui.spark import BLOCKS, sparkline
 
@@ -25,20 +26,23 @@ def test_blank_before_the_first_point_and_flat_when_steady() -> None:
     assert sparkline([], 0.0, 10.0, 10) == ""
 
 
-def test_a_long_session_keeps_a_bounded_coarser_line_without_history() -> None:
+def test_trends_come_from_the_history_and_say_when_it_is_off(tmp_path: Path) -> None:
     from tui.config import parse
+    from tui.history import History
     from tui.money import Balance
-    from tui.monitor import SERIES_POINTS, Monitor
+    from tui.monitor import Monitor
     from tui.snapshot import AccountSnapshot, VenueSnapshot
 
     config = parse('[[venue]]\nkind = "kraken-custody"\nname = "K"\napi_key = "k"\napi_secret = "s"\n')
-    monitor = Monitor(config, started=0.0)
-    for i in range(5000):
-        value = Decimal(i)
+    quiet = Monitor(config, started=0.0)
+    assert "history is off" in quiet.trend("K", "V1", "XBT", 10.0)[0]
+    history = History(tmp_path / "h.sqlite3")
+    monitor = Monitor(config, history, started=0.0)
+    for i in range(100):
+        value = Decimal(i % 7)
         balance = Balance("XBT", {"balance": value, "hold_trade": Decimal(0), "available": value})
         monitor.take(VenueSnapshot("K", "kraken-custody", (AccountSnapshot("V1", "T", (balance,), float(i)),)), i)
-    line = monitor.series[("K", "V1", "XBT")]
-    assert len(line) <= SERIES_POINTS + 1 and line[-1] == (4999.0, Decimal(4999))
-    assert line[0][0] < 200  # the start of the session is still drawn
-    session, _ = monitor.trend("K", "V1", "XBT", 5000.0)
-    assert "0 … 4999" in session
+    history.flush()
+    session, day = monitor.trend("K", "V1", "XBT", 100.0)
+    assert "0 … 6" in session and "0 … 6" in day
+    history.close()

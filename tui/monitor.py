@@ -9,18 +9,16 @@ from decimal import Decimal
 
 from .alerts import Alerts, Event
 from .assets import AssetNames
-from .changes import Change, ChangeTracker
+from .changes import ChangeTracker
 from .config import Config
 from .history import History
 from .money import Balance, fmt
 from .snapshot import AccountSnapshot, VenueSnapshot
 from .spark import sparkline
 from .totals import Total, is_stale, totals
-from .venues import KINDS
 
 TOTALS_NAME = "Totals"
 DAY = 86400.0
-SERIES_POINTS = 96  # twice a sparkline's width
 SPARK_WIDTH = 48
 
 
@@ -37,10 +35,9 @@ class Monitor:
         self.tracker = ChangeTracker()
         self.history = history
         self.order = [v.name for v in config.venues]
+        self.kinds = {v.name: v.kind for v in config.venues}
         self.started = time.time() if started is None else started
         self.latest: dict[str, VenueSnapshot] = {}
-        # this session's quantities, kept here only when there is no history to ask
-        self.series: dict[tuple[str, str, str], list[tuple[float, Decimal]]] = {}
 
     def take(self, snapshot: VenueSnapshot, now: float) -> Outcome:
         """A venue's finished refresh (not the "refreshing" notice that precedes it).
@@ -52,8 +49,6 @@ class Monitor:
         changes = self.tracker.diff(snapshot)
         if self.history is not None:
             self.history.record(changes)
-        else:
-            self._follow(changes)
         events = self.alerts.check_venue(snapshot, now)
         if any(name not in self.latest for name in self.order):
             return Outcome(None, events)
@@ -63,32 +58,13 @@ class Monitor:
         events += self.alerts.check_totals(current, now, ages)
         return Outcome(self._as_venue(current, venues, now), events)
 
-    def _follow(self, changes: list[Change]) -> None:
-        """Each quantity's changes, at most SERIES_POINTS per row: when full, every other point goes, so
-        the whole session stays drawn at a coarser grain and memory stays flat however long it runs."""
-        for change in changes:
-            kind = KINDS.get(change.kind)
-            if kind is None or change.balance is None or kind.quantity not in change.fields:
-                continue
-            amount = change.balance.amount(kind.quantity)
-            if amount is None:
-                continue
-            line = self.series.setdefault((change.venue, change.account_id, change.asset), [])
-            line.append((change.at, amount))
-            if len(line) > SERIES_POINTS:
-                line[:] = line[-1::-2][::-1]  # keeps the newest point
-
     def trend(self, venue: str, account_id: str, asset: str, now: float) -> tuple[str, str]:
         """Two lines for a drill-down: the quantity over this session and over the last 24 h."""
-        kind = next((KINDS.get(v.kind) for v in self.latest.values() if v.name == venue), None)
+        if self.history is None:  # the history is where trends come from: nothing is kept twice
+            return "trend          history is off ([history] enabled = false in the config)", ""
+        kind = self.kinds.get(venue)
         if kind is None:
             return "", ""
-        if self.history is None:
-            session = self.series.get((venue, account_id, asset), [])
-            return (
-                _trend_line("this session", session, self.started, now),
-                "last 24 h      history is off ([history] enabled = false)",
-            )
         session = self.history.series(venue, account_id, asset, kind.quantity, self.started)
         day = self.history.series(venue, account_id, asset, kind.quantity, now - DAY)
         return _trend_line("this session", session, self.started, now), _trend_line("last 24 h", day, now - DAY, now)
