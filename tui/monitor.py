@@ -52,7 +52,7 @@ class Monitor:
         events = self.alerts.check_venue(snapshot, now)
         if any(name not in self.latest for name in self.order):
             return Outcome(None, events)
-        venues = [self.latest[name] for name in self.order if name in self.latest]
+        venues = [self.latest[name] for name in self.order]
         current = totals(venues, self.names, now)
         ages = {v.name: v.age(now) or 0.0 for v in venues}
         events += self.alerts.check_totals(current, now, ages)
