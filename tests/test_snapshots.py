@@ -58,7 +58,7 @@ def _lines(svg: str) -> list[str]:
     """The screen's text and style classes, line by line, from a Textual SVG."""
     lines: dict[int, list[str]] = defaultdict(list)
     for style, line, text in _TEXT.findall(svg):
-        lines[int(line)].append(f"{html.unescape(text)}⟨{style}⟩")
+        lines[int(line)].append(f"{html.unescape(text)}⟨{re.sub(r'terminal-[0-9]+-', 'terminal-', style)}⟩")
     return ["".join(lines[i]) for i in sorted(lines)]
 
 

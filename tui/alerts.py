@@ -21,7 +21,7 @@ from .totals import Total, is_stale
 
 TOTALS = "totals"
 SUMMARY = "summary."  # a rule's field "summary.in_liquidation" is about an account as a whole
-KINDS = ("below", "above", "change", "is")
+RULE_KINDS = ("below", "above", "change", "is")
 LOG_LIMIT = 500
 
 

@@ -153,12 +153,9 @@ def _tui(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     engine = Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
-    history = None
-    if config.history.enabled:
-        from .history import default_path
+    from .history import path_for
 
-        history = config.history.path or default_path()
-    return run_app(config, engine=engine, history=history)
+    return run_app(config, engine=engine, history=path_for(config) if config.history.enabled else None)
 
 
 def _sim(args: argparse.Namespace) -> int:

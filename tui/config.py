@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .alerts import SUMMARY, TOTALS, Rule
+from .alerts import RULE_KINDS, SUMMARY, TOTALS, Rule
 from .credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from .venues import KINDS, VenueKind
 
@@ -29,7 +29,7 @@ MIN_REFRESH = 1.0
 MAX_REFRESH = 3600.0
 TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert"}
 HISTORY_KEYS = {"enabled", "path"}
-ALERT_KEYS = {"name", "venue", "account", "asset", "field", "below", "above", "change", "is", "window", "command"}
+ALERT_KEYS = {"name", "venue", "account", "asset", "field", "window", "command", *RULE_KINDS}
 SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
 
@@ -206,7 +206,7 @@ def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
     known = _fields_of(venue, venues)
     if table["field"] not in known:
         raise bad(f"not a field of that venue (fields: {', '.join(known)})", "field")
-    kinds = [k for k in ("below", "above", "change", "is") if k in table]
+    kinds = [k for k in RULE_KINDS if k in table]
     if len(kinds) != 1:
         raise bad("give exactly one of below, above, change or is")
     kind = kinds[0]

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .changes import Change
+from .config import Config
 from .money import fmt
 
 SCHEMA = """
@@ -38,6 +39,11 @@ def default_path() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path("balance-tui") / "history.sqlite3"
+
+
+def path_for(config: Config) -> Path:
+    """Where this config's history lives: `[history] path`, else the platform's data directory."""
+    return config.history.path or default_path()
 
 
 class HistoryError(Exception):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .config import ConfigError, load, parse_span
-from .history import HistoryError, Point, connect, default_path, query
+from .history import HistoryError, Point, connect, default_path, path_for, query
 from .money import align
 from .snapshot import iso
 
@@ -37,11 +37,7 @@ def parse_since(text: str, now: float | None = None) -> float:
 
 def history_path(config_path: Path) -> Path:
     """The configured path if a config says so, else the platform's data directory."""
-    if config_path.exists():
-        config = load(config_path)
-        if config.history.path is not None:
-            return config.history.path
-    return default_path()
+    return path_for(load(config_path)) if config_path.exists() else default_path()
 
 
 def run_history(config_path: Path, *, venue: str | None, asset: str | None, since: str | None, fmt: str) -> int:

@@ -18,6 +18,7 @@ from textual.widgets._data_table import ColumnKey, RowKey
 from .money import Shape, pad, shape_of
 from .rows import COLUMNS, Baseline, Row, build_rows, masked
 from .snapshot import VenueSnapshot
+from .totals import STALE_AFTER_PERIODS
 
 FLASH_SECONDS = 3.0
 ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row
@@ -358,7 +359,7 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         text.append("● failing", style="bold red")
         text.append(f": {error.message if error else 'no data'}", style="red")
         if age is not None:
-            text.append(f"  stale for {_ago(age)}", style="yellow")
+            text.append(f"  stale for {ago(age)}", style="yellow")
     elif paused:
         text.append("‖ paused", style="bold yellow")
     elif snap.refreshing:
@@ -366,14 +367,14 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     elif error is not None:
         text.append("◐ partial", style="bold yellow")
         text.append(f": {error.message}", style="yellow")
-    elif age is not None and snap.period and age > 3 * snap.period:
-        text.append(f"● stale for {_ago(age)}", style="bold yellow")
+    elif age is not None and snap.period and age > STALE_AFTER_PERIODS * snap.period:
+        text.append(f"● stale for {ago(age)}", style="bold yellow")
     else:
         text.append("● live", style="bold green")
     if age is not None:
-        text.append(f"  updated {_ago(age)} ago", style="dim")
+        text.append(f"  updated {ago(age)} ago", style="dim")
     if snap.next_refresh_at is not None and not paused and not snap.refreshing:
-        text.append(f"  next in {_ago(math.ceil(max(0.0, snap.next_refresh_at - now)))}", style="dim")
+        text.append(f"  next in {ago(math.ceil(max(0.0, snap.next_refresh_at - now)))}", style="dim")
     if snap.round_trip is not None:
         text.append(f"  rtt {snap.round_trip * 1000:.0f} ms", style="dim")
     if snap.note:
@@ -384,8 +385,9 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     return text
 
 
-def _ago(seconds: float) -> str:
-    seconds = int(seconds)
+def ago(seconds: float) -> str:
+    """A duration as an operator reads it: 42 s, 3 min 5 s, 2 h 10 min."""
+    seconds = int(max(0.0, seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:

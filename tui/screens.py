@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from .alerts import Alerts
 from .money import align, fmt, sub
+from .panes import ago
 from .rows import Baseline, Row, masked
 from .snapshot import VenueSnapshot
 from .venues import intx
@@ -375,7 +376,7 @@ class AlertsScreen(DetailScreen):
             if alert.active:
                 state = Text("FIRING", style="bold white on dark_red")
                 if alert.stale_age is not None:
-                    state.append(f" stale data {_age(alert.stale_age)} old", style="bold yellow")
+                    state.append(f" stale data {ago(alert.stale_age)} old", style="bold yellow")
             else:
                 state = Text("cleared", style="green")
             table.add_row(
@@ -399,12 +400,3 @@ class AlertsScreen(DetailScreen):
 def _clock(ts: float) -> str:
     """UTC, as every other time balance-tui prints (JSON, history): one clock across a team's terminals."""
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%SZ")
-
-
-def _age(seconds: float) -> str:
-    seconds = int(max(0.0, seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
