@@ -80,7 +80,7 @@ class Terminal:
         while time.monotonic() < deadline:
             fields = self.tmux("display", "-p", "-t", "t", "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}")
             dead, status, signal = [*fields.strip().split(":"), "", "", ""][:3]
-            if dead == "1":
+            if dead == "1" and (status or signal):  # tmux can mark the pane dead a moment before it has the status
                 assert not signal, f"the program was killed by signal {signal}"
                 return int(status)
             time.sleep(0.1)
