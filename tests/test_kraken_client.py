@@ -28,7 +28,9 @@ def assert_clean(err: VenueError, sim: Simulator) -> None:
     assert "API-Sign" not in text
 
 
-async def test_exact_decimals_come_out_digit_for_digit(sim: Simulator, web: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("numbers", [False, True], ids=["strings", "json-numbers"])
+async def test_exact_decimals_come_out_digit_for_digit(sim: Simulator, web: httpx.AsyncClient, numbers: bool) -> None:
+    sim.kraken_numbers = numbers
     vault = first_vault(sim)
     sim.market.set_kraken(vault, "XBT", "100.000000000000000001", "0.000000000000000001")
     sim.market.set_kraken(vault, "ETH", "12345678901234567890.123456789", "0.5")

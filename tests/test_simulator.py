@@ -160,11 +160,20 @@ def test_fault_flags_parse() -> None:
 
 
 def test_json_numbers_switch(sim: Simulator, wire: httpx.Client) -> None:
+    """Amounts are strings as in real traffic; each venue can switch to JSON numbers on its own."""
     pid = next(iter(sim.market.portfolios))
     path = f"/api/v1/portfolios/{pid}/balances"
-    assert isinstance(intx_get(sim, wire, path).json()[0]["quantity"], str)
+
+    def kinds() -> tuple[type, type]:
+        intx_amount = intx_get(sim, wire, path).json()[0]["quantity"]
+        kraken_amount = next(iter(kraken_post(sim, wire).json()["result"].values()))["balance"]
+        return type(intx_amount), type(kraken_amount)
+
+    assert kinds() == (str, str)
     sim.intx_numbers = True
-    assert isinstance(intx_get(sim, wire, path).json()[0]["quantity"], float)
+    assert kinds() == (float, str)
+    sim.kraken_numbers = True
+    assert kinds() == (float, float)
 
 
 def test_nonce_window_tolerates_slight_disorder(sim: Simulator, wire: httpx.Client) -> None:

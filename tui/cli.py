@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often balances move (default: 1; 0 freezes them)",
     )
-    sim.add_argument("--numbers", action="store_true", help="send INTX amounts as JSON numbers, not strings")
+    sim.add_argument("--numbers", action="store_true", help="send amounts as JSON numbers, not strings (both venues)")
     sim.add_argument("--no-rate-limits", action="store_true", help="do not enforce either venue's rate limit")
     sim.add_argument(
         "--fault",
@@ -169,7 +169,7 @@ def _sim(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number")
     sim = Simulator(seed=args.seed, port=args.port, tick_seconds=args.tick)
-    sim.intx_numbers = args.numbers
+    sim.intx_numbers = sim.kraken_numbers = args.numbers
     if args.no_rate_limits:
         sim.kraken_rate_limit = False
         sim.set_intx_rate_limit(0)

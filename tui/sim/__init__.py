@@ -88,6 +88,15 @@ class Simulator:
     def intx_numbers(self, on: bool) -> None:
         self.state.intx_numbers = on
 
+    @property
+    def kraken_numbers(self) -> bool:
+        """Send Kraken amounts as JSON numbers (seen on other Kraken endpoints) instead of decimal strings."""
+        return self.state.kraken_numbers
+
+    @kraken_numbers.setter
+    def kraken_numbers(self, on: bool) -> None:
+        self.state.kraken_numbers = on
+
     def set_intx_rate_limit(self, per_second: int) -> None:
         self.state.intx_rate_limit = per_second
 

@@ -100,6 +100,7 @@ class VenueState:
         self.kraken_nonce_window = 0
         self.intx_rate_limit = 40
         self.intx_numbers = False
+        self.kraken_numbers = False
         self.clock: Callable[[], float] = time.time
         self.stats: Counter[tuple[str, str, str]] = Counter()
         self.kraken_nonce_log: list[int] = []
@@ -156,6 +157,10 @@ class VenueState:
             return self._k(method, verdict, _kraken_error(error_key, "EAPI:Rate limit exceeded"))
         return self._kraken_answer(method, error_key, payload, query)
 
+    def _kraken_amount(self, value: Decimal) -> Decimal | str:
+        """Decimal strings, as the custody docs give them; JSON numbers when asked (seen on other endpoints)."""
+        return value if self.kraken_numbers else format(value, "f")
+
     def _k(self, method: str, verdict: str, reply: Reply) -> Reply:
         self.count("kraken", method, verdict)
         return reply
@@ -169,7 +174,10 @@ class VenueState:
                     return self._k(
                         method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:vault_id")
                     )
-                result: Any = {asset: dict(h) for asset, h in vault.holdings.items()}
+                result: Any = {
+                    asset: {name: self._kraken_amount(value) for name, value in h.items()}
+                    for asset, h in vault.holdings.items()
+                }
             elif method == "ListCustodyVaults":
                 page = payload.get("pagination") or {}
                 offset = int(page.get("offset", 0)) if isinstance(page, dict) else 0
@@ -192,9 +200,9 @@ class VenueState:
                     details.append(
                         {
                             "asset": asset,
-                            "balance": h["balance"],
-                            "price_usd": price,
-                            "value_usd": (h["balance"] * price).quantize(Decimal("0.01")),
+                            "balance": self._kraken_amount(h["balance"]),
+                            "price_usd": self._kraken_amount(price),
+                            "value_usd": self._kraken_amount((h["balance"] * price).quantize(Decimal("0.01"))),
                         }
                     )
                 result = {"id": vault.id, "name": vault.name, "status": "active", "asset_details": details}
