@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
+from textual.binding import Binding
 from textual.pilot import Pilot
 
 from tui.app import BalanceApp
@@ -131,6 +133,55 @@ async def test_kraken_drill_down(sim: Simulator) -> None:
         assert str(table.get_cell("available", "value")).strip() == format(chosen.values["available"], "f")
         await pilot.press("escape")
         assert kraken.cursor_key() == chosen.key
+
+
+async def test_header_names_accounts_state_age_next_refresh_and_round_trip(sim: Simulator) -> None:
+    app = make_app(sim, refresh=5)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        await until(pilot, lambda: "● live" in header(kraken) and "● live" in header(coinbase))
+        text = header(kraken)
+        assert text.startswith(" Kraken custody (simulated) ")
+        assert f"  {len(sim.market.vaults)} vaults  ● live" in text
+        assert re.search(r"updated \d+ s ago  next in \d+ s  rtt \d+ ms", text), text
+        assert f"{len(sim.market.portfolios)} portfolios" in header(coinbase)
+
+
+async def test_a_slow_venue_reads_refreshing_then_stale_and_live_again(sim: Simulator) -> None:
+    app = make_app(sim, refresh=1)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        sim.faults.set("latency", venue="intx", value=4.5)
+        await until(pilot, lambda: "◌ refreshing" in header(coinbase), timeout=5)
+        await until(pilot, lambda: "stale for" in header(coinbase), timeout=6)
+        assert re.search(r"◌ refreshing  stale for [3-9] s", header(coinbase)), header(coinbase)
+        assert coinbase.rows  # the last good rows stay on screen meanwhile
+        sim.faults.clear()
+        await until(pilot, lambda: "● live" in header(coinbase), timeout=10)
+        assert "stale" not in header(coinbase)
+
+
+async def test_the_command_palette_offers_every_key(sim: Simulator) -> None:
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        offered = {command.callback for command in app.get_system_commands(app.screen)}
+        for binding in app.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action not in ("focus_next", "focus_previous", "clear_filter"):
+                assert getattr(app, f"action_{binding.action}") in offered, binding.key
+        assert app.action_details in offered  # Enter
+
+        await pilot.press("tab", "j", "j")
+        chosen = coinbase.cursor_key()
+        await pilot.press("ctrl+p", *"details", "enter")
+        await until(pilot, lambda: isinstance(app.screen, IntxDetailScreen))
+        detail = app.screen
+        assert isinstance(detail, IntxDetailScreen) and f"{detail.row.account_id}:{detail.row.asset}" == chosen
+        await pilot.press("escape")
+        await pilot.press("ctrl+p", *"mask amounts", "enter")
+        await until(pilot, lambda: app.view.mask)
+        assert coinbase.cursor_key() == chosen
 
 
 async def test_r_refreshes_now_and_p_pauses(sim: Simulator) -> None:

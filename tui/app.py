@@ -290,9 +290,20 @@ class BalanceApp(App[int]):
     @on(DataTable.RowSelected)
     def _drill_down(self, event: DataTable.RowSelected) -> None:
         pane = next((p for p in self.panes if p.table is event.data_table), None)
-        if pane is None:
+        if pane is not None:
+            self._open_detail(pane, str(event.row_key.value))
+
+    def action_details(self) -> None:
+        """Drill down into the focused pane's cursor row (Enter does the same)."""
+        pane = self._focused_pane()
+        key = pane.cursor_key() if pane is not None and pane in self.panes else None
+        if pane is None or key is None:
+            self.notify("move the cursor to a venue's row first", timeout=3)
             return
-        row = pane.rows.get(str(event.row_key.value))
+        self._open_detail(pane, key)
+
+    def _open_detail(self, pane: VenuePane, key: str) -> None:
+        row = pane.rows.get(key)
         refresher = self.engine.refreshers[pane.index]
         if row is None or refresher.client is None:
             return
@@ -311,6 +322,7 @@ class BalanceApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> list[SystemCommand]:
         commands = list(super().get_system_commands(screen))
         commands += [
+            SystemCommand("Details", "Every field of the selected row, live (Enter)", self.action_details),
             SystemCommand("Refresh now", "Refresh every venue now (r)", self.action_refresh_now),
             SystemCommand("Pause / resume", "Stop or restart refreshing (p)", self.action_pause),
             SystemCommand("Filter", "Filter rows by asset or account (/)", self.action_filter),
@@ -345,7 +357,8 @@ class BalanceApp(App[int]):
         self.query_one("#status", Static).update(" · ".join(parts))
 
     def _focused_pane(self) -> VenuePane | None:
-        focused = self.focused
+        # the panes' screen, also while the command palette or a drill-down is on top of it
+        focused = self.screen_stack[0].focused if self.screen_stack else None
         while focused is not None and not isinstance(focused, VenuePane):
             focused = focused.parent  # type: ignore[assignment]
         return focused if isinstance(focused, VenuePane) else (self.panes[0] if self.panes else None)

@@ -355,6 +355,8 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     text.append("  ")
     error = snap.first_error()
     age = snap.age(now)
+    period = snap.period or 0.0
+    stale = age is not None and period > 0 and age > STALE_AFTER_PERIODS * period
     if snap.error is not None or (snap.failures > 0 and error is not None):
         text.append("● failing", style="bold red")
         text.append(f": {error.message if error else 'no data'}", style="red")
@@ -364,11 +366,13 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         text.append("‖ paused", style="bold yellow")
     elif snap.refreshing:
         text.append("◌ refreshing", style="bold cyan")
+        if stale:
+            text.append(f"  stale for {ago(age or 0)}", style="yellow")  # a slow venue: the data is old
     elif error is not None:
         text.append("◐ partial", style="bold yellow")
         text.append(f": {error.message}", style="yellow")
-    elif age is not None and snap.period and age > STALE_AFTER_PERIODS * snap.period:
-        text.append(f"● stale for {ago(age)}", style="bold yellow")
+    elif stale:
+        text.append(f"● stale for {ago(age or 0)}", style="bold yellow")
     else:
         text.append("● live", style="bold green")
     if age is not None:
