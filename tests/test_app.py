@@ -292,6 +292,33 @@ async def test_cursor_stays_on_its_row_across_20_refreshes_and_a_resort(sim: Sim
         assert coinbase.cursor_key() == chosen
 
 
+async def test_the_view_stays_put_when_rows_come_and_go_above_it(sim: Simulator) -> None:
+    """Scrolled down a long table, the operator keeps reading the same rows at the same place on screen."""
+    app = make_app(sim, refresh=60)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        table = coinbase.table
+        await pilot.press("tab", "G", "k", "k", "k")
+        await pilot.pause(0.1)
+
+        def view() -> tuple[str, int, str | None]:
+            top = str(table.ordered_rows[round(table.scroll_y)].key.value)
+            return top, table.cursor_row - round(table.scroll_y), coinbase.cursor_key()
+
+        before = view()
+        assert table.scroll_y > 0 and before[1] > 0
+        first = next(iter(sim.market.portfolios))
+        for i in range(8):
+            sim.tick()
+            if i == 2:
+                sim.market.set_intx(first, "AAA", quantity="1", hold="0")  # sorts above the view
+            if i == 5:
+                sim.market.remove_intx(first, "AAA")
+            await refreshed(pilot, coinbase)
+            await pilot.pause(0.1)
+            assert view() == before, f"refresh {i + 1}"
+
+
 async def test_only_changed_cells_are_written_and_they_flash(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(sim, refresh=60)
     async with app.run_test(size=SIZE) as pilot:

@@ -106,3 +106,25 @@ async def test_a_number_wider_than_its_column_widens_the_column() -> None:
         pane.show(_snapshot("1.5", "123456789012345678.125"))
         await pilot.pause()
         assert any("123456789012345678.125" in line for line in _screen_lines(pane)), _screen_lines(pane)
+
+
+async def test_a_changed_cell_flashes_its_direction_for_a_few_seconds_then_goes_plain() -> None:
+    def style(pane: VenuePane, row: str) -> str:
+        cell = pane.table.get_cell(row, "balance")
+        return " ".join(str(span.style) for span in cell.spans)
+
+    async with _Host().run_test() as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(_snapshot("1.5", "2.5", "3.5"))
+        await pilot.pause()
+        pane.show(_snapshot("1.6", "2.4", "3.5"))
+        await pilot.pause()
+        assert "reverse green" in style(pane, "V1:A0")
+        assert "reverse red" in style(pane, "V1:A1")
+        assert style(pane, "V1:A2") == ""
+        pane.expire_flashes()  # not yet: a flash lasts FLASH_SECONDS
+        assert "reverse green" in style(pane, "V1:A0")
+        pane._flashes = {k: (0.0, d) for k, (_, d) in pane._flashes.items()}
+        pane.expire_flashes()
+        assert "reverse" not in style(pane, "V1:A0") and "reverse" not in style(pane, "V1:A1")
+        assert str(pane.table.get_cell("V1:A0", "change")).strip() == "+0.1"  # the change since start stays

@@ -94,6 +94,16 @@ class BalanceTable(DataTable[Text]):
             if index is not None:
                 self.refresh_row(index)
 
+    def keep_on_line(self, row: int, line: int) -> None:
+        """Scroll so that row `row` sits `line` lines below the top of the view: rows added or removed
+        above it do not shift what the operator is reading."""
+        target = max(0, row - line)
+        if target == round(self.scroll_y):
+            return
+        self.scroll_to(y=target, animate=False, immediate=True)
+        if getattr(self, "_require_update_dimensions", False):  # added rows count once DataTable measures them
+            self.call_after_refresh(self.scroll_to, y=target, animate=False, immediate=True)
+
     def _row_on_line(self, y: int) -> RowKey | None:
         try:
             return self._get_offsets(y)[0]
@@ -199,6 +209,7 @@ class VenuePane(Vertical):
         )
         table = self.table
         keep = self.cursor_key()
+        line = table.cursor_row - round(table.scroll_y)  # where the cursor row sits on screen
         wanted = {r.key for r in rows}
         relayout = self._relayout(rows, removed=any(k not in wanted for k in self.rows))
         with self.app.batch_update():
@@ -226,7 +237,9 @@ class VenuePane(Vertical):
                 table.sort(key=lambda values: position.get(getattr(values[0], "row_key", ""), 0))
             self._order = order
             if keep is not None and keep in self.rows and table.get_row_index(keep) != table.cursor_row:
-                table.move_cursor(row=table.get_row_index(keep), animate=False)
+                index = table.get_row_index(keep)
+                table.move_cursor(row=index, animate=False, scroll=False)
+                table.keep_on_line(index, line)
 
     def _relayout(self, rows: list[Row], removed: bool) -> bool:
         """Update each numeric column's shape; True when every row must be re-padded.
