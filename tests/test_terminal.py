@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -55,6 +56,34 @@ class Terminal:
                 return int(text)
             assert time.monotonic() < deadline, "the program did not start"
             time.sleep(0.05)
+
+    def start_in_shell(self, command: str) -> int:
+        """Run `command` from a shell that reports, once it ends, its exit status and whether the tty's
+        settings are back as they were. Returns the program's pid (the shell's child)."""
+        script = self.tmp / "run.sh"
+        script.write_text(
+            "unset COLUMNS LINES\n"
+            "before=$(stty -g)\n"
+            f"{command}\n"
+            "code=$?\n"
+            '[ "$before" = "$(stty -g)" ] && tty=same || tty=changed\n'
+            'echo "ended: exit $code, tty $tty"\n'
+            "sleep 60\n"
+        )
+        shell = self.start(f"sh {script}")
+        deadline = time.monotonic() + 5
+        while True:
+            children = subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True, check=False)
+            if children.stdout.split():
+                return int(children.stdout.split()[0])
+            assert time.monotonic() < deadline, "the program did not start"
+            time.sleep(0.05)
+
+    def flags(self) -> dict[str, str]:
+        """What the terminal itself is left in: alternate screen, mouse reporting, cursor shown."""
+        names = ("alternate_on", "mouse_any_flag", "cursor_flag")
+        values = self.tmux("display", "-p", "-t", "t", ":".join(f"#{{{n}}}" for n in names)).strip().split(":")
+        return dict(zip(names, values, strict=True))
 
     def screen(self, escapes: bool = False) -> str:
         return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "t")
@@ -186,3 +215,21 @@ def test_hangup_ends_the_program(terminal: Terminal) -> None:
     while not gone(pid):
         assert time.monotonic() < deadline, "still running after SIGHUP"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP", "SIGINT"])
+def test_the_terminal_is_given_back_as_it_was(terminal: Terminal, how: str) -> None:
+    """However the program ends (a key, `kill`, a dropped connection), the shell gets its terminal back:
+    same tty settings, main screen, no mouse reporting, cursor shown."""
+    pid = terminal.start_in_shell(f"{SCRIPT} --demo")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    assert terminal.flags()["alternate_on"] == "1"
+    if how == "q":
+        terminal.keys("q")
+    else:
+        os.kill(pid, getattr(signal, how))
+    screen = terminal.wait_for(lambda s: "ended:" in s)
+    assert "ended: exit 0, tty same" in screen, screen
+    assert "Traceback" not in screen
+    assert terminal.flags() == {"alternate_on": "0", "mouse_any_flag": "0", "cursor_flag": "1"}
+    assert gone(pid)

@@ -5,6 +5,7 @@ Workers only post messages; handlers on the UI thread touch widgets (Dolphie's f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -371,8 +372,6 @@ class BalanceApp(App[int]):
     @work(exit_on_error=False, group="terminal")
     async def _watch_terminal(self) -> None:
         """Over SSH a dropped connection can leave the process spinning: exit when the terminal is gone."""
-        import asyncio
-
         while True:
             await asyncio.sleep(2.0)
             if not _terminal_alive():
@@ -395,19 +394,28 @@ def _terminal_alive() -> bool:
     return True
 
 
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
 def run_app(
     config: Config, *, demo: bool = False, engine: Engine | None = None, history: Path | str | None = None
 ) -> int:
     """`engine`: one already built (its secrets loaded), so that no secret command runs twice."""
     app = BalanceApp(config, demo=demo, engine=engine, history=history)
-    previous = signal.getsignal(signal.SIGHUP)
 
-    def hang_up(_signum: int, _frame: object) -> None:
-        app.exit(0)
+    def stop(_signum: int, _frame: object) -> None:
+        """A dropped connection (SIGHUP) or a `kill` (SIGTERM): leave as `q` does, terminal restored.
+        The handler runs between two steps of the event loop; call_soon_threadsafe wakes the loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise SystemExit(0) from None
+        loop.call_soon_threadsafe(app.exit, 0)
 
-    signal.signal(signal.SIGHUP, hang_up)
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     try:
         result = app.run()
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return int(result or 0)
