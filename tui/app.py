@@ -299,7 +299,7 @@ class BalanceApp(App[int]):
         pane = self._focused_pane()
         key = pane.cursor_key() if pane is not None and pane in self.panes else None
         if pane is None or key is None:
-            self.notify("move the cursor to a venue's row first", timeout=3)
+            self.notify("details are for a venue's rows: Tab to a venue's pane first", timeout=3)
             return
         self._open_detail(pane, key)
 

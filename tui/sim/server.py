@@ -46,6 +46,11 @@ def _encode(obj: Any) -> str:
     return json.dumps(obj)
 
 
+def _wire_amount(value: Decimal, as_number: bool) -> Decimal | str:
+    """An amount as the venues send it: a decimal string (real traffic), or a JSON number when asked."""
+    return value if as_number else format(value, "f")
+
+
 @dataclass
 class KrakenKey:
     secret: str
@@ -159,7 +164,7 @@ class VenueState:
 
     def _kraken_amount(self, value: Decimal) -> Decimal | str:
         """Decimal strings, as the custody docs give them; JSON numbers when asked (seen on other endpoints)."""
-        return value if self.kraken_numbers else format(value, "f")
+        return _wire_amount(value, self.kraken_numbers)
 
     def _k(self, method: str, verdict: str, reply: Reply) -> Reply:
         self.count("kraken", method, verdict)
@@ -335,7 +340,7 @@ class VenueState:
             value = holding.get(name)
             if value is None:
                 continue
-            obj[name] = value if self.intx_numbers else format(value, "f")
+            obj[name] = _wire_amount(value, self.intx_numbers)
         return obj
 
     def _balances(self, portfolio: Any) -> list[dict[str, Any]]:
