@@ -352,11 +352,22 @@ async def test_only_changed_cells_are_written_and_they_flash(sim: Simulator, mon
 
 
 async def test_usable_at_80x24(sim: Simulator) -> None:
+    """Both venues in view with their whole header (wrapped onto a second line) and rows to read; the totals
+    wait for `t`, and `z` gives one pane the whole screen."""
     app = make_app(sim)
     async with app.run_test(size=(80, 24)) as pilot:
         kraken, coinbase = await loaded(pilot)
-        assert kraken.table.size.height >= 3 and coinbase.table.size.height >= 3
+        await until(pilot, lambda: "rtt" in header(kraken) and "rtt" in header(coinbase))
+        await pilot.pause(0.2)
+        assert app.totals_pane is not None and not app.totals_pane.display
+        for pane in (kraken, coinbase):
+            assert pane._header.size.height == 2, "the header's second line (rtt) is cut off"
+            assert pane.table.scrollable_content_region.height - 1 >= 4  # data rows below the column labels
         assert kraken.region.bottom <= coinbase.region.y and coinbase.region.bottom <= 24
+        await pilot.press("t")
+        assert app.totals_pane.display
+        await pilot.press("z")
+        assert app.screen.maximized is kraken and kraken.table.scrollable_content_region.height - 1 >= 12
 
 
 async def test_decimal_points_line_up_in_every_numeric_column(sim: Simulator) -> None:

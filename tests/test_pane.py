@@ -128,3 +128,20 @@ async def test_a_changed_cell_flashes_its_direction_for_a_few_seconds_then_goes_
         pane.expire_flashes()
         assert "reverse" not in style(pane, "V1:A0") and "reverse" not in style(pane, "V1:A1")
         assert str(pane.table.get_cell("V1:A0", "change")).strip() == "+0.1"  # the change since start stays
+
+
+async def test_rows_drawn_before_the_table_measured_them_are_drawn_again_at_full_width() -> None:
+    """DataTable measures new rows when it is next idle; a frame drawn before that (a busy moment) cached
+    the cells cut to the old column width, and nothing redrew them: a total showed as "3212"."""
+    async with _Host().run_test(size=(120, 20)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(_snapshot("1.5"))
+        await pilot.pause()
+        pane.show(_snapshot("1.5", "12345678.125"))
+        for y in range(4):
+            pane.table.render_line(y)  # a frame before the idle pass that measures the new row
+        await pilot.pause()
+        await pilot.pause()
+        drawn = _screen_lines(pane)
+        assert any("12345678.125" in line for line in drawn), drawn
+        assert any("       1.5" in line for line in drawn), drawn

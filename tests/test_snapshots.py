@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tui.app import BalanceApp
-from tui.scenes import SCENES, SIZE, Clock, Scene, build_app
+from tui.scenes import SCENES, Clock, Scene, build_app
 from tui.sim import Simulator
 
 STORED = Path(__file__).parent / "__snapshots__" / "test_snapshots"
@@ -37,7 +37,7 @@ def test_view(scene: Scene, frozen_sim: Simulator, snap_compare: Callable[..., b
         seen["svg"] = pilot.app.export_screenshot()
         seen["state"] = _state(pilot.app)
 
-    matched = snap_compare(app, run_before=act, terminal_size=SIZE)
+    matched = snap_compare(app, run_before=act, terminal_size=scene.size)
     assert matched, _explain(STORED / f"test_view[{scene.name}].svg", seen)
 
 

@@ -34,6 +34,8 @@ from .rows import SORT_LABELS, SORTS, Baseline
 from .screens import AlertsScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen
 from .snapshot import VenueSnapshot
 
+TOTALS_MIN_HEIGHT = 30  # below this, three stacked panes would show two or three rows each
+
 
 class VenueUpdated(Message):
     """A venue's refresher published a snapshot (posted from its worker)."""
@@ -125,6 +127,9 @@ class BalanceApp(App[int]):
         for i, refresher in enumerate(self.engine.refreshers):
             self._run_venue(i, refresher)
         self.set_interval(1.0, self._tick)
+        if self.totals_pane is not None and self.size.height < TOTALS_MIN_HEIGHT:
+            self.totals_pane.display = False
+            self.notify("a short terminal: totals hidden (t shows them, z maximises a pane)", timeout=6)
         if self.panes:
             self.panes[0].table.focus()
         self._watch_terminal()

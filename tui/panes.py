@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
-from textual.widgets._data_table import ColumnKey, RowKey
+from textual.widgets._data_table import CellKey, ColumnKey, RowKey
 
 from .money import Shape, pad, shape_of
 from .rows import COLUMNS, Baseline, Row, build_rows, masked
@@ -94,6 +94,22 @@ class BalanceTable(DataTable[Text]):
             if index is not None:
                 self.refresh_row(index)
 
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        self._redraw_if_widths_change(super()._update_dimensions, new_rows)
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        self._redraw_if_widths_change(super()._update_column_widths, updated_cells)
+
+    def _redraw_if_widths_change(self, measure: Callable[[Any], None], argument: Any) -> None:
+        """DataTable measures new and widened cells when it is next idle, but a frame drawn before that
+        caches the cells cut to the old column widths, under a key that does not hold the width: a busy
+        moment left a total drawn as "3212" until the row changed again. New widths retire those renders."""
+        widths = [column.content_width for column in self.columns.values()]
+        measure(argument)
+        if widths != [column.content_width for column in self.columns.values()]:
+            self._update_count += 1  # part of every render cache key
+            self.refresh()
+
     def keep_on_line(self, row: int, line: int) -> None:
         """Scroll so that row `row` sits `line` lines below the top of the view: rows added or removed
         above it do not shift what the operator is reading."""
@@ -146,7 +162,6 @@ class VenuePane(Vertical):
         self.flagged: set[tuple[str, str]] = set()
         self.paused = False
         self.now = now
-        self._header_lines = 0
         self._header = Static(name, classes="pane-header", id=f"header-{index}")
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
         for column in COLUMNS[kind]:
@@ -347,10 +362,13 @@ class VenuePane(Vertical):
             text.append(
                 f"  ⚑ {alerts} alert{'s' if alerts != 1 else ''} (a lists them)", style="bold white on dark_red"
             )
-        width = max(1, self._header.content_region.width)
-        lines = min(2, -(-text.cell_len // width))
-        self._header.update(text, layout=lines != self._header_lines)
-        self._header_lines = lines
+        width = self._header.content_region.width
+        if width <= 0:  # not laid out yet: the first layout measures it
+            self._header.update(text)
+            return
+        text = fold(text, width)
+        lines = min(2, sum(max(1, -(-line.cell_len // width)) for line in text.split("\n")))
+        self._header.update(text, layout=lines != self._header.size.height)
 
 
 def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Text:
@@ -400,6 +418,20 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     if shown != total:
         text.append(f"  showing {shown} of {total}", style="italic")
     return text
+
+
+def fold(text: Text, width: int) -> Text:
+    """A header too wide for one line breaks between two of its parts (two spaces apart), not inside one,
+    when the rest then fits on the second line; otherwise it wraps word by word, so nothing is cut off."""
+    if text.cell_len <= width:
+        return text
+    cut = text.plain.rfind("  ", 0, width + 1)
+    if cut <= 0 or text.cell_len - cut - 2 > width:
+        return text
+    head, tail = text.divide([cut])
+    head.append("\n")
+    head.append_text(tail[2:])
+    return head
 
 
 def ago(seconds: float) -> str:

@@ -175,6 +175,7 @@ async def help_screen(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
 class Scene:
     name: str
     act: Callable[[Pilot[int], Simulator, Clock], Awaitable[None]]
+    size: tuple[int, int] = SIZE
 
 
 SCENES = (
@@ -185,6 +186,7 @@ SCENES = (
     Scene("totals", totals),
     Scene("alerts", alerts),
     Scene("help", help_screen),
+    Scene("small-terminal", overview, size=(80, 24)),
 )
 
 
@@ -193,7 +195,7 @@ async def save(scene: Scene, directory: Path) -> Path:
     with Simulator(seed=SEED) as sim:
         clock = Clock()
         app = build_app(sim, clock)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=scene.size) as pilot:
             await scene.act(pilot, sim, clock)
             path = app.save_screenshot(f"{scene.name}.svg", str(directory))
     return Path(path)
