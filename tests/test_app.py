@@ -161,6 +161,18 @@ async def test_a_slow_venue_reads_refreshing_then_stale_and_live_again(sim: Simu
         assert "stale" not in header(coinbase)
 
 
+async def test_one_account_failing_reads_partial_with_its_cause(sim: Simulator) -> None:
+    pid = next(iter(sim.market.portfolios))
+    text = sim.config_text(1) + f'portfolios = ["{pid}", "999999"]\n'
+    app = BalanceApp(parse(text), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        _, coinbase = await loaded(pilot)
+        await until(pilot, lambda: "◐ partial" in header(coinbase))
+        assert "◐ partial: 999999: balances: not found" in header(coinbase), header(coinbase)
+        assert all(row.account_id == pid for row in coinbase.rows.values())
+        assert not coinbase.has_class("-failing")
+
+
 async def test_the_command_palette_offers_every_key(sim: Simulator) -> None:
     app = make_app(sim)
     async with app.run_test(size=SIZE) as pilot:
