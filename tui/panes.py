@@ -400,11 +400,10 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         if stale:
             text.append(f"  stale for {ago(age or 0)}", style="yellow")  # a slow venue: the data is old
     elif error is not None:
-        failing = [a for a in snap.accounts if a.error is not None]
-        where = f"{failing[0].name}: " if failing else ""
+        failing = [a.name for a in snap.accounts if a.error is not None]  # the venue answered: error is failing[0]'s
         more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
         text.append("◐ partial", style="bold yellow")
-        text.append(f": {where}{error.message}{more}", style="yellow")
+        text.append(f": {failing[0]}: {error.message}{more}", style="yellow")
     elif stale:
         text.append(f"● stale for {ago(age or 0)}", style="bold yellow")
     else:
