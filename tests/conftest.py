@@ -11,7 +11,24 @@ from tui.credentials import Secret
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.intx import IntxClient
-from tui.venues.kraken import CustodyCounter, KrakenCustodyClient, NonceSource
+from tui.venues.kraken import CustodyCounter, KrakenCustodyClient
+from tui.venues.nonces import NonceSource
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Kraken nonces are kept in the platform's state directory: the tests' go to one of their own
+    (programs the tests start inherit it), never to the user's."""
+    import os
+
+    state = tmp_path_factory.mktemp("state")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(state)
+    yield state
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_all_good(sim: Simulator, sim_config: Path) -> None:
         ("intx", "skew", 30, "clock is off"),
         ("kraken", "kraken-error", "EGeneral:Permission denied", "lacks permission"),
         ("kraken", "kraken-error", "EGeneral:Temporary lockout", "locked this key out"),
-        ("kraken", "kraken-error", "EAPI:Invalid nonce", "another program is using this Kraken key"),
+        ("kraken", "kraken-error", "EAPI:Invalid nonce", "another program is using this key"),
         ("intx", "429", None, "rate limited"),
         ("intx", "http-5xx", None, "failing right now"),
         ("kraken", "html", None, "failing right now"),
@@ -95,3 +95,24 @@ def test_configured_account_the_key_cannot_see(sim: Simulator, tmp_path: Path) -
     text = sim.config_text().replace('kind = "coinbase-intx"', 'kind = "coinbase-intx"\nportfolios = ["12345"]')
     code, out = check(write_config(tmp_path / "c.toml", text))
     assert code == 1 and "not visible to this key: 12345" in out
+
+
+@pytest.mark.parametrize(
+    ("source", "cause"),
+    [
+        ('{ env = "BALANCE_TUI_TEST_UNSET" }', "environment variable BALANCE_TUI_TEST_UNSET is not set"),
+        ('{ file = "/nonexistent/kraken.secret" }', "secret file /nonexistent/kraken.secret does not exist"),
+    ],
+)
+def test_a_secret_that_did_not_load_is_named_and_the_venue_is_not_blamed(
+    sim: Simulator, tmp_path: Path, source: str, cause: str
+) -> None:
+    text = sim.config_text().replace(f'api_secret = "{sim.kraken_keys.api_secret}"', f"api_secret = {source}", 1)
+    code, out = check(write_config(tmp_path / "c.toml", text))
+    assert code == 1
+    [failing] = [line for line in out.splitlines() if "FAIL" in line]
+    assert "Kraken custody" in failing and "not loaded" in failing and "venue was not called" in failing
+    assert cause in out and "api_secret" in out
+    assert "does not accept" not in out
+    assert sim.count("kraken") == 0
+    assert "ok    Coinbase INTX" in out  # the other venue is still checked

@@ -47,6 +47,12 @@ def test_a_good_config_loads() -> None:
         (('vaults = ["VN2F7NJJWKJHI2"]', 'vault = ["VN2F7NJJWKJHI2"]'), "venue[1].vault", 7, "unknown key"),
         (('kind = "coinbase-intx"', 'kind = "coinbase"'), "venue[2].kind", 10, "must be one of"),
         (('vaults = ["VN2F7NJJWKJHI2"]', 'vaults = ["VN2F7"]'), "venue[1].vaults", 7, "not a vault id"),
+        (
+            ('name = "INTX main"', 'name = "INTX main"\nportfolios = ["../summary"]'),
+            "venue[2].portfolios",
+            12,
+            "not a portfolio id (the portfolio_id INTX shows, such as 9mnk39ap-5-23, or its UUID)",
+        ),
         (('passphrase = { command = "echo pass" }', ""), "venue[2].passphrase", 9, "missing"),
         (
             ('name = "INTX main"', 'name = "INTX main"\nbase_url = "http://example.com"'),

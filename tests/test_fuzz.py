@@ -134,14 +134,27 @@ def test_intx_parsers_on_any_json(value: Any, status: int) -> None:
     st.one_of(
         json_values,
         st.lists(st.fixed_dictionaries({"id": st.text(max_size=8)}, optional={"name": scalars}), max_size=4),
-    )
+    ),
+    json_values,
 )
-def test_vault_pages_on_any_json(value: Any) -> None:
+def test_vault_pages_on_any_json(value: Any, total: Any) -> None:
     try:
-        items, total = kraken._vault_page(value)
+        items, count = kraken.vault_page({"result": value, "errors": [], "start": 1, "total": total})
     except VenueError:
         return
-    assert isinstance(items, list) and (total is None or isinstance(total, int))
+    assert isinstance(items, list) and (count is None or isinstance(count, int))
+
+
+@FUZZ
+@given(json_values)
+def test_vault_details_on_any_json(value: Any) -> None:
+    try:
+        details = kraken.parse_vault(value)
+    except VenueError:
+        return
+    for asset in details.assets:
+        share = details.share(asset)
+        assert share is None or all(isinstance(v, Decimal) for v in share)
 
 
 @FUZZ

@@ -14,7 +14,8 @@ from tests.conftest import kraken_for
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind, VenueError
-from tui.venues.kraken import CustodyCounter, KrakenCustodyClient, NonceSource
+from tui.venues.kraken import CustodyCounter, KrakenCustodyClient
+from tui.venues.nonces import NonceSource
 
 
 def first_vault(sim: Simulator) -> str:
@@ -270,3 +271,58 @@ def test_json_number_amounts_are_exact() -> None:
     [balance] = parse_balances(read_result(httpx.Response(200, content=raw), "GetCustodyBalance"))
     assert balance.amount("balance") == Decimal("12345678901234567890.123456789")
     assert str(balance.amount("available")) == "12345678901234567889.123456789"
+
+
+@pytest.mark.parametrize("page_cap", [1000, 25], ids=["one-page", "venue-pages-by-25"])
+async def test_discovery_finds_every_vault_however_the_venue_pages(page_cap: int) -> None:
+    """ListCustodyVaults as documented: `result` is the list, `total` stands beside it."""
+    with Simulator(seed=5, vaults=150, assets=3, assets_per_account=1) as sim:
+        sim.set_kraken_page_cap(page_cap)
+        async with http.new_client(sim.url) as web:
+            vaults = await kraken_for(sim, web).discover()
+        assert [v.id for v in vaults] == list(sim.market.vaults)
+        assert len(vaults) == 150
+        assert sim.count("kraken", "ListCustodyVaults", "ok") == -(-150 // page_cap)
+
+
+async def test_vault_details_give_each_asset_its_documented_value(sim: Simulator, web: httpx.AsyncClient) -> None:
+    vault = first_vault(sim)
+    for asset in list(sim.market.vaults[vault].holdings):
+        sim.market.remove_kraken(vault, asset)
+    sim.market.set_kraken(vault, "XBT", "2", "0.5")  # 97250.10 USD each in the simulated market
+    sim.market.set_kraken(vault, "ETH", "10", "0")  # 3412.55 USD each
+    details = await kraken_for(sim, web).vault(vault)
+    assert details.assets["XBT"].usd_price == Decimal("97250.10")
+    assert details.assets["XBT"].usd_value == Decimal("194500.20")
+    assert details.assets["XBT"].available_quantity == Decimal("1.5")
+    assert details.share("XBT") == (Decimal("194500.20"), Decimal("194500.20") + Decimal("34125.50"))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["InvalidNonce", "INVALID_NONCE", "invalid-nonce", "invalid nonce", "Invalid_Nonce"],
+)
+def test_an_error_with_a_null_message_is_known_by_its_type_whatever_its_case(kind: str) -> None:
+    from tui.venues.kraken import read_result
+
+    item = {"severity": "E", "errorClass": "EAPI", "type": kind, "errorMessage": None}
+    with pytest.raises(VenueError) as caught:
+        read_result(httpx.Response(200, content=json.dumps({"errors": [item], "result": None}).encode()), "X")
+    assert caught.value.kind is ErrorKind.NONCE
+    assert "EAPI:invalid nonce" in caught.value.message
+
+
+async def test_null_messages_still_mean_nonce_and_rate_limit_over_http(sim: Simulator, web: httpx.AsyncClient) -> None:
+    sim.kraken_null_messages = True
+    await kraken_for(sim, web).balances(first_vault(sim))
+    stale = KrakenCustodyClient(web, *_secrets(sim), nonces=NonceSource(clock=lambda: 1000))
+    with pytest.raises(VenueError) as nonce:
+        await stale.balances(first_vault(sim))
+    assert nonce.value.kind is ErrorKind.NONCE
+    assert "give balance-tui a key of its own" in nonce.value.message
+    careless = kraken_for(sim, web, counter=CustodyCounter(limit=100))
+    with pytest.raises(VenueError) as limited:
+        for _ in range(11):
+            await careless.balances(first_vault(sim))
+    assert limited.value.kind is ErrorKind.RATE_LIMIT and (limited.value.retry_after or 0) >= 10
+    assert careless.counter.delay_for(1) >= 10  # so the engine backs off instead of hammering

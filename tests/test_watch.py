@@ -124,8 +124,8 @@ def watch(fast_config: Path) -> Iterator[Callable[..., Watch]]:
 def test_stream_starts_with_every_balance_then_prints_each_change_exactly(
     sim: Simulator, watch: Callable[..., Watch]
 ) -> None:
-    portfolio = next(iter(sim.market.portfolios))
-    vault = next(iter(sim.market.vaults))
+    portfolio = next(p for p, held in sim.market.portfolios.items() if "BTC" in held.holdings)
+    vault = next(v for v, held in sim.market.vaults.items() if "XBT" in held.holdings)
     stream = watch("--format", "jsonl")
     expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
         len(p.holdings) for p in sim.market.portfolios.values()

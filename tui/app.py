@@ -91,7 +91,7 @@ class BalanceApp(App[int]):
         self.config = config
         self.demo = demo
         self.clock = clock
-        self.engine = engine or Engine(config, clock=monotonic, wall=clock, rng=jitter)
+        self.engine = engine or Engine(config, clock=monotonic, wall=clock, rng=jitter, keep_nonces=not demo)
         self.view = View()
         self.baseline = Baseline()
         self.paused = False

@@ -13,7 +13,9 @@ ADVICE: dict[ErrorKind, str] = {
     ErrorKind.AUTH: "the venue does not accept this API key (or passphrase): check that the key is copied whole, "
     "is still active, and belongs to this venue",
     ErrorKind.SIGNATURE: "the signature was rejected: the API secret is wrong; copy it again (it is base64)",
-    ErrorKind.NONCE: "nonce rejected: another program is using this Kraken key; give balance-tui a key of its own",
+    ErrorKind.NONCE: "Kraken refused the nonce: another program is using this key, or one once used larger "
+    "nonces (microseconds, nanoseconds; balance-tui before 0.2 did) and Kraken never lets them go back down; "
+    "create a key for balance-tui alone",
     ErrorKind.CLOCK: "the request timestamp was rejected: this machine's clock is off; enable NTP "
     "(timedatectl set-ntp true)",
     ErrorKind.PERMISSION: "the key lacks permission: on the venue's API page, allow it to query balances "
@@ -49,6 +51,9 @@ def run_check(config: Config) -> int:
         label = f"{venue.name} ({venue.kind.kind}, {venue.base_url})"
         if isinstance(outcome, str):
             print(f"  ok    {label}: {outcome} in {took * 1000:.0f} ms")
+        elif isinstance(outcome, ConfigError):
+            failed += 1
+            print(f"  FAIL  {label}: a secret is not loaded, so the venue was not called\n      {outcome}")
         else:
             failed += 1
             print(f"  FAIL  {label}: {diagnose(outcome)}")
@@ -56,11 +61,14 @@ def run_check(config: Config) -> int:
     return 1 if failed else 0
 
 
-async def _check_all(config: Config) -> list[tuple[str | VenueError, float]]:
+Outcome = str | VenueError | ConfigError  # what the venue said, or why it was not asked
+
+
+async def _check_all(config: Config) -> list[tuple[Outcome, float]]:
     return await asyncio.gather(*(_check_one(config, i) for i in range(len(config.venues))))
 
 
-async def _check_one(config: Config, index: int) -> tuple[str | VenueError, float]:
+async def _check_one(config: Config, index: int) -> tuple[Outcome, float]:
     from .venues import http
     from .venues.connect import connect
 
@@ -69,7 +77,7 @@ async def _check_one(config: Config, index: int) -> tuple[str | VenueError, floa
     try:
         secrets = resolve_secrets(venue, config)
     except ConfigError as exc:
-        return VenueError(ErrorKind.AUTH, f"secret not loaded: {exc}", retryable=False), 0.0
+        return exc, 0.0
     async with http.new_client(venue.base_url) as web:
         try:
             client = connect(venue.kind.kind, web, secrets)

@@ -308,8 +308,11 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        keep_nonces: bool = True,
     ) -> None:
+        """`keep_nonces`: Kraken's last nonce per key is kept on disk across runs (not for the demo)."""
         self.config = config
+        self.keep_nonces = keep_nonces
         self._clock = clock
         self._wall = wall
         self._rng = rng
@@ -327,7 +330,7 @@ class Engine:
             self._http.append(web)
             client: VenueClient | None
             try:
-                client, broken = connect(venue.kind.kind, web, secrets), None
+                client, broken = connect(venue.kind.kind, web, secrets, keep_nonces=self.keep_nonces), None
             except VenueError as exc:
                 client, broken = None, exc
             self.refreshers.append(self._refresher(venue, client, broken))

@@ -22,6 +22,7 @@ from .rows import Baseline, Row, masked
 from .snapshot import VenueSnapshot
 from .venues import intx
 from .venues.errors import VenueError
+from .venues.kraken import VaultDetails
 
 SUMMARY_ROWS = (
     ("collateral", "collateral"),
@@ -271,23 +272,14 @@ class KrakenDetailScreen(DetailScreen):
         self.query_one("#detail-title", Static).update(title)
 
 
-def vault_share(vault: Any, asset: str) -> str:
-    """This asset's share of the vault's USD value, from GetCustodyVault's asset_details."""
-    details = vault.get("asset_details") if hasattr(vault, "get") else None
-    if not isinstance(details, list):
+def vault_share(vault: VaultDetails, asset: str) -> str:
+    """This asset's share of the vault's USD value, from GetCustodyVault's total_balance values."""
+    share = vault.share(asset)
+    if share is None:
         return "not reported"
-    values: dict[str, Decimal] = {}
-    for item in details:
-        if isinstance(item, dict) and isinstance(item.get("asset"), str):
-            try:
-                values[item["asset"]] = Decimal(str(item.get("value_usd")))
-            except ArithmeticError:
-                continue
-    total = sum(values.values(), Decimal(0))
-    if asset not in values or not total:
-        return "not reported"
-    share = values[asset] * 100 / total  # a display percentage: the default 28 digits are plenty
-    return f"{share:.2f} % of ${total:,.2f}"
+    mine, total = share
+    percent = mine * 100 / total  # a display percentage: the default 28 digits are plenty
+    return f"{percent:.2f} % of ${total:,.2f}"
 
 
 SUMMARY_ITEMS = (*SUMMARY_ROWS, ("in_liquidation", "in liquidation"))

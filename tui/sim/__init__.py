@@ -97,6 +97,19 @@ class Simulator:
     def kraken_numbers(self, on: bool) -> None:
         self.state.kraken_numbers = on
 
+    @property
+    def kraken_null_messages(self) -> bool:
+        """Send Kraken error objects with `errorMessage: null` (the custody schema allows it)."""
+        return self.state.kraken_null_messages
+
+    @kraken_null_messages.setter
+    def kraken_null_messages(self, on: bool) -> None:
+        self.state.kraken_null_messages = on
+
+    def set_kraken_page_cap(self, vaults: int) -> None:
+        """At most this many vaults per ListCustodyVaults page, whatever the client asks for."""
+        self.state.kraken_page_cap = vaults
+
     def set_intx_rate_limit(self, per_second: int) -> None:
         self.state.intx_rate_limit = per_second
 

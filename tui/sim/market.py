@@ -12,6 +12,8 @@ from decimal import Decimal
 _CTX = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_EVEN)
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _LAST = "ACEGIKMOQSUWY246"
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+VAULT_STATUSES = ("created", "pending", "failed", "disabled")  # the custody docs' enum; most vaults are "created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,19 @@ def vault_id(rng: random.Random) -> str:
     return "V" + "".join(rng.choice(_B32) for _ in range(12)) + rng.choice(_LAST)
 
 
+def intx_portfolio_id(rng: random.Random) -> str:
+    """The form real accounts show (recordings: "9mnk39ap-5-23", "1ap32qsc-1-0"); the docs' examples show
+    numbers. What the two trailing numbers mean is not documented: we draw small ones."""
+    return "".join(rng.choice(_B36) for _ in range(8)) + f"-{rng.randint(1, 9)}-{rng.randint(0, 30)}"
+
+
+def intx_asset_id(rng: random.Random, name: str) -> str:
+    """USDC is "0-0-1" in every recording; other assets look like "t6umqck-1-0" (recorded BTC)."""
+    if name == "USDC":
+        return "0-0-1"
+    return "".join(rng.choice(_B36) for _ in range(7)) + "-1-0"
+
+
 def quantize(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), context=_CTX)
 
@@ -63,12 +78,15 @@ class Vault:
     id: str
     name: str
     holdings: dict[str, dict[str, Decimal]]  # asset -> balance, hold_trade
+    status: str = "created"
+    created_at: int = 1710877421  # the docs' example: seconds since the epoch, sent as a string
 
 
 @dataclass
 class Portfolio:
-    id: str  # numeric portfolio_id
+    id: str  # portfolio_id, in the form real accounts show ("9mnk39ap-5-23")
     uuid: str
+    user_uuid: str  # the owner's, not the portfolio's (the recordings show two different UUIDs)
     name: str
     holdings: dict[str, dict[str, Decimal | None]]  # INTX asset name -> the 14 amounts
     in_liquidation: bool = False
@@ -96,7 +114,7 @@ class Market:
         self.specs = {spec.kraken: spec for spec in (asset_spec(i) for i in range(assets))}
         self.intx_specs = {spec.intx: spec for spec in self.specs.values()}
         self.asset_ids = {
-            spec.intx: (f"{rng.getrandbits(40)}", str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+            spec.intx: (intx_asset_id(rng, spec.intx), str(uuid.UUID(int=rng.getrandbits(128), version=4)))
             for spec in self.specs.values()
         }
         per_account = min(assets_per_account, assets)
@@ -105,16 +123,20 @@ class Market:
             vid = vault_id(rng)
             name = VAULT_NAMES[i] if i < len(VAULT_NAMES) else f"Vault {i + 1}"
             chosen = rng.sample(sorted(self.specs), per_account)
-            self.vaults[vid] = Vault(vid, name, {a: self._new_kraken(self.specs[a]) for a in chosen})
+            status = "created" if i < 8 or rng.random() < 0.9 else rng.choice(VAULT_STATUSES[1:])
+            self.vaults[vid] = Vault(
+                vid, name, {a: self._new_kraken(self.specs[a]) for a in chosen}, status, 1710877421 + i * 86400
+            )
         self.portfolios: dict[str, Portfolio] = {}
+        user_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         for i in range(portfolios):
-            pid = str(rng.randrange(10**15, 10**16))
+            pid = intx_portfolio_id(rng)
             puuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             name = PORTFOLIO_NAMES[i] if i < len(PORTFOLIO_NAMES) else f"Portfolio {i + 1}"
             chosen = rng.sample(sorted(self.intx_specs), per_account)
             newer_fields = i % 2 == 0
             self.portfolios[pid] = Portfolio(
-                pid, puuid, name, {a: self._new_intx(self.intx_specs[a], newer_fields) for a in chosen}
+                pid, puuid, user_uuid, name, {a: self._new_intx(self.intx_specs[a], newer_fields) for a in chosen}
             )
 
     def _amount(self, spec: AssetSpec, dp: int, low: float = 0.2, high: float = 1.8) -> Decimal:

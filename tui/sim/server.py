@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import decimal
 import json
 import re
 import socket
@@ -27,6 +28,7 @@ from .faults import FaultBoard, FaultKind
 from .market import Market
 from .verify import intx_signature_ok, kraken_signature_ok
 
+_WIDE = decimal.Context(prec=200)
 _VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")
 HANG_SECONDS = 120.0
 
@@ -75,13 +77,26 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _kraken_error(key: str, *messages: str) -> Reply:
-    """Kraken answers errors with HTTP 200; custody endpoints use objects, under `error` or `errors`."""
-    items = []
-    for message in messages:
-        cls, _, text = message.partition(":")
-        items.append({"severity": "E", "errorClass": cls, "type": text.title().replace(" ", ""), "errorMessage": text})
-    return Reply(200, dumps({key: items, "result": None}))
+def _kraken_error(key: str, message: str, *, null_message: bool = False) -> Reply:
+    """Kraken answers errors with HTTP 200; custody endpoints use objects, under `error` or `errors`.
+
+    The custody schema requires `severity`, `errorClass` and `type` and lets `errorMessage` be null. It
+    gives no example of `type`: we send the message's first words in CamelCase ("InvalidNonce"), a guess.
+    With `null_message` the message is null, as the schema allows: only the class and type say what failed.
+    """
+    cls, _, text = message.partition(":")
+    kind = text.split(":")[0].title().replace(" ", "")
+    item = {"severity": "E", "errorClass": cls, "type": kind, "errorMessage": None if null_message else text}
+    return Reply(200, dumps({key: [item], "result": None}))
+
+
+def kraken_error_key(method: str) -> str:
+    """`error` on GetCustodyBalance (its OpenAPI schema), `errors` on the vault calls (the docs' examples)."""
+    return "error" if method == "GetCustodyBalance" else "errors"
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"))
 
 
 def _text4(value: Decimal) -> str:
@@ -106,6 +121,8 @@ class VenueState:
         self.intx_rate_limit = 40
         self.intx_numbers = False
         self.kraken_numbers = False
+        self.kraken_null_messages = False
+        self.kraken_page_cap = 1000  # the most vaults one ListCustodyVaults page holds, whatever was asked
         self.clock: Callable[[], float] = time.time
         self.stats: Counter[tuple[str, str, str]] = Counter()
         self.kraken_nonce_log: list[int] = []
@@ -118,20 +135,21 @@ class VenueState:
     # --- Kraken -------------------------------------------------------------------------------
 
     def kraken(self, method: str, uri_path: str, query: str, headers: Any, body: bytes) -> Reply:
-        error_key = "error" if method == "GetCustodyBalance" else "errors"
         key_name = headers.get("API-Key", "")
         key = self.kraken_keys.get(key_name)
         if key is None:
-            return self._k(method, "bad-key", _kraken_error(error_key, "EAPI:Invalid key"))
+            return self._kraken_refuse(method, "bad-key", "EAPI:Invalid key")
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, parse_float=Decimal)
         except ValueError:
-            return self._k(method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:body"))
+            return self._kraken_refuse(method, "bad-request", "EGeneral:Invalid arguments:body")
         nonce = payload.get("nonce") if isinstance(payload, dict) else None
+        # The custody schema types the nonce as an int64. What the venue does with a nonce sent as a JSON
+        # string (python-kraken-sdk sends one) is not documented: we refuse it, as the schema suggests.
         if type(nonce) is not int:
-            return self._k(method, "bad-nonce", _kraken_error(error_key, "EAPI:Invalid nonce"))
+            return self._kraken_refuse(method, "bad-nonce", "EAPI:Invalid nonce")
         if not kraken_signature_ok(key.secret, uri_path, str(nonce), body, headers.get("API-Sign", "")):
-            return self._k(method, "bad-signature", _kraken_error(error_key, "EAPI:Invalid signature"))
+            return self._kraken_refuse(method, "bad-signature", "EAPI:Invalid signature")
         now = time.monotonic()
         with self.lock:
             fresh = nonce > key.last_nonce or (
@@ -157,10 +175,10 @@ class VenueState:
                     else:
                         key.counter += 1
         if verdict == "bad-nonce":
-            return self._k(method, verdict, _kraken_error(error_key, "EAPI:Invalid nonce"))
+            return self._kraken_refuse(method, verdict, "EAPI:Invalid nonce")
         if verdict == "rate-limited":
-            return self._k(method, verdict, _kraken_error(error_key, "EAPI:Rate limit exceeded"))
-        return self._kraken_answer(method, error_key, payload, query)
+            return self._kraken_refuse(method, verdict, "EAPI:Rate limit exceeded")
+        return self._kraken_answer(method, payload, query)
 
     def _kraken_amount(self, value: Decimal) -> Decimal | str:
         """Decimal strings, as the custody docs give them; JSON numbers when asked (seen on other endpoints)."""
@@ -170,51 +188,115 @@ class VenueState:
         self.count("kraken", method, verdict)
         return reply
 
-    def _kraken_answer(self, method: str, error_key: str, payload: dict[str, Any], query: str) -> Reply:
+    def _kraken_refuse(self, method: str, verdict: str, message: str) -> Reply:
+        reply = _kraken_error(kraken_error_key(method), message, null_message=self.kraken_null_messages)
+        return self._k(method, verdict, reply)
+
+    def _kraken_answer(self, method: str, payload: dict[str, Any], query: str) -> Reply:
         market = self.market
+        extra: dict[str, Any] = {}
         with market.lock:
             if method == "GetCustodyBalance":
                 vault = market.vaults.get(str(payload.get("vault_id", "")))
                 if vault is None or not _VAULT_ID.match(vault.id):
-                    return self._k(
-                        method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:vault_id")
-                    )
+                    return self._kraken_refuse(method, "bad-request", "EGeneral:Invalid arguments:vault_id")
                 result: Any = {
                     asset: {name: self._kraken_amount(value) for name, value in h.items()}
                     for asset, h in vault.holdings.items()
                 }
             elif method == "ListCustodyVaults":
-                page = payload.get("pagination") or {}
-                offset = int(page.get("offset", 0)) if isinstance(page, dict) else 0
-                limit = int(page.get("limit", 1000)) if isinstance(page, dict) else 1000
+                page = self._vault_page(payload.get("pagination"))
+                if page is None:
+                    return self._kraken_refuse(method, "bad-request", "EGeneral:Invalid arguments:pagination")
+                offset, limit = page
                 everything = list(market.vaults.values())
-                items = [
-                    {"id": v.id, "name": v.name, "status": "active", "type": "custody"}
-                    for v in everything[offset : offset + max(1, min(limit, 1000))]
-                ]
-                result = {"items": items, "start": offset, "total": len(everything)}
+                result = [self._vault_obj(v) for v in everything[offset : offset + limit]]
+                # The docs' example answers one vault with "start": 1: we take `start` to count from 1.
+                extra = {"start": offset + 1, "total": len(everything)}
             elif method == "GetCustodyVault":
-                vid = (parse_qs(query).get("id") or [""])[0]
-                vault = market.vaults.get(vid)
+                vault = market.vaults.get((parse_qs(query).get("id") or [""])[0])
                 if vault is None:
-                    return self._k(method, "bad-request", _kraken_error(error_key, "EGeneral:Invalid arguments:id"))
-                details = []
-                for asset, h in vault.holdings.items():
-                    spec = market.specs.get(asset)
-                    price = spec.price if spec is not None else Decimal(0)
-                    details.append(
-                        {
-                            "asset": asset,
-                            "balance": self._kraken_amount(h["balance"]),
-                            "price_usd": self._kraken_amount(price),
-                            "value_usd": self._kraken_amount((h["balance"] * price).quantize(Decimal("0.01"))),
-                        }
-                    )
-                result = {"id": vault.id, "name": vault.name, "status": "active", "asset_details": details}
+                    return self._kraken_refuse(method, "bad-request", "EGeneral:Invalid arguments:id")
+                result = self._vault_obj(vault, details=self._asset_details(vault))
             else:
-                return self._k(method, "unknown-method", _kraken_error(error_key, "EGeneral:Unknown method"))
+                return self._kraken_refuse(method, "unknown-method", "EGeneral:Unknown method")
         self.count("kraken", method, "ok")
-        return Reply(200, dumps({error_key: [], "result": result}))
+        if method == "ListCustodyVaults":  # the docs' example puts `result` first, `start`/`total` last
+            return Reply(200, dumps({"result": result, kraken_error_key(method): [], **extra}))
+        return Reply(200, dumps({kraken_error_key(method): [], "result": result}))
+
+    def _vault_page(self, pagination: Any) -> tuple[int, int] | None:
+        """(offset, limit) from `pagination: {limit 1..1000, offset}`; None when it is malformed.
+
+        Without pagination the page size is not documented; we answer up to `kraken_page_cap` vaults.
+        """
+        if pagination is None:
+            return 0, self.kraken_page_cap
+        if not isinstance(pagination, dict):
+            return None
+        offset, limit = pagination.get("offset", 0), pagination.get("limit", self.kraken_page_cap)
+        if type(offset) is not int or type(limit) is not int or offset < 0 or not 1 <= limit <= 1000:
+            return None
+        return offset, min(limit, self.kraken_page_cap)
+
+    def _vault_obj(self, vault: Any, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A vault as the docs' examples show one: in ListCustodyVaults with `otc_enabled`, in GetCustodyVault
+        with its `asset_details` after `count_assets` and no `otc_enabled`."""
+        total, available = self._vault_values(vault)
+        obj = {
+            "id": vault.id,
+            "name": vault.name,
+            "description": f"{vault.name} (simulated)",
+            "created_at": str(vault.created_at),
+            "updated_at": str(vault.created_at),
+            "balance_fiat": _text4(total),
+            "balance_diff": "0",
+            "available_balance_fiat": _text4(available),
+            "count_assets": len(vault.holdings),
+            "status": vault.status,
+            "iiban": "AA88 N84G " + vault.id[1:5] + " " + vault.id[5:9],
+            "deposit_lock_rekeying_only": False,
+        }
+        if details is None:
+            obj["otc_enabled"] = False
+            return obj
+        order = list(obj)
+        order.insert(order.index("count_assets") + 1, "asset_details")
+        return {key: details if key == "asset_details" else obj[key] for key in order}
+
+    def _vault_values(self, vault: Any) -> tuple[Decimal, Decimal]:
+        total = available = Decimal(0)
+        for asset, h in vault.holdings.items():
+            price = self._kraken_price(asset)
+            total += h["balance"] * price
+            available += (h["balance"] - h["hold_trade"]) * price
+        return total, available
+
+    def _kraken_price(self, asset: str) -> Decimal:
+        spec = self.market.specs.get(asset)
+        return spec.price if spec is not None else Decimal(0)
+
+    def _asset_details(self, vault: Any) -> list[dict[str, Any]]:
+        """GetCustodyVault's `asset_details`, shaped as the docs' example (values in USD to the cent)."""
+        details = []
+        for asset, h in vault.holdings.items():
+            price = self._kraken_price(asset)
+            available = h["balance"] - h["hold_trade"]
+            details.append(
+                {
+                    "asset": asset,
+                    "current_usd_price": self._kraken_amount(price),
+                    "available_balance": {
+                        "current_usd_value": self._kraken_amount(_cents(available * price)),
+                        "quantity": self._kraken_amount(available),
+                    },
+                    "total_balance": {
+                        "current_usd_value": self._kraken_amount(_cents(h["balance"] * price)),
+                        "quantity": self._kraken_amount(h["balance"]),
+                    },
+                }
+            )
+        return details
 
     # --- INTX ---------------------------------------------------------------------------------
 
@@ -282,25 +364,33 @@ class VenueState:
 
     def _portfolios(self) -> Reply:
         with self.market.lock:
-            items = [
-                {
-                    "portfolio_id": p.id,
-                    "portfolio_uuid": p.uuid,
-                    "name": p.name,
-                    "user_uuid": p.uuid,
-                    "maker_fee_rate": "0.0002",
-                    "taker_fee_rate": "0.0004",
-                    "trading_lock": False,
-                    "withdrawal_lock": False,
-                    "borrow_disabled": False,
-                    "is_default": i == 0,
-                    "cross_collateral_enabled": True,
-                    "pre_launch_trading_enabled": False,
-                }
-                for i, p in enumerate(self.market.portfolios.values())
-            ]
+            items = [self._portfolio_obj(i, p) for i, p in enumerate(self.market.portfolios.values())]
         self.count("intx", "portfolios", "ok")
         return Reply(200, dumps(items))
+
+    @staticmethod
+    def _portfolio_obj(index: int, p: Any) -> dict[str, Any]:
+        """A portfolio with exactly the fields of the recorded one (nautilus_trader's http_get_portfolios):
+        Coinbase's own SDK builds its Portfolio from them and refuses a missing or an unknown field."""
+        return {
+            "portfolio_id": p.id,
+            "portfolio_uuid": p.uuid,
+            "name": p.name,
+            "user_uuid": p.user_uuid,
+            "maker_fee_rate": "-0.0001",
+            "taker_fee_rate": "0.00012",
+            "trading_lock": False,
+            "withdrawal_lock": False,
+            "borrow_disabled": False,
+            "is_lsp": False,
+            "is_default": index == 0,
+            "cross_collateral_enabled": True,
+            "auto_margin_enabled": index == 0,
+            "pre_launch_trading_enabled": False,
+            "position_offsets_enabled": False,
+            "close_only": False,
+            "forced_liquidation": p.in_liquidation,
+        }
 
     def _with_portfolio(self, endpoint: str, ref: str, answer: Callable[[Any], Any]) -> Reply:
         portfolio = self.market.find_portfolio(ref)
@@ -353,6 +443,8 @@ class VenueState:
         return self._balance_obj(asset, portfolio.holdings[asset])
 
     def _summary(self, portfolio: Any) -> dict[str, Any]:
+        """The fields of the recorded summary (nautilus_trader's http_get_portfolios_summary), in its order:
+        amounts as strings, margins and notionals as JSON numbers, `in_liquidation` a bool."""
         zero = Decimal(0)
         collateral = sum(((h.get("collateral_value") or zero) for h in portfolio.holdings.values()), zero)
         value = sum(((h.get("quantity") or zero) * self.market.price(a) for a, h in portfolio.holdings.items()), zero)
@@ -360,27 +452,29 @@ class VenueState:
         im = (loans * Decimal("0.5")).quantize(Decimal("0.0001"))
         return {
             "collateral": _text4(collateral),
-            "unrealized_pnl": "0.0000",
-            "position_notional": "0.0000",
-            "open_position_notional": "0.0000",
-            "pending_fees": "0.0000",
+            "unrealized_pnl": "0",
+            "unrealized_pnl_percent": "0",
+            "position_notional": "0",
+            "open_position_notional": "0",
+            "pending_fees": "0",
             "borrow": _text4(loans),
-            "accrued_interest": "0.0000",
-            "rolling_debt": "0.0000",
+            "accrued_interest": "0",
+            "rolling_debt": "0",
             "balance": _text4(value),
             "buying_power": _text4(max(zero, collateral - im)),
-            "loan_collateral_requirement": _text4(loans),
             "portfolio_initial_margin": Decimal("0.1"),
             "portfolio_current_margin": Decimal("0.08"),
             "portfolio_maintenance_margin": Decimal("0.05"),
             "portfolio_close_out_margin": Decimal("0.03"),
+            "in_liquidation": portfolio.in_liquidation,
             "portfolio_initial_margin_notional": im,
             "portfolio_current_margin_notional": im,
             "portfolio_maintenance_margin_notional": (im / 2).quantize(Decimal("0.0001")),
             "portfolio_close_out_margin_notional": (im / 4).quantize(Decimal("0.0001")),
             "margin_override": Decimal(0),
             "lock_up_initial_margin": Decimal(0),
-            "in_liquidation": portfolio.in_liquidation,
+            "loan_collateral_requirement": _text4(loans),
+            "position_offset_notional": Decimal(0),
         }
 
     def _detail(self, portfolio: Any) -> dict[str, Any]:
@@ -448,6 +542,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
+        decimal.setcontext(_WIDE)  # this connection's thread: sums of 38-digit holdings stay exact
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -519,12 +614,14 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _emptied(self, venue: str, reply: Reply) -> Reply:
+        """The same answer with nothing in it: an empty result, or an empty list or object."""
         payload = json.loads(reply.body)
         if venue == "kraken":
-            key = "error" if "error" in payload else "errors"
-            result = payload.get("result")
-            empty: Any = {"items": [], "start": 0, "total": 0} if isinstance(result, dict) and "items" in result else {}
-            return Reply(200, dumps({key: [], "result": empty}))
+            listed = isinstance(payload.get("result"), list)
+            payload["result"] = [] if listed else {}
+            if listed:
+                payload["total"] = 0
+            return Reply(200, dumps(payload))
         return Reply(200, b"[]" if isinstance(payload, list) else b"{}")
 
     def _reply(self, reply: Reply) -> None:

@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 
 KRAKEN_AMOUNTS = ("balance", "hold_trade", "available")
+# INTX ids are opaque: real accounts show "9mnk39ap-5-23" and "0-0-1", the docs numbers, the API also
+# takes UUIDs. Anything that is one safe path segment is accepted, in the config and on the wire.
+INTX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 INTX_AMOUNTS = (
     "quantity",
     "hold",
@@ -28,6 +31,9 @@ INTX_SUMMARY_AMOUNTS = (
     "balance",
     "buying_power",
     "unrealized_pnl",
+    "unrealized_pnl_percent",
+    "position_notional",
+    "open_position_notional",
     "pending_fees",
     "borrow",
     "accrued_interest",
@@ -43,6 +49,7 @@ INTX_SUMMARY_AMOUNTS = (
     "portfolio_close_out_margin_notional",
     "margin_override",
     "lock_up_initial_margin",
+    "position_offset_notional",
 )
 INTX_SUMMARY_FLAGS = ("in_liquidation",)
 
@@ -86,8 +93,8 @@ KINDS: dict[str, VenueKind] = {
         "https://api.international.coinbase.com",
         "portfolios",
         "portfolio",
-        re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9]{1,20})$"),
-        "a portfolio UUID or numeric portfolio id",
+        INTX_ID,
+        "the portfolio_id INTX shows, such as 9mnk39ap-5-23, or its UUID",
         ("api_key", "api_secret", "passphrase"),
         "quantity",
         INTX_AMOUNTS,

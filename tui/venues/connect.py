@@ -10,9 +10,12 @@ from .intx import IntxClient
 from .kraken import KrakenCustodyClient
 
 
-def connect(kind: str, client: httpx.AsyncClient, secrets: dict[str, Secret]) -> VenueClient:
+def connect(
+    kind: str, client: httpx.AsyncClient, secrets: dict[str, Secret], *, keep_nonces: bool = True
+) -> VenueClient:
+    """`keep_nonces`: Kraken's last nonce per key is kept on disk (False for the demo's throwaway keys)."""
     if kind == "kraken-custody":
-        return KrakenCustodyClient(client, secrets["api_key"], secrets["api_secret"])
+        return KrakenCustodyClient(client, secrets["api_key"], secrets["api_secret"], keep_nonces=keep_nonces)
     if kind == "coinbase-intx":
         return IntxClient(client, secrets["api_key"], secrets["api_secret"], secrets["passphrase"])
     raise ValueError(f"unknown venue kind {kind!r}")

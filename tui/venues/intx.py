@@ -6,7 +6,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -20,7 +19,7 @@ import httpx
 
 from ..credentials import Secret, redact, remember
 from ..money import Account, AmountError, Balance, parse_amount
-from . import INTX_AMOUNTS, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
+from . import INTX_AMOUNTS, INTX_ID, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
 from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
 
@@ -48,11 +47,27 @@ MEANINGS = {  # from the venue's documentation of GET /api/v1/portfolios/{portfo
     "unreconciled_amount": "exchange vs external balance not yet reconciled (external collateral only)",
     "max_undelegate_amount": "most that can be undelegated from the exchange (external collateral only)",
 }
+PORTFOLIO_DETAILS = (  # what GET /portfolios says of each portfolio besides its id and name (recordings)
+    "portfolio_uuid",
+    "user_uuid",
+    "maker_fee_rate",
+    "taker_fee_rate",
+    "is_default",
+    "is_lsp",
+    "trading_lock",
+    "withdrawal_lock",
+    "borrow_disabled",
+    "close_only",
+    "forced_liquidation",
+    "cross_collateral_enabled",
+    "auto_margin_enabled",
+    "position_offsets_enabled",
+    "pre_launch_trading_enabled",
+)
 SUMMARY_AMOUNTS = INTX_SUMMARY_AMOUNTS
 SUMMARY_FLAGS = INTX_SUMMARY_FLAGS
 CLOCK_WINDOW = 5.0
 SKEW_WARNING = 2.5  # half the window: warn before requests start failing
-_PATH_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def sign(secret_b64: str, timestamp: str, method: str, request_path: str, body: str = "") -> str:
@@ -156,28 +171,7 @@ class IntxClient:
         return None
 
     async def portfolios(self) -> list[Account]:
-        payload = await self._get("/api/v1/portfolios", "portfolios")
-        if not isinstance(payload, list):
-            raise _shape("portfolios", "a list")
-        accounts = []
-        for item in payload:
-            if not isinstance(item, Mapping) or not (item.get("portfolio_id") or item.get("portfolio_uuid")):
-                raise _shape("portfolios", "a list of portfolios with ids")
-            pid = str(item.get("portfolio_id") or item.get("portfolio_uuid"))
-            details = {
-                k: str(item[k]).lower() if isinstance(item[k], bool) else str(item[k])
-                for k in (
-                    "portfolio_uuid",
-                    "is_default",
-                    "trading_lock",
-                    "withdrawal_lock",
-                    "borrow_disabled",
-                    "cross_collateral_enabled",
-                )
-                if item.get(k) is not None
-            }
-            accounts.append(Account(pid, str(item.get("name") or pid), details))
-        return accounts
+        return parse_portfolios(await self._get("/api/v1/portfolios", "portfolios"))
 
     async def balances(self, portfolio: str) -> list[Balance]:
         payload = await self._get(f"/api/v1/portfolios/{_part(portfolio, 'portfolio')}/balances", "balances")
@@ -282,6 +276,25 @@ def error_text(response: httpx.Response) -> str:
     return http.excerpt(response)
 
 
+def parse_portfolios(payload: Any) -> list[Account]:
+    """GET /portfolios: each portfolio by its portfolio_id (else its UUID), with what else it says of itself."""
+    if not isinstance(payload, list):
+        raise _shape("portfolios", "a list")
+    accounts = []
+    for item in payload:
+        ids = (item.get("portfolio_id"), item.get("portfolio_uuid")) if isinstance(item, Mapping) else ()
+        pid = next((label for label in map(_label, ids) if label), None)
+        if pid is None:
+            raise _shape("portfolios", "a list of portfolios with ids")
+        details = {
+            k: str(item[k]).lower() if isinstance(item[k], bool) else str(item[k])
+            for k in PORTFOLIO_DETAILS
+            if isinstance(item.get(k), (str, bool, int, Decimal))
+        }
+        accounts.append(Account(pid, str(item.get("name") or pid), details))
+    return accounts
+
+
 def parse_balance(item: Any, where: str) -> Balance:
     if not isinstance(item, Mapping):
         raise _shape(where, "a balance object")
@@ -314,7 +327,7 @@ def _label(value: object) -> str | None:
 
 
 def _part(value: str, what: str) -> str:
-    if not _PATH_PART.match(value):
+    if not INTX_ID.match(value):
         raise VenueError(ErrorKind.REQUEST, f"{value[:40]!r} is not a valid INTX {what} id", retryable=False)
     return quote(value, safe="")
 

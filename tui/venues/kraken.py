@@ -8,25 +8,27 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from ..credentials import Secret, redact, remember
-from ..money import Account, AmountError, Balance, parse_amount, sub
+from ..money import Account, AmountError, Balance, add, parse_amount, sub
 from . import KRAKEN_AMOUNTS, http
 from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
+from .nonces import NonceSource, nonce_source_for
 
 KIND = "kraken-custody"
 DEFAULT_BASE_URL = "https://api.kraken.com"
 FIELDS = KRAKEN_AMOUNTS
 VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")
 LOCKOUT_SECONDS = 15 * 60.0
+MAX_PAGES = 1000  # of ListCustodyVaults: a venue that ignored the offset would otherwise be asked forever
 
 
 def sign(secret_b64: str, uri_path: str, nonce: int, body: bytes) -> str:
@@ -40,31 +42,6 @@ def sign(secret_b64: str, uri_path: str, nonce: int, body: bytes) -> str:
 def encode_body(payload: Mapping[str, object]) -> bytes:
     """The exact bytes that are signed and sent: compact JSON, serialised once."""
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
-
-
-class NonceSource:
-    """Strictly increasing nonces for one key: max(last + 1, now in ns), safe across threads."""
-
-    def __init__(self, clock: Any = time.time_ns) -> None:
-        self._clock = clock
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            self._last = max(self._last + 1, int(self._clock()))
-            return self._last
-
-
-_nonce_sources: dict[str, NonceSource] = {}
-_nonce_sources_lock = threading.Lock()
-
-
-def nonce_source_for(api_key: Secret) -> NonceSource:
-    """One nonce source per key per process, whoever asks for it."""
-    tag = hashlib.sha256(api_key.reveal().encode()).hexdigest()
-    with _nonce_sources_lock:
-        return _nonce_sources.setdefault(tag, NonceSource())
 
 
 class CustodyCounter:
@@ -129,12 +106,14 @@ class KrakenCustodyClient:
         *,
         counter: CustodyCounter | None = None,
         nonces: NonceSource | None = None,
+        keep_nonces: bool = True,
     ) -> None:
+        """`keep_nonces`: the key's last nonce is kept on disk (not for the demo's throwaway keys)."""
         self._client = client
         self._api_key = api_key
         self._api_secret = api_secret
         self.counter = counter if counter is not None else CustodyCounter()
-        self._nonces = nonces if nonces is not None else nonce_source_for(api_key)
+        self._nonces = nonces if nonces is not None else nonce_source_for(api_key, keep=keep_nonces)
         self._lane = asyncio.Lock()
         require_base64_secret(api_secret, "Kraken's API key page")
 
@@ -148,34 +127,37 @@ class KrakenCustodyClient:
         return self.counter.delay_for(calls)
 
     def note(self) -> str | None:
-        return None
+        return self._nonces.problem
 
-    async def list_vaults(self, page_size: int = 100) -> list[Account]:
-        """Every vault the key can see, following pagination."""
-        vaults: list[Account] = []
-        offset = 0
-        while True:
-            result = await self._call("ListCustodyVaults", {"pagination": {"limit": page_size, "offset": offset}})
-            items, total = _vault_page(result)
-            vaults.extend(_account(item) for item in items)
-            offset += len(items)
-            if not items or total is None or offset >= total:
-                return vaults
+    async def list_vaults(self, page_size: int = 1000) -> list[Account]:
+        """Every vault the key can see, page after page until the venue's `total` (or an empty page).
+
+        The venue may answer fewer vaults than asked for (its page size is not documented), so the next
+        offset is where this page ended, not where the asked-for one would have.
+        """
+        vaults: dict[str, Account] = {}
+        for _ in range(MAX_PAGES):
+            payload = await self._call("ListCustodyVaults", {"pagination": {"limit": page_size, "offset": len(vaults)}})
+            page, total = vault_page(payload)
+            fresh = [vault for vault in page if vault.id not in vaults]
+            vaults.update((a.id, a) for a in fresh)
+            if not fresh or (total is not None and len(vaults) >= total):
+                break
+        return list(vaults.values())
 
     async def balances(self, vault_id: str) -> list[Balance]:
         check_vault_id(vault_id)
-        result = await self._call("GetCustodyBalance", {"vault_id": vault_id})
-        return parse_balances(result)
+        payload = await self._call("GetCustodyBalance", {"vault_id": vault_id})
+        return parse_balances(payload["result"])
 
-    async def vault(self, vault_id: str) -> Mapping[str, Any]:
-        """GetCustodyVault: the vault's details (asset_details with USD values), as the venue sent them."""
+    async def vault(self, vault_id: str) -> VaultDetails:
+        """GetCustodyVault: what the venue says each asset in the vault is worth."""
         check_vault_id(vault_id)
-        result = await self._call("GetCustodyVault", {}, query=f"id={vault_id}")
-        if not isinstance(result, Mapping):
-            raise _shape("GetCustodyVault", "an object")
-        return result
+        payload = await self._call("GetCustodyVault", {}, query=f"id={vault_id}")
+        return parse_vault(payload["result"])
 
-    async def _call(self, method: str, params: Mapping[str, object], query: str | None = None) -> Any:
+    async def _call(self, method: str, params: Mapping[str, object], query: str | None = None) -> Mapping[str, Any]:
+        """The whole answer (its `result` and what stands beside it), or the `VenueError` it carries."""
         path = f"/0/private/{method}"
         uri_path = f"{path}?{query}" if query else path
         async with self._lane:
@@ -197,7 +179,7 @@ class KrakenCustodyClient:
             )
             response = await http.send(self._client, request)
         try:
-            return read_result(response, method)
+            return read_payload(response, method)
         except VenueError as exc:
             if exc.kind is ErrorKind.RATE_LIMIT:
                 self.counter.saturate()
@@ -215,6 +197,11 @@ def check_vault_id(vault_id: str) -> None:
 
 def read_result(response: httpx.Response, method: str) -> Any:
     """The `result` of a Kraken answer, or the `VenueError` its status or error list describes."""
+    return read_payload(response, method)["result"]
+
+
+def read_payload(response: httpx.Response, method: str) -> Mapping[str, Any]:
+    """A Kraken answer that carries a `result`, or the `VenueError` its status or error list describes."""
     if response.status_code >= 500:
         raise VenueError(
             ErrorKind.SERVER,
@@ -232,9 +219,9 @@ def read_result(response: httpx.Response, method: str) -> Any:
     payload = http.decode_json(response)
     if not isinstance(payload, Mapping):
         raise _shape(method, "a JSON object")
-    errors = [msg for severity, msg in _error_items(payload) if severity != "W"]
+    errors = [(text, hint) for severity, text, hint in _error_items(payload) if severity != "W"]
     if errors:
-        raise classify(errors[0], method)
+        raise classify(*errors[0], method=method)
     if response.status_code >= 400:
         raise VenueError(
             ErrorKind.REQUEST if response.status_code < 500 else ErrorKind.SERVER,
@@ -243,12 +230,16 @@ def read_result(response: httpx.Response, method: str) -> Any:
         )
     if "result" not in payload:
         raise _shape(method, "a `result`")
-    return payload["result"]
+    return payload
 
 
-def _error_items(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(severity, "EClass:Message") for every item under `error` or `errors`, in either item form."""
-    items: list[tuple[str, str]] = []
+def _error_items(payload: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(severity, text, hint) for every item under `error` or `errors`, in either item form.
+
+    The text is what the operator reads ("EAPI:Invalid nonce"); the hint adds the item's `type` in words,
+    for the classifier: the custody schema allows `errorMessage: null`, leaving class and type to say it.
+    """
+    items: list[tuple[str, str, str]] = []
     for key in ("error", "errors"):
         raw = payload.get(key)
         if raw is None:
@@ -256,25 +247,41 @@ def _error_items(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
         if isinstance(raw, (str, Mapping)):
             raw = [raw]
         if not isinstance(raw, list):
-            items.append(("E", f"unreadable error list under {key!r}"))
+            items.append(("E", f"unreadable error list under {key!r}", ""))
             continue
         for item in raw:
             if isinstance(item, str):
-                items.append(("E", item))
+                items.append(("E", item, ""))
             elif isinstance(item, Mapping):
                 severity = str(item.get("severity") or "E")
-                cls = str(item.get("errorClass") or "")
-                text = item.get("errorMessage") or item.get("type") or ""
-                items.append((severity, f"{cls}:{text}" if cls else str(text)))
+                cls = _text(item.get("errorClass"))
+                kind = _words(_text(item.get("type")))
+                message = _text(item.get("errorMessage")) or kind
+                text = f"{cls}:{message}" if cls else message
+                items.append((severity, text or "unspecified error", kind))
             else:
-                items.append(("E", f"unreadable error item {item!r}"))
+                items.append(("E", f"unreadable error item {str(item)[:40]!r}", ""))
     return items
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _words(kind: str) -> str:
+    """A `type` in words, whatever its case: "InvalidNonce", "INVALID_NONCE", "invalid-nonce" → "invalid nonce"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", kind)
+    return " ".join(re.split(r"[\s_\-.]+", spaced)).strip().lower()
 
 
 _CLASSES: tuple[tuple[str, ErrorKind, str], ...] = (
     ("invalid key", ErrorKind.AUTH, "the API key is not accepted"),
     ("invalid signature", ErrorKind.SIGNATURE, "the signature is not accepted: check the API secret"),
-    ("invalid nonce", ErrorKind.NONCE, "nonce rejected: is another program using this key?"),
+    (
+        "invalid nonce",
+        ErrorKind.NONCE,
+        "nonce refused: another program uses this key, or once used larger nonces; give balance-tui a key of its own",
+    ),
     ("permission denied", ErrorKind.PERMISSION, "the key lacks permission for this call"),
     ("temporary lockout", ErrorKind.LOCKOUT, "key temporarily locked out by Kraken"),
     ("rate limit", ErrorKind.RATE_LIMIT, "rate limit exceeded"),
@@ -287,10 +294,11 @@ _CLASSES: tuple[tuple[str, ErrorKind, str], ...] = (
 )
 
 
-def classify(message: str, method: str) -> VenueError:
-    """Map one Kraken error string to a typed error, keeping the venue's own words."""
+def classify(message: str, hint: str = "", *, method: str) -> VenueError:
+    """Map one Kraken error to a typed error, keeping the venue's own words; `hint` (the item's type in
+    words) counts too, so an error whose message is null is still known by its class and type."""
     message = redact(message.strip())[:200] or "unspecified error"
-    lowered = message.lower()
+    lowered = f"{message} {hint}".lower()
     kind, meaning = next(
         ((k, m) for needle, k, m in _CLASSES if needle in lowered), (ErrorKind.VENUE, "Kraken reported an error")
     )
@@ -331,28 +339,99 @@ def parse_balances(result: Any) -> list[Balance]:
     return balances
 
 
-def _vault_page(result: Any) -> tuple[list[Mapping[str, Any]], int | None]:
-    """ListCustodyVaults' result, as a bare list or as {items|vaults|data: [...], total}."""
-    total: Any = None
+def vault_page(payload: Mapping[str, Any]) -> tuple[list[Account], int | None]:
+    """One ListCustodyVaults answer: its vaults and the venue's `total`, if it said.
+
+    The docs' example has `result` as the list itself with `start` and `total` beside it; a `result`
+    object holding the list (under items, vaults or data) with `total` inside is read too.
+    """
+    result = payload.get("result")
+    total: Any = payload.get("total")
     items: Any = result
     if isinstance(result, Mapping):
-        total = result.get("total")
+        total = result.get("total", total)
         items = next((result[k] for k in ("items", "vaults", "data") if k in result), None)
     if items is None:
         items = []
     if not isinstance(items, list) or not all(isinstance(item, Mapping) and "id" in item for item in items):
         raise _shape("ListCustodyVaults", "a list of vaults with ids")
-    try:
-        count = None if total is None or isinstance(total, bool) else int(total)
-    except (TypeError, ValueError, ArithmeticError):
-        count = None
-    return items, count
+    count = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+    return [_account(item) for item in items], count
 
 
 def _account(item: Mapping[str, Any]) -> Account:
     vault_id = str(item["id"])
-    details = {k: str(item[k]) for k in ("status", "type") if isinstance(item.get(k), str)}
+    details = {k: str(item[k]) for k in ("status", "description") if isinstance(item.get(k), str)}
     return Account(vault_id, str(item.get("name") or vault_id), details)
+
+
+@dataclass(frozen=True, slots=True)
+class VaultAsset:
+    """One of GetCustodyVault's `asset_details`: the venue's USD price and values, exact; None if not sent."""
+
+    asset: str
+    usd_price: Decimal | None
+    quantity: Decimal | None  # total_balance.quantity
+    usd_value: Decimal | None  # total_balance.current_usd_value
+    available_quantity: Decimal | None
+    available_usd_value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class VaultDetails:
+    """What GetCustodyVault says of a vault: each asset's worth, and the vault's own totals."""
+
+    assets: Mapping[str, VaultAsset]
+    balance_fiat: Decimal | None = None
+    available_balance_fiat: Decimal | None = None
+    status: str | None = None
+
+    def share(self, asset: str) -> tuple[Decimal, Decimal] | None:
+        """(this asset's USD value, the sum over the vault's assets), or None when either is unknown."""
+        values = [a.usd_value for a in self.assets.values()]
+        mine = self.assets.get(asset)
+        if mine is None or mine.usd_value is None or any(v is None for v in values):
+            return None
+        total = Decimal(0)
+        for value in values:
+            total = add(total, value)  # type: ignore[arg-type]  # checked above: none is None
+        return (mine.usd_value, total) if total else None
+
+
+def parse_vault(result: Any) -> VaultDetails:
+    """GetCustodyVault's result, as the docs' example shows it; unknown fields are ignored."""
+    if not isinstance(result, Mapping):
+        raise _shape("GetCustodyVault", "an object")
+    details = result.get("asset_details") or []
+    if not isinstance(details, list):
+        raise _shape("GetCustodyVault", "a list of asset_details")
+    assets: dict[str, VaultAsset] = {}
+    try:
+        for item in details:
+            if not isinstance(item, Mapping) or not isinstance(item.get("asset"), str):
+                raise _shape("GetCustodyVault", "asset_details naming their asset")
+            total, available = _nested(item, "total_balance"), _nested(item, "available_balance")
+            assets[item["asset"]] = VaultAsset(
+                item["asset"],
+                parse_amount(item.get("current_usd_price")),
+                parse_amount(total.get("quantity")),
+                parse_amount(total.get("current_usd_value")),
+                parse_amount(available.get("quantity")),
+                parse_amount(available.get("current_usd_value")),
+            )
+        return VaultDetails(
+            assets,
+            parse_amount(result.get("balance_fiat")),
+            parse_amount(result.get("available_balance_fiat")),
+            result["status"] if isinstance(result.get("status"), str) else None,
+        )
+    except AmountError as exc:
+        raise VenueError(ErrorKind.BAD_RESPONSE, f"GetCustodyVault: {exc}") from None
+
+
+def _nested(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = item.get(key)
+    return value if isinstance(value, Mapping) else {}
 
 
 def _shape(method: str, expected: str) -> VenueError:
