@@ -393,16 +393,9 @@ def kraken_vs_sdk(requests: int = 60, rounds: int = 5) -> Result:
     """
     name = "Kraken client vs python-kraken-sdk: CPU per answered request"
     try:
-        from kraken.spot import SpotClient
+        from tests.sdk import IntegerNonceSpotClient
     except ImportError:
         return {"name": name, "ratio": float("nan"), "target": 1.0, "detail": "skipped: pip install -e '.[test]'"}
-
-    class IntegerNonceSdk(SpotClient):  # type: ignore[misc]
-        last = 0
-
-        def get_nonce(self) -> int:  # type: ignore[override]
-            self.last = max(self.last + 1, int(time.time() * 1000))
-            return self.last
 
     ours_proc, ours_url, ours_key, ours_secret = _sim_process(11)
     theirs_proc, theirs_url, theirs_key, theirs_secret = _sim_process(12)
@@ -424,7 +417,7 @@ def kraken_vs_sdk(requests: int = 60, rounds: int = 5) -> Result:
                         answered["ours"] += len(await client.balances(vault_ours)) == assets
                     return (time.process_time() - started) / requests
 
-            sdk = IntegerNonceSdk(key=theirs_key, secret=theirs_secret, url=theirs_url)
+            sdk = IntegerNonceSpotClient(key=theirs_key, secret=theirs_secret, url=theirs_url)
 
             def call_theirs() -> object:
                 return sdk.request(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -43,6 +44,9 @@ async def web(sim: Simulator) -> AsyncIterator[object]:
         yield client
 
 
+_sim_nonces: weakref.WeakKeyDictionary[Simulator, NonceSource] = weakref.WeakKeyDictionary()
+
+
 def kraken_for(
     sim: Simulator,
     client: object,
@@ -51,12 +55,15 @@ def kraken_for(
     key: str | None = None,
     counter: CustodyCounter | None = None,
 ) -> KrakenCustodyClient:
+    """A Kraken client on the simulator's demo key. Clients of one simulator share one nonce source, as
+    one process's clients of one key do: in milliseconds, two fresh sources could take the same one."""
+    nonces = _sim_nonces.setdefault(sim, NonceSource())
     return KrakenCustodyClient(
         client,  # type: ignore[arg-type]
         Secret(key or sim.kraken_keys.api_key),
         Secret(secret or sim.kraken_keys.api_secret),
         counter=counter or CustodyCounter(),
-        nonces=NonceSource(),
+        nonces=nonces,
     )
 
 

@@ -87,7 +87,7 @@ def encode(value: Any) -> bytes:
 
 def kraken_parse(body: bytes, status: int = 200) -> list[Balance] | VenueError:
     try:
-        return kraken.parse_balances(kraken.read_result(respond(body, status), "GetCustodyBalance"))
+        return kraken.parse_balances(kraken.read_payload(respond(body, status), "GetCustodyBalance")["result"])
     except VenueError as exc:
         return exc
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import intx_for
-from tests.test_recordings import SEED_FIELDS
+from tests.seed import INTX_BALANCE_FIELDS
 from tui.sim import Simulator
 from tui.venues import intx
 from tui.venues.errors import ErrorKind, VenueError
@@ -35,7 +35,7 @@ async def test_all_seventeen_fields_come_back_exactly_as_strings(sim: Simulator,
     balance = await intx_for(sim, web).balance(pid, "BTC")
     assert str(balance.amount("quantity")) == "100.000000000000000001"
     record = balance.as_record()
-    assert list(record) == ["asset", *SEED_FIELDS]  # the seed page's names, in its order
+    assert list(record) == ["asset", *INTX_BALANCE_FIELDS]  # the seed page's names, in its order
     assert record["quantity"] == "100.000000000000000001"
     assert record["asset_name"] == "BTC"
 

@@ -14,7 +14,7 @@ from tests.conftest import kraken_for
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind, VenueError
-from tui.venues.kraken import CustodyCounter, KrakenCustodyClient
+from tui.venues.kraken import CustodyCounter, KrakenCustodyClient, read_payload
 from tui.venues.nonces import NonceSource
 
 
@@ -172,17 +172,17 @@ async def test_throttled_until_a_timestamp(sim: Simulator, web: httpx.AsyncClien
 
 
 def test_warnings_are_not_failures_and_both_error_keys_and_item_forms_are_read() -> None:
-    from tui.venues.kraken import read_result
+    from tui.venues.kraken import read_payload
 
     def answer(payload: object) -> httpx.Response:
         return httpx.Response(200, content=json.dumps(payload).encode())
 
     warn = {"severity": "W", "errorClass": "EGeneral", "type": "Deprecated", "errorMessage": "old"}
-    assert read_result(answer({"error": [warn], "result": {"ok": 1}}), "X") == {"ok": 1}
+    assert read_payload(answer({"error": [warn], "result": {"ok": 1}}), "X")["result"] == {"ok": 1}
     obj = {"severity": "E", "errorClass": "EAPI", "type": "InvalidNonce", "errorMessage": "Invalid nonce"}
     for payload in ({"errors": [obj], "result": None}, {"error": ["EAPI:Invalid nonce"]}):
         with pytest.raises(VenueError) as caught:
-            read_result(answer(payload), "X")
+            read_payload(answer(payload), "X")
         assert caught.value.kind is ErrorKind.NONCE
 
 
@@ -245,10 +245,12 @@ async def test_empty_result_is_an_empty_list(sim: Simulator, web: httpx.AsyncCli
     ],
 )
 def test_wrong_shapes_are_bad_responses(payload: object) -> None:
-    from tui.venues.kraken import parse_balances, read_result
+    from tui.venues.kraken import parse_balances, read_payload
 
     with pytest.raises(VenueError) as caught:
-        parse_balances(read_result(httpx.Response(200, content=json.dumps(payload).encode()), "GetCustodyBalance"))
+        parse_balances(
+            read_payload(httpx.Response(200, content=json.dumps(payload).encode()), "GetCustodyBalance")["result"]
+        )
     assert caught.value.kind in (ErrorKind.BAD_RESPONSE, ErrorKind.VENUE)
 
 
@@ -265,10 +267,10 @@ def _secrets_plain() -> tuple[object, object]:
 
 
 def test_json_number_amounts_are_exact() -> None:
-    from tui.venues.kraken import parse_balances, read_result
+    from tui.venues.kraken import parse_balances, read_payload
 
     raw = b'{"error":[],"result":{"XBT":{"balance":12345678901234567890.123456789,"hold_trade":1}}}'
-    [balance] = parse_balances(read_result(httpx.Response(200, content=raw), "GetCustodyBalance"))
+    [balance] = parse_balances(read_payload(httpx.Response(200, content=raw), "GetCustodyBalance")["result"])
     assert balance.amount("balance") == Decimal("12345678901234567890.123456789")
     assert str(balance.amount("available")) == "12345678901234567889.123456789"
 
@@ -303,11 +305,11 @@ async def test_vault_details_give_each_asset_its_documented_value(sim: Simulator
     ["InvalidNonce", "INVALID_NONCE", "invalid-nonce", "invalid nonce", "Invalid_Nonce"],
 )
 def test_an_error_with_a_null_message_is_known_by_its_type_whatever_its_case(kind: str) -> None:
-    from tui.venues.kraken import read_result
+    from tui.venues.kraken import read_payload
 
     item = {"severity": "E", "errorClass": "EAPI", "type": kind, "errorMessage": None}
     with pytest.raises(VenueError) as caught:
-        read_result(httpx.Response(200, content=json.dumps({"errors": [item], "result": None}).encode()), "X")
+        read_payload(httpx.Response(200, content=json.dumps({"errors": [item], "result": None}).encode()), "X")
     assert caught.value.kind is ErrorKind.NONCE
     assert "EAPI:invalid nonce" in caught.value.message
 
@@ -326,3 +328,38 @@ async def test_null_messages_still_mean_nonce_and_rate_limit_over_http(sim: Simu
             await careless.balances(first_vault(sim))
     assert limited.value.kind is ErrorKind.RATE_LIMIT and (limited.value.retry_after or 0) >= 10
     assert careless.counter.delay_for(1) >= 10  # so the engine backs off instead of hammering
+
+
+async def test_a_vault_list_that_stops_short_of_its_total_is_an_error_not_a_smaller_list() -> None:
+    """A venue that ignores the offset keeps answering the first page: 3 of the 7 it announces."""
+    first_page = [{"id": f"V{c * 12}A", "name": c} for c in "ABC"]
+    calls = []
+
+    def venue(request: httpx.Request) -> httpx.Response:
+        calls.append(json.loads(request.content)["pagination"])
+        return httpx.Response(200, json={"result": first_page, "errors": [], "start": 1, "total": "7"})
+
+    async with httpx.AsyncClient(base_url="http://venue.test", transport=httpx.MockTransport(venue)) as web:
+        client = KrakenCustodyClient(web, *_secrets_plain(), nonces=NonceSource())
+        with pytest.raises(VenueError) as caught:
+            await client.discover()
+    assert caught.value.kind is ErrorKind.BAD_RESPONSE
+    assert "announced 7 vaults but listed 3" in caught.value.message
+    assert [c["offset"] for c in calls] == [0, 3]
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind", "expected"),
+    [
+        ("EAPI", "InvalidAPIKey", ErrorKind.AUTH),
+        ("EAPI", "RateLimitExceeded", ErrorKind.RATE_LIMIT),
+        ("EGeneral", "TemporaryLockout", ErrorKind.LOCKOUT),
+        ("EGeneral", "Invalid", ErrorKind.VENUE),  # "invalid" and a class or type ending in "key" is no key error
+    ],
+)
+def test_null_message_types_in_any_spelling(cls: str, kind: str, expected: ErrorKind) -> None:
+    item = {"severity": "E", "errorClass": cls, "type": kind, "errorMessage": None}
+    body = json.dumps({"error": [item], "result": None}).encode()
+    with pytest.raises(VenueError) as caught:
+        read_payload(httpx.Response(200, content=body), "X")
+    assert caught.value.kind is expected

@@ -105,6 +105,6 @@ def test_venue_error_bodies_that_echo_a_secret_are_redacted() -> None:
     html = httpx.Response(502, content=f"<html>proxy saw API-Key: {KRAKEN_KEY}</html>".encode())
     Secret(KRAKEN_KEY)
     with pytest.raises(VenueError) as caught:
-        kraken.read_result(html, "GetCustodyBalance")
+        kraken.read_payload(html, "GetCustodyBalance")
     assert "502" in caught.value.message
     assert_clean(f"{caught.value} {caught.value!r}", "Kraken error")

@@ -8,6 +8,7 @@ Each reads the same accounts as our clients, and the digits must agree.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from decimal import Decimal
 from typing import Any
@@ -23,27 +24,14 @@ from intx_sdk.services.portfolios.service import PortfoliosService
 from kraken.spot import SpotClient
 
 from tests.conftest import intx_for, kraken_for
+from tests.sdk import IntegerNonceSpotClient
+from tests.seed import INTX_BALANCE_AMOUNTS
 from tui.credentials import Secret
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.kraken import KrakenCustodyClient
 
-SEED_AMOUNTS = (  # the seed page's amount fields, written out by hand
-    "quantity",
-    "hold",
-    "hold_available_for_collateral",
-    "transfer_hold",
-    "collateral_value",
-    "max_withdraw_amount",
-    "loan",
-    "loan_collateral_requirement",
-    "pledged_collateral_quantity",
-    "loan_initial_margin_contribution",
-    "collateral_backed_overdraft_loan",
-    "user_requested_loan",
-    "unreconciled_amount",
-    "max_undelegate_amount",
-)
+SDK_SECRET = base64.b64encode(b"python-kraken-sdk's own key" * 2).decode()
 
 
 def coinbase_sdk(sim: Simulator) -> PortfoliosService:
@@ -87,7 +75,7 @@ def test_coinbase_sdk_reads_portfolios_balances_and_summaries_with_our_digits(si
         for balance in theirs:
             record = mine[balance.asset_name]
             assert (balance.asset_id, balance.asset_uuid) == (record["asset_id"], record["asset_uuid"])
-            for field in SEED_AMOUNTS:
+            for field in INTX_BALANCE_AMOUNTS:
                 assert same_digits(getattr(balance, field), record[field]), (balance.asset_name, field)
             one = sdk.get_balance_for_portfolio_asset(
                 GetBalanceForPortfolioAssetRequest(portfolio.portfolio_id, balance.asset_id)
@@ -102,22 +90,10 @@ def test_coinbase_sdk_reads_portfolios_balances_and_summaries_with_our_digits(si
     assert btc.as_record()["quantity"] == "100.000000000000000001"
 
 
-class IntegerNonceSpotClient(SpotClient):  # type: ignore[misc]
-    """python-kraken-sdk as its docs suggest for custom calls, with the custody schema's integer nonce
-    (the SDK's own is a string of 1e-8 s units) in the documented milliseconds, strictly increasing."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._last = 0
-
-    def get_nonce(self) -> int:  # type: ignore[override]
-        self._last = max(self._last + 1, int(time.time() * 1000))
-        return self._last
-
-
 def test_kraken_sdk_custody_calls_are_accepted_with_our_balances(sim: Simulator) -> None:
     sim.kraken_rate_limit = False
-    sdk = IntegerNonceSpotClient(key=sim.kraken_keys.api_key, secret=sim.kraken_keys.api_secret, url=sim.url)
+    sim.add_kraken_key("sdk-key", SDK_SECRET)  # a key of its own: nonces are per key
+    sdk = IntegerNonceSpotClient(key="sdk-key", secret=SDK_SECRET, url=sim.url)
     vault = next(iter(sim.market.vaults))
     sim.market.set_kraken(vault, "XBT", "12345678901234567890.123456789", "0.000000000000000001")
 

@@ -332,7 +332,7 @@ def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:
     if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
         raise fail(f"must be a list of {kind.account_word} ids", "venue", i, kind.accounts_key)
     for account in accounts:
-        if not kind.account_pattern.match(account):
+        if not kind.account_pattern.fullmatch(account):
             raise fail(
                 f"{account!r} is not a {kind.account_word} id ({kind.account_hint})", "venue", i, kind.accounts_key
             )

@@ -14,6 +14,7 @@ _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _LAST = "ACEGIKMOQSUWY246"
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 VAULT_STATUSES = ("created", "pending", "failed", "disabled")  # the custody docs' enum; most vaults are "created"
+# Whether the venue answers GetCustodyBalance for a failed or disabled vault is not documented: we do.
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,7 +327,7 @@ def _label(value: object) -> str | None:
 
 
 def _part(value: str, what: str) -> str:
-    if not INTX_ID.match(value):
+    if not INTX_ID.fullmatch(value):
         raise VenueError(ErrorKind.REQUEST, f"{value[:40]!r} is not a valid INTX {what} id", retryable=False)
     return quote(value, safe="")
 

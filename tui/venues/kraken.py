@@ -133,9 +133,11 @@ class KrakenCustodyClient:
         """Every vault the key can see, page after page until the venue's `total` (or an empty page).
 
         The venue may answer fewer vaults than asked for (its page size is not documented), so the next
-        offset is where this page ended, not where the asked-for one would have.
+        offset is where this page ended. A list that stops short of the `total` the venue announced is
+        an error, not a smaller list: a missing vault must never look like an empty one.
         """
         vaults: dict[str, Account] = {}
+        total: int | None = None
         for _ in range(MAX_PAGES):
             payload = await self._call("ListCustodyVaults", {"pagination": {"limit": page_size, "offset": len(vaults)}})
             page, total = vault_page(payload)
@@ -143,6 +145,12 @@ class KrakenCustodyClient:
             vaults.update((a.id, a) for a in fresh)
             if not fresh or (total is not None and len(vaults) >= total):
                 break
+        if total is not None and len(vaults) < total:
+            raise VenueError(
+                ErrorKind.BAD_RESPONSE,
+                f"ListCustodyVaults: Kraken announced {total} vaults but listed {len(vaults)}; "
+                "name the vaults in the config (vaults = [...]) to watch them meanwhile",
+            )
         return list(vaults.values())
 
     async def balances(self, vault_id: str) -> list[Balance]:
@@ -187,17 +195,12 @@ class KrakenCustodyClient:
 
 
 def check_vault_id(vault_id: str) -> None:
-    if not VAULT_ID.match(vault_id):
+    if not VAULT_ID.fullmatch(vault_id):
         raise VenueError(
             ErrorKind.REQUEST,
             f"{vault_id!r} is not a Kraken vault id (V + 13 characters of A-Z, 2-7)",
             retryable=False,
         )
-
-
-def read_result(response: httpx.Response, method: str) -> Any:
-    """The `result` of a Kraken answer, or the `VenueError` its status or error list describes."""
-    return read_payload(response, method)["result"]
 
 
 def read_payload(response: httpx.Response, method: str) -> Mapping[str, Any]:
@@ -269,13 +272,15 @@ def _text(value: object) -> str:
 
 
 def _words(kind: str) -> str:
-    """A `type` in words, whatever its case: "InvalidNonce", "INVALID_NONCE", "invalid-nonce" → "invalid nonce"."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", kind)
+    """A `type` in words, whatever its case: "InvalidNonce", "INVALID_NONCE", "InvalidAPIKey" → "invalid nonce",
+    "invalid nonce", "invalid api key"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", kind)
     return " ".join(re.split(r"[\s_\-.]+", spaced)).strip().lower()
 
 
 _CLASSES: tuple[tuple[str, ErrorKind, str], ...] = (
     ("invalid key", ErrorKind.AUTH, "the API key is not accepted"),
+    ("invalid api key", ErrorKind.AUTH, "the API key is not accepted"),
     ("invalid signature", ErrorKind.SIGNATURE, "the signature is not accepted: check the API secret"),
     (
         "invalid nonce",
@@ -296,11 +301,12 @@ _CLASSES: tuple[tuple[str, ErrorKind, str], ...] = (
 
 def classify(message: str, hint: str = "", *, method: str) -> VenueError:
     """Map one Kraken error to a typed error, keeping the venue's own words; `hint` (the item's type in
-    words) counts too, so an error whose message is null is still known by its class and type."""
+    words) is read when the message says nothing known, so an error with a null message is still known by
+    its class and type."""
     message = redact(message.strip())[:200] or "unspecified error"
-    lowered = f"{message} {hint}".lower()
     kind, meaning = next(
-        ((k, m) for needle, k, m in _CLASSES if needle in lowered), (ErrorKind.VENUE, "Kraken reported an error")
+        ((k, m) for text in (message.lower(), hint.lower()) for needle, k, m in _CLASSES if needle in text),
+        (ErrorKind.VENUE, "Kraken reported an error"),
     )
     retry_after: float | None = None
     if kind is ErrorKind.LOCKOUT:
@@ -355,6 +361,8 @@ def vault_page(payload: Mapping[str, Any]) -> tuple[list[Account], int | None]:
         items = []
     if not isinstance(items, list) or not all(isinstance(item, Mapping) and "id" in item for item in items):
         raise _shape("ListCustodyVaults", "a list of vaults with ids")
+    if isinstance(total, str) and total.strip().isdigit():
+        total = int(total)
     count = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
     return [_account(item) for item in items], count
 

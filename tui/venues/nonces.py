@@ -2,15 +2,14 @@
 
 Kraken remembers the highest nonce a key has used and refuses anything not above it, forever. So the
 scale matters beyond this program: a larger unit (nanoseconds, python-kraken-sdk's 1e-8 s) would lock
-every tool that follows the documented milliseconds out of the key for good. And the order matters
-across restarts: keeping the last nonce on disk, per key, keeps ours increasing when the clock steps
-back between two runs, and between two balance-tui processes on this machine (`--once` from cron while
-the TUI runs): each takes the next nonce under a lock on the key's file.
+every tool that follows the documented milliseconds out of the key for good. Keeping the last nonce on
+disk, per key, keeps ours increasing when the clock steps back between two runs, and keeps two
+balance-tui processes on one machine from taking the same nonce (each takes the next one under a lock
+on the key's file). It cannot make their requests arrive in order: one key still belongs to one process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
@@ -25,7 +24,7 @@ try:
 except ImportError:  # not POSIX: the file still carries the nonce across restarts, without the lock
     fcntl = None  # type: ignore[assignment]
 
-_WIDTH = 20  # digits of the stored nonce: int64 fits
+PLAUSIBLE = 10**14  # milliseconds reach this in the year 5138: a larger stored nonce is not one of ours
 
 
 class NonceSource:
@@ -63,18 +62,30 @@ class NonceSource:
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            stored = _parse(os.pread(fd, 64, 0))
+            stored = self._read(fd, store)
             nonce = max(self._last + 1, stored + 1, self._now())
-            os.pwrite(fd, f"{nonce:0{_WIDTH}d}\n".encode("ascii"), 0)
+            data = f"{nonce}\n".encode("ascii")
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, data)
+            os.ftruncate(fd, len(data))
             return nonce
         finally:
             os.close(fd)  # closing releases the lock
 
+    def _read(self, fd: int, store: Path) -> int:
+        """The stored nonce; 0 for a new file. A file that holds no plausible nonce of ours is said so
+        (in `problem`) and started again from the clock: rewriting it is the only way it gets usable."""
+        raw = os.read(fd, 64).strip()
+        if not raw:
+            return 0
+        if raw.isdigit() and int(raw) < PLAUSIBLE:
+            return int(raw)
+        self.problem = f"{store} held no Kraken nonce of balance-tui's: started again from the clock"
+        return 0
 
-def _parse(raw: bytes) -> int:
-    with contextlib.suppress(ValueError):
-        return int(raw.strip() or b"0")
-    return 0
+
+def _tag(api_key: Secret) -> str:
+    return hashlib.sha256(api_key.reveal().encode()).hexdigest()
 
 
 def store_for(api_key: Secret, directory: Path | None = None) -> Path:
@@ -83,7 +94,7 @@ def store_for(api_key: Secret, directory: Path | None = None) -> Path:
         import platformdirs
 
         directory = platformdirs.user_state_path("balance-tui") / "kraken-nonces"
-    return directory / hashlib.sha256(api_key.reveal().encode()).hexdigest()[:32]
+    return directory / _tag(api_key)[:32]
 
 
 _sources: dict[str, NonceSource] = {}
@@ -91,8 +102,11 @@ _sources_lock = threading.Lock()
 
 
 def nonce_source_for(api_key: Secret, *, keep: bool = True) -> NonceSource:
-    """One nonce source per key per process, whoever asks first; `keep`: across restarts too."""
-    tag = hashlib.sha256(api_key.reveal().encode()).hexdigest()
+    """One nonce source per key per process, whoever asks first; `keep`: across restarts too.
+
+    A process either keeps every key's nonces (the app, `--once`, `--watch`) or none (the demo), so the
+    first caller's `keep` is every caller's."""
+    tag = _tag(api_key)
     with _sources_lock:
         if tag not in _sources:
             _sources[tag] = NonceSource(store_for(api_key) if keep else None)
