@@ -123,6 +123,45 @@ def test_totals_sum_exactly_across_venues_and_spellings() -> None:
     assert kept_apart == {"BTC", "XBT", "USD"}
 
 
+def test_totals_stay_exact_past_the_default_28_digits() -> None:
+    """38 significant digits each (Kraken sends up to 64 characters): the sum is written out by hand."""
+    kraken = _kraken(0.0, XXBT="99999999999999999999.999999999999999999", XBT="0.000000000000000001")
+    intx = VenueSnapshot(
+        "INTX",
+        "coinbase-intx",
+        (
+            AccountSnapshot(
+                "P1", "Main", (Balance("BTC", {"quantity": Decimal("12345678901234567890.123456789012345678")}),), 0.0
+            ),
+        ),
+        fetched_at=0.0,
+        period=5.0,
+    )
+    (btc,) = totals([kraken, intx], AssetNames(), 1.0)
+    assert format(btc.amount, "f") == "112345678901234567890.123456789012345678"
+
+
+def test_a_row_missing_from_a_stale_answer_does_not_clear_its_alert() -> None:
+    alerts = Alerts([BELOW])
+    (fired,) = alerts.check_venue(_intx(0.0, max_withdraw_amount="10"), 0.0)
+    assert fired.fired
+    failing_without_rows = VenueSnapshot(
+        "INTX",
+        "coinbase-intx",
+        (),
+        error=VenueError(ErrorKind.UNREACHABLE, "cannot connect to the venue"),
+        fetched_at=0.0,
+        period=5.0,
+        failures=1,
+    )
+    assert alerts.check_venue(failing_without_rows, 30.0) == []
+    assert [a.rule.name for a in alerts.active.values()] == [BELOW.name]
+    # the same row missing from a fresh answer does clear it: nothing is breaching any more
+    fresh_without_rows = VenueSnapshot("INTX", "coinbase-intx", (), fetched_at=35.0, period=5.0)
+    (cleared,) = alerts.check_venue(fresh_without_rows, 35.0)
+    assert not cleared.fired and not alerts.active
+
+
 def test_a_rule_on_a_total() -> None:
     names = AssetNames()
     rule = Rule("BTC total low", "total", "below", Decimal("1"), venue=TOTALS, asset="BTC")

@@ -69,6 +69,22 @@ async def test_backoff_grows_with_jitter_and_honours_retry_after(sim: Simulator,
     assert r2.next_delay() >= 60
 
 
+async def test_backoff_is_jittered_so_many_monitors_do_not_retry_in_step(
+    sim: Simulator, web: httpx.AsyncClient
+) -> None:
+    """Twenty monitors failing alike wait different times (the plain doubling would be 10 s for all),
+    each within ±20 % of it."""
+    sim.faults.set("http-5xx", venue="intx")
+    delays = []
+    for seed in range(20):
+        r = VenueRefresher("v", "coinbase-intx", intx_for(sim, web), refresh_seconds=5, rng=random.Random(seed))
+        await r.refresh()
+        await r.refresh()
+        delays.append(r.next_delay())
+    assert all(8.0 <= d <= 12.0 for d in delays), delays
+    assert len(set(delays)) == 20 and max(delays) - min(delays) > 2.0, delays
+
+
 async def test_lockout_pauses_the_key_for_fifteen_minutes(sim: Simulator, web: httpx.AsyncClient) -> None:
     sim.faults.set("kraken-error", venue="kraken", value="EGeneral:Temporary lockout")
     r = refresher(kraken_for(sim, web), kind="kraken-custody")

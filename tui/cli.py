@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SPEC",
         help="KIND[:VALUE][@VENUE[/ENDPOINT]][%%PERCENT], repeatable; kinds: latency, http-5xx, "
-        "429, 429-retry-after, html, truncated, reset, hang, kraken-error, empty, skew. "
+        "429, 429-retry-after, html, truncated, reset, hang, kraken-error, empty, skew, echo. "
         "Example: --fault latency:0.2@intx --fault http-5xx@kraken%%10",
     )
 

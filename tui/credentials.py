@@ -12,12 +12,15 @@ import shlex
 import stat
 import subprocess
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 MASK = "***"
 _MIN_REDACT_LEN = 4
+RECENT_SIGNATURES = 256
 _known: set[str] = set()
+_signatures: deque[str] = deque(maxlen=RECENT_SIGNATURES)
 _known_lock = threading.Lock()
 
 
@@ -56,16 +59,23 @@ class Secret:
 
 
 def remember(value: str) -> None:
-    """Add a value (a secret, or a signature made from one) to what `redact` scrubs."""
+    """Add a secret to what `redact` scrubs, for as long as the process lives."""
     if len(value) >= _MIN_REDACT_LEN:
         with _known_lock:
             _known.add(value)
 
 
-def redact(text: str) -> str:
-    """`text` with every known secret replaced by ***."""
+def remember_signature(value: str) -> None:
+    """Add a request's signature to what `redact` scrubs. Only the latest are kept: a signature can only
+    come back in the answer to its own request, and a monitor that runs for weeks signs millions."""
     with _known_lock:
-        known = sorted(_known, key=len, reverse=True)
+        _signatures.append(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret and recent signature replaced by ***."""
+    with _known_lock:
+        known = sorted({*_known, *_signatures}, key=len, reverse=True)
     for value in known:
         if value in text:
             text = text.replace(value, MASK)

@@ -128,6 +128,11 @@ class Simulator:
             if venue in (None, v) and endpoint in (None, e) and verdict in (None, d)
         )
 
+    def signatures(self) -> list[str]:
+        """The last thousand signatures presented (API-Sign, CB-ACCESS-SIGN), oldest first."""
+        with self.state.lock:
+            return list(self.state.signatures)
+
     def nonce_log(self) -> list[int]:
         """Kraken nonces accepted, in arrival order."""
         with self.state.lock:

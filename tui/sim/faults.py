@@ -20,6 +20,7 @@ class FaultKind(StrEnum):
     KRAKEN_ERROR = "kraken-error"  # value: the error string, in a 200
     EMPTY = "empty"  # an empty result
     SKEW = "skew"  # value: seconds the venue's clock is ahead of ours
+    ECHO = "echo"  # an error that quotes the request's own headers back (as some proxies and WAFs do)
 
 
 VENUES = ("kraken", "intx")

@@ -90,6 +90,17 @@ def _kraken_error(key: str, message: str, *, null_message: bool = False) -> Repl
     return Reply(200, dumps({key: [item], "result": None}))
 
 
+_SIGNED_HEADERS = ("API-Key", "API-Sign", "CB-ACCESS-KEY", "CB-ACCESS-SIGN", "CB-ACCESS-PASSPHRASE")
+
+
+def _echo(venue: str, headers: Any) -> Reply:
+    """A refusal that quotes the request's credentials back: what a client must never pass on unredacted."""
+    quoted = " ".join(f"{name}={headers[name]}" for name in _SIGNED_HEADERS if headers.get(name))
+    if venue == "kraken":
+        return Reply(200, dumps({"error": [f"EGeneral:Invalid arguments: {quoted}"], "result": None}))
+    return Reply(400, dumps({"message": f"request refused: {quoted}"}))
+
+
 def kraken_error_key(method: str) -> str:
     """`error` on GetCustodyBalance (its OpenAPI schema), `errors` on the vault calls (the docs' examples)."""
     return "error" if method == "GetCustodyBalance" else "errors"
@@ -126,6 +137,7 @@ class VenueState:
         self.clock: Callable[[], float] = time.time
         self.stats: Counter[tuple[str, str, str]] = Counter()
         self.kraken_nonce_log: list[int] = []
+        self.signatures: deque[str] = deque(maxlen=1000)  # every API-Sign / CB-ACCESS-SIGN presented
         self.stopping = threading.Event()
 
     def count(self, venue: str, endpoint: str, verdict: str) -> None:
@@ -544,6 +556,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         decimal.setcontext(_WIDE)  # this connection's thread: sums of 38-digit holdings stay exact
         state = self.server.state
+        for name in ("API-Sign", "CB-ACCESS-SIGN"):
+            if self.headers.get(name):
+                state.signatures.append(self.headers[name])
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
@@ -608,6 +623,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind is FaultKind.HANG:
             state.stopping.wait(HANG_SECONDS)
             self.close_connection = True
+        elif kind is FaultKind.ECHO:
+            self._reply(_echo(venue, self.headers))
         elif kind is FaultKind.KRAKEN_ERROR:
             message = str(fault.value or "EService:Unavailable")
             self._reply(Reply(200, dumps({"error": [message], "errors": [], "result": None})))

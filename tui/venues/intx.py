@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..credentials import Secret, redact, remember
+from ..credentials import Secret, redact, remember_signature
 from ..money import Account, AmountError, Balance, parse_amount
 from . import INTX_AMOUNTS, INTX_ID, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
 from .base import require_base64_secret
@@ -201,7 +201,7 @@ class IntxClient:
     async def _send(self, path: str) -> httpx.Response:
         timestamp = str(int(self._clock()))
         signature = sign(self._api_secret.reveal(), timestamp, "GET", path)
-        remember(signature)
+        remember_signature(signature)
         request = self._client.build_request(
             "GET",
             path,

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from ..credentials import Secret, redact, remember
+from ..credentials import Secret, redact, remember_signature
 from ..money import Account, AmountError, Balance, add, parse_amount, sub
 from . import KRAKEN_AMOUNTS, http
 from .base import require_base64_secret
@@ -173,7 +173,7 @@ class KrakenCustodyClient:
             nonce = self._nonces.next()
             body = encode_body({"nonce": nonce, **params})
             signature = sign(self._api_secret.reveal(), uri_path, nonce, body)
-            remember(signature)
+            remember_signature(signature)
             request = self._client.build_request(
                 "POST",
                 uri_path,
