@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_cli, write_config
 from tui.app import BalanceApp
@@ -71,45 +78,128 @@ def test_a_series_starts_with_the_value_in_force(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from decimal import Decimal
-sys.path.insert(0, {root!r})
+
+root, path, acked, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+sys.path.insert(0, root)
 from tui.changes import ChangeTracker
 from tui.history import History
 from tui.money import Balance
 from tui.snapshot import AccountSnapshot, VenueSnapshot
-history, tracker = History({path!r}), ChangeTracker()
-i = 0
-while True:
+
+history, tracker = History(path), ChangeTracker()
+db = history._db
+db.execute("PRAGMA cache_size = 10")  # a tiny page cache: the big refreshes spill to disk before COMMIT
+state = {"acked": 0, "armed": False, "begin": 0}
+
+
+def written() -> int:  # bytes this process has written so far
+    with open("/proc/self/io") as io:
+        return int(next(line for line in io if line.startswith("wchar:")).split()[1])
+
+
+def trace(sql: str) -> None:
+    if sql.strip().upper() == "BEGIN":
+        state["begin"] = written()
+    elif sql.strip().upper() == "COMMIT" and state["armed"]:
+        print("open", state["acked"], written() - state["begin"], flush=True)
+        time.sleep(3600)  # the transaction stays open until the test kills us
+
+
+db.set_trace_callback(trace)
+for i in range(acked + 1):  # refresh i: every field of every balance moves, answered at 1000 + i
     balances = tuple(
-        Balance(f"A{{n}}", {{"balance": Decimal(f"{{i}}.{{n}}"), "hold_trade": Decimal(0), "available": Decimal(i)}})
-        for n in range(50)
+        Balance(f"A{n}", {"balance": Decimal(f"{i}.{n}"), "hold_trade": Decimal(i), "available": Decimal(f"{i}.{n}1")})
+        for n in range(size)
     )
-    venue = VenueSnapshot("Kraken", "kraken-custody", (AccountSnapshot("V1", "T", balances, time.time()),))
+    venue = VenueSnapshot("Kraken", "kraken-custody", (AccountSnapshot("V1", "T", balances, 1000.0 + i),))
+    state["armed"] = i == acked
     history.record(tracker.diff(venue))
-    if i == 20:
-        print("writing", flush=True)
-    i += 1
-    time.sleep(0.001)
+    if i < acked:
+        history.flush(60)
+        assert history.error is None and history._queue.unfinished_tasks == 0, history.error
+        state["acked"] += 1
+time.sleep(3600)
 """
+REFRESH_SIZE = 3000  # balances per refresh, three fields each: far more pages than the writer's cache holds
 
 
-def test_kill_9_during_writes_leaves_a_sound_database(tmp_path: Path) -> None:
-    path = tmp_path / "history.sqlite3"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(path))], stdout=subprocess.PIPE, text=True
+def _expected(refresh: int) -> set[tuple[float, str, str, str]]:
+    """Refresh `refresh` of WRITER, row by row (at, asset, field, value), written out independently."""
+    at = 1000.0 + refresh
+    return {
+        row
+        for n in range(REFRESH_SIZE)
+        for row in (
+            (at, f"A{n}", "balance", f"{refresh}.{n}"),
+            (at, f"A{n}", "hold_trade", str(refresh)),
+            (at, f"A{n}", "available", f"{refresh}.{n}1"),
+        )
+    }
+
+
+@contextmanager
+def _writer_inside_a_transaction(path: Path, acked: int) -> Iterator[int]:
+    """WRITER in its own process, once it has committed `acked` refreshes and stopped dead just before the
+    COMMIT of the next one; yields how many bytes it wrote in that open transaction, and kills it with SIGKILL
+    on the way out."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(ROOT), str(path), str(acked), str(REFRESH_SIZE)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
-    time.sleep(1.0)
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait(10)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout or ():
+            lines.put(line)
+        lines.put("")  # the writer died
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        line = lines.get(timeout=60)  # a safety net only: the line comes as soon as the transaction is open
+        word, committed, spilled = line.split() if line else ("died", "", "0")
+        assert (word, committed) == ("open", str(acked)), line
+        yield int(spilled)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+    assert proc.returncode == -signal.SIGKILL  # killed inside the transaction, never exited by itself
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts the writer's bytes in /proc/self/io")
+@pytest.mark.parametrize("acked", [0, 2])  # the first refresh into an empty file; one after others
+def test_kill_9_inside_a_transaction_loses_that_refresh_whole_and_nothing_else(tmp_path: Path, acked: int) -> None:
+    path = tmp_path / "history.sqlite3"
+    with _writer_inside_a_transaction(path, acked) as spilled:
+        assert spilled > 1_000_000  # SQLite wrote the open refresh's pages to disk before its COMMIT
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = db.execute("SELECT field, value FROM changes").fetchall()
-    assert len(rows) > 150 and all(value is None or Decimal(value) >= 0 for _, value in rows)
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = db.execute("SELECT at, asset, field, value FROM changes").fetchall()
+    assert len(rows) == len(set(rows)) == acked * 3 * REFRESH_SIZE  # every acknowledged refresh, the open one not
+    assert set(rows) == set().union(*(_expected(i) for i in range(acked)))
     after = History(path)  # and it carries on
-    after.record(ChangeTracker().diff(_venue("9.99", time.time())))
+    after.record(ChangeTracker().diff(_venue("9.99", 5000.0)))
     after.flush()
+    assert after.error is None
     after.close()
-    assert _count(path) > len(rows)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert db.execute("SELECT count(*) FROM changes WHERE at = 5000.0").fetchone()[0] == 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts the writer's bytes in /proc/self/io")
+def test_history_reads_while_the_tui_is_writing_a_refresh(tmp_path: Path) -> None:
+    """WAL: `balance-tui history` reads what is committed while a writer holds an open transaction that has
+    already written pages (a rollback journal would hold the reader off until busy_timeout, then fail)."""
+    path = tmp_path / "history.sqlite3"
+    config = write_config(tmp_path / "c.toml", f'[history]\npath = "{path}"\n')
+    with _writer_inside_a_transaction(path, acked=2) as spilled:
+        assert spilled > 1_000_000
+        out = run_cli("history", "--config", str(config), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    by_refresh = Counter(int(r["value"].split(".")[0]) for r in records)  # refresh i's values all start "i."
+    assert by_refresh == {0: 3 * REFRESH_SIZE, 1: 3 * REFRESH_SIZE}
 
 
 def test_history_command_prints_table_json_and_csv(tmp_path: Path) -> None:
