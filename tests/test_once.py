@@ -14,8 +14,10 @@ from tests.conftest import run_cli, write_config
 from tui.sim import Simulator
 from tui.venues import intx
 
-VENUE_KEYS = {"name", "kind", "ok", "error", "accounts"}
-ACCOUNT_KEYS = {"id", "name", "ok", "error", "balances"}
+VENUE_KEYS = {"name", "kind", "ok", "error", "usd_value", "accounts"}
+ACCOUNT_KEYS = {"id", "name", "ok", "error", "usd_value", "balances"}
+TOP_KEYS = {"generated_at", "venues", "prices", "usd_total", "usd_loans", "usd_net", "unpriced"}
+WORTH = {"usd_price", "usd_value"}
 
 
 def test_json_matches_the_contract_field_for_field(sim: Simulator, sim_config: Path) -> None:
@@ -23,23 +25,31 @@ def test_json_matches_the_contract_field_for_field(sim: Simulator, sim_config: P
     portfolio = next(iter(sim.market.portfolios))
     sim.market.set_kraken(vault, "XBT", "12.3456789012", "0.5")
     sim.market.set_intx(portfolio, "BTC", quantity="997.5000000000000", hold="0.5")
+    sim.market.set_price("XBT", "97250.1")
     done = run_cli("--once", "--format", "json", "--config", str(sim_config))
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert set(out) == {"generated_at", "venues"} and out["generated_at"].endswith("Z")
+    assert set(out) == TOP_KEYS and out["generated_at"].endswith("Z")
     kraken, coinbase = out["venues"]
     assert set(kraken) == VENUE_KEYS and kraken["kind"] == "kraken-custody" and kraken["ok"] is True
     assert [a["id"] for a in kraken["accounts"]] == list(sim.market.vaults)
     for account in kraken["accounts"] + coinbase["accounts"]:
         assert set(account) == ACCOUNT_KEYS and account["ok"] is True and account["error"] is None
     xbt = next(b for b in kraken["accounts"][0]["balances"] if b["asset"] == "XBT")
-    assert xbt == {"asset": "XBT", "balance": "12.3456789012", "hold_trade": "0.5", "available": "11.8456789012"}
+    assert xbt == {
+        "asset": "XBT",
+        "balance": "12.3456789012",
+        "hold_trade": "0.5",
+        "available": "11.8456789012",
+        "usd_price": "97250.10000",  # as Ticker writes it
+        "usd_value": "1200618.50770959012",  # 12.3456789012 × 97250.1, worked out by hand
+    }
     for account in kraken["accounts"]:
         for b in account["balances"]:
             assert Decimal(b["available"]) == Decimal(b["balance"]) - Decimal(b["hold_trade"])
     for account in coinbase["accounts"]:
         for b in account["balances"]:
-            assert set(b) == {"asset", *intx.FIELDS}
+            assert set(b) == {"asset", *intx.FIELDS, *WORTH, "loan_usd_value"}
     btc = next(b for b in coinbase["accounts"][0]["balances"] if b["asset"] == "BTC")
     assert btc["quantity"] == "997.5000000000000" and btc["hold"] == "0.5"
     held = sim.market.portfolios[portfolio].holdings["BTC"]

@@ -12,16 +12,23 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .assets import AssetNames
 from .money import fmt, sub
 from .snapshot import VenueSnapshot, iso
 from .totals import Total, is_stale
 
+if TYPE_CHECKING:
+    from .valuation import Appraisal, Sums
+
 TOTALS = "totals"
 SUMMARY = "summary."  # a rule's field "summary.in_liquidation" is about an account as a whole
 RULE_KINDS = ("below", "above", "change", "is")
+BALANCE_VALUES = ("usd_value", "loan_usd_value")  # a balance's worth (the loan's, at INTX)
+SCOPE_VALUES = ("usd_total", "usd_loans", "usd_net")  # a venue's (or an account's, or the firm's) worth
+VALUE_FIELDS = frozenset((*BALANCE_VALUES, *SCOPE_VALUES))
+WHOLE_VENUE = "*"  # the account id of a venue-wide target
 LOG_LIMIT = 500
 
 
@@ -64,7 +71,9 @@ class Target:
 
     def label(self) -> str:
         if self.venue == TOTALS:
-            return f"total {self.asset}"
+            return f"total {self.asset}" if self.asset else "every venue together"
+        if self.account_id == WHOLE_VENUE:
+            return f"{self.venue} (all accounts)"
         return f"{self.venue} / {self.account}" + (f" / {self.asset}" if self.asset else " (whole account)")
 
 
@@ -135,36 +144,75 @@ class Alerts:
         self.log: deque[Alert] = deque(maxlen=LOG_LIMIT)  # newest last; fired and cleared
         self._watches: dict[tuple[int, Target], _Watch] = {}
 
-    def check_venue(self, venue: VenueSnapshot, now: float) -> list[Event]:
+    def check_venue(
+        self, venue: VenueSnapshot, now: float, worth: Appraisal | None = None, values_only: bool = False
+    ) -> list[Event]:
+        """The rules on this venue's balances, accounts and values; `values_only` when only prices moved."""
         stale = is_stale(venue, now)
+        prices_age = worth.book.age(now) if worth is not None and worth.stale and worth.book is not None else None
         values: list[tuple[Target, Mapping[str, Decimal | bool | None], float | None]] = []
+        oldest: float | None = None
         for account in venue.accounts:
             if account.fetched_at is None:
                 continue
             age = now - account.fetched_at if (stale or account.error is not None) else None
+            valued_age = _older(age, prices_age)  # a value is as old as the older of its two parts
+            oldest = _older(oldest, valued_age)
+            whole = Target(venue.name, account.id, account.name, "")
             for balance in account.balances:
                 target = Target(venue.name, account.id, account.name, balance.asset)
-                values.append((target, balance.amounts, age))
-            if account.summary is not None:
-                summary = {SUMMARY + name: value for name, value in account.summary.items()}
-                values.append((Target(venue.name, account.id, account.name, ""), summary, age))
-        return self._check(venue.name, values, now, fresh=not stale)
+                if not values_only:
+                    values.append((target, balance.amounts, age))
+                if worth is not None and worth.priced:
+                    found = worth.worth(venue.name, account.id, balance.asset)
+                    values.append((target, {"usd_value": found.value, "loan_usd_value": found.loan_value}, valued_age))
+            if account.summary is not None and not values_only:
+                values.append((whole, {SUMMARY + name: value for name, value in account.summary.items()}, age))
+            if worth is not None and worth.priced and (venue.name, account.id) in worth.accounts:
+                values.append((whole, _scope(worth.accounts[(venue.name, account.id)]), valued_age))
+        if worth is not None and worth.priced and venue.name in worth.venues:
+            everything = Target(venue.name, WHOLE_VENUE, "all accounts", "")
+            values.append((everything, _scope(worth.venues[venue.name]), oldest if stale else prices_age))
+        fresh = not stale and prices_age is None
+        return self._check(venue.name, values, now, fresh, VALUE_FIELDS if values_only else None)
 
-    def check_totals(self, totals: Iterable[Total], now: float, ages: dict[str, float] | None = None) -> list[Event]:
+    def check_totals(
+        self,
+        totals: Iterable[Total],
+        now: float,
+        ages: dict[str, float] | None = None,
+        worth: Appraisal | None = None,
+    ) -> list[Event]:
         totals = list(totals)
-        values = []
+        priced = worth is not None and worth.priced
+        prices_age = worth.book.age(now) if worth is not None and worth.stale and worth.book is not None else None
+        values: list[tuple[Target, Mapping[str, Decimal | bool | None], float | None]] = []
+        oldest: float | None = None
         for total in totals:
             age = max((ages or {}).get(h.venue, 0.0) for h in total.holdings) if total.stale else None
-            values.append((Target(TOTALS, TOTALS, "all venues", total.asset), {"total": total.amount}, age))
-        return self._check(TOTALS, values, now, fresh=not any(t.stale for t in totals))
+            oldest = _older(oldest, age)
+            amounts: dict[str, Decimal | bool | None] = {"total": total.amount}
+            if priced and worth is not None and total.asset in worth.assets:
+                amounts["usd_value"] = worth.assets[total.asset].gross if total.asset not in worth.unpriced else None
+            values.append((Target(TOTALS, TOTALS, "all venues", total.asset), amounts, _older(age, prices_age)))
+        if priced and worth is not None:
+            values.append((Target(TOTALS, TOTALS, "all venues", ""), _scope(worth.firm), _older(oldest, prices_age)))
+        fresh = not any(t.stale for t in totals) and prices_age is None
+        return self._check(TOTALS, values, now, fresh)
 
     def _check(
-        self, venue: str, values: list[tuple[Target, Any, float | None]], now: float, fresh: bool
+        self,
+        venue: str,
+        values: list[tuple[Target, Any, float | None]],
+        now: float,
+        fresh: bool,
+        fields: frozenset[str] | None = None,
     ) -> list[Event]:
+        """Step every rule on this venue over the values given; `fields`: only the rules on these fields."""
         events: list[Event] = []
         seen: set[tuple[int, Target]] = set()
         for index, rule in enumerate(self.rules):
-            if not self._venue_matches(rule, venue):
+            if not self._venue_matches(rule, venue) or (fields is not None and rule.field not in fields):
                 continue
             for target, amounts, stale_age in values:
                 if not self._matches(rule, target) or rule.field not in amounts:
@@ -175,7 +223,8 @@ class Alerts:
                 key = (index, target)
                 seen.add(key)
                 events.extend(self._step(key, rule, target, value, stale_age, now))
-        for key in [k for k in self.active if k[1].venue == venue and k not in seen]:
+        in_scope = [k for k in self.active if k[1].venue == venue and k not in seen]
+        for key in [k for k in in_scope if fields is None or self.rules[k[0]].field in fields]:
             if fresh:  # the balance is gone from a fresh answer: nothing is breaching any more
                 events.extend(self._clear(key, now))
         return events
@@ -238,6 +287,10 @@ class Alerts:
         return rule.venue == venue
 
     def _matches(self, rule: Rule, target: Target) -> bool:
+        if rule.field in SCOPE_VALUES and rule.venue != TOTALS:  # a venue's worth, or one account's
+            return (rule.account is None) == (target.account_id == WHOLE_VENUE) and (
+                rule.account is None or rule.account in (target.account_id, target.account)
+            )
         if rule.account is not None and rule.account not in (target.account_id, target.account):
             return False
         if rule.asset is not None:
@@ -249,6 +302,15 @@ class Alerts:
     def flagged(self, venue: str) -> set[tuple[str, str]]:
         """(row key, field) of every active alert on this venue: the cells to mark."""
         return {(t.row_key, self.rules[i].field) for (i, t) in self.active if t.venue == venue}
+
+
+def _scope(sums: Sums) -> dict[str, Decimal | bool | None]:
+    return {"usd_total": sums.gross, "usd_loans": sums.loans, "usd_net": sums.net}
+
+
+def _older(a: float | None, b: float | None) -> float | None:
+    """The older of two ages, where None is fresh."""
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _span(seconds: float) -> str:

@@ -28,10 +28,11 @@ from .alerts import TOTALS, Event
 from .config import Config
 from .engine import Engine, VenueRefresher
 from .history import History, HistoryError
-from .monitor import TOTALS_NAME, Monitor
+from .monitor import TOTALS_NAME, Monitor, Outcome
 from .panes import BalanceTable, VenuePane, View
+from .prices import PriceBook
 from .rows import SORT_LABELS, SORTS, Baseline
-from .screens import AlertsScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen
+from .screens import AlertsScreen, DetailScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
 from .snapshot import VenueSnapshot
 
 TOTALS_MIN_HEIGHT = 30  # below this, three stacked panes would show two or three rows each
@@ -47,6 +48,17 @@ class VenueUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, VenueUpdated) and message.index == self.index
+
+
+class PricesUpdated(Message):
+    """The price source published a new price book (posted from its worker)."""
+
+    def __init__(self, book: PriceBook) -> None:
+        super().__init__()
+        self.book = book
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PricesUpdated)
 
 
 class BalanceApp(App[int]):
@@ -104,13 +116,14 @@ class BalanceApp(App[int]):
         if self.demo:
             yield Static(" DEMO · simulated venues, not real money ", id="demo-banner")
         with Vertical(id="panes"):
+            valued = self.config.prices.source != "none"
             for i, venue in enumerate(self.config.venues):
-                pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view, now=self.clock)
+                pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view, self.clock, valued)
                 self.panes.append(pane)
                 yield pane
             if len(self.config.venues) > 1:
                 self.totals_pane = VenuePane(
-                    len(self.panes), TOTALS_NAME, "totals", self.baseline, self.view, now=self.clock
+                    len(self.panes), TOTALS_NAME, "totals", self.baseline, self.view, self.clock, valued
                 )
                 self.totals_pane.add_class("totals")
                 yield self.totals_pane
@@ -126,6 +139,7 @@ class BalanceApp(App[int]):
         await self.engine.__aenter__()
         for i, refresher in enumerate(self.engine.refreshers):
             self._run_venue(i, refresher)
+        self._run_prices()
         self.set_interval(1.0, self._tick)
         if self.totals_pane is not None and self.size.height < TOTALS_MIN_HEIGHT:
             self.totals_pane.display = False
@@ -136,11 +150,22 @@ class BalanceApp(App[int]):
 
     def _run_venue(self, index: int, refresher: VenueRefresher) -> None:
         def publish(snapshot: VenueSnapshot) -> None:
+            self.engine.seen(snapshot)  # the price source learns of new assets at once
             self.post_message(VenueUpdated(index, snapshot))
 
         self.run_worker(
             refresher.run(publish), name=f"venue-{index}", group=f"venue:{index}", exit_on_error=False, exclusive=False
         )
+
+    def _run_prices(self) -> None:
+        prices = self.engine.prices
+        if prices is None:
+            return
+
+        def publish(book: PriceBook) -> None:
+            self.post_message(PricesUpdated(book))
+
+        self.run_worker(prices.run(self.engine.held, publish), name="prices", group="prices", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
@@ -169,11 +194,22 @@ class BalanceApp(App[int]):
         if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
             screen.update_from(message.snapshot)
 
+    def on_prices_updated(self, message: PricesUpdated) -> None:
+        self._draw(self.monitor.take_prices(message.book, self.clock()))
+        self._status()
+
     def _after_refresh(self, snapshot: VenueSnapshot) -> None:
-        """History, totals and alerts: what the monitor decides, drawn."""
-        outcome = self.monitor.take(snapshot, self.clock())
+        self._draw(self.monitor.take(snapshot, self.clock()))
+
+    def _draw(self, outcome: Outcome) -> None:
+        """History, totals, values and alerts: what the monitor decided, drawn."""
         if self.totals_pane is not None and outcome.totals is not None:
             self.totals_pane.show(outcome.totals)
+        for pane in self.all_panes:
+            pane.show_worth(outcome.worth)
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, DetailScreen):
+            screen.show_worth(outcome.worth)
         alerts = self.monitor.alerts
         for pane in self.all_panes:
             pane.flag(alerts.flagged(TOTALS if pane is self.totals_pane else pane.venue_name))
@@ -318,11 +354,12 @@ class BalanceApp(App[int]):
             return self.monitor.trend(pane.venue_name, row.account_id, row.asset, self.clock())
 
         if pane.kind == "coinbase-intx":
-            screen: Screen[None] = IntxDetailScreen(
+            screen: DetailScreen = IntxDetailScreen(
                 refresher.client, pane.venue_name, row, self.config.refresh_seconds, trend
             )
         else:
             screen = KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline, trend)
+        screen.worth = self.monitor.worth
         self.push_screen(screen)
 
     def get_system_commands(self, screen: Screen[object]) -> list[SystemCommand]:
@@ -332,7 +369,7 @@ class BalanceApp(App[int]):
             SystemCommand("Refresh now", "Refresh every venue now (r)", self.action_refresh_now),
             SystemCommand("Pause / resume", "Stop or restart refreshing (p)", self.action_pause),
             SystemCommand("Filter", "Filter rows by asset or account (/)", self.action_filter),
-            SystemCommand("Cycle sort", "account, asset, amount, change (s)", self.action_sort),
+            SystemCommand("Cycle sort", "value, account, asset, amount, change (s)", self.action_sort),
             SystemCommand("Hide zero balances", "Toggle rows whose amounts are all zero (h)", self.action_hide_zero),
             SystemCommand("Mask amounts", "Hide every amount, for screen sharing (m)", self.action_mask),
             SystemCommand("Maximise pane", "Show only the focused pane (z)", self.action_maximise),
@@ -352,6 +389,9 @@ class BalanceApp(App[int]):
 
     def _status(self) -> None:
         parts = [f"sort: {SORT_LABELS[self.view.sort]}"]
+        prices = prices_status(self.monitor.book, self.clock())
+        if prices:
+            parts.append(prices)
         if self.view.filter_text:
             parts.append(f"filter: {self.view.filter_text!r}")
         if self.view.hide_zero:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .alerts import RULE_KINDS, SUMMARY, TOTALS, Rule
+from .alerts import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
 from .credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from .venues import KINDS, VenueKind
 
@@ -27,8 +27,12 @@ ENV_VAR = "BALANCE_TUI_CONFIG"
 SIM_MARKER = "# balance-tui simulator config"
 MIN_REFRESH = 1.0
 MAX_REFRESH = 3600.0
-TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert"}
+TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert", "prices"}
 HISTORY_KEYS = {"enabled", "path"}
+PRICES_KEYS = {"source", "base_url", "refresh_seconds"}
+PRICE_SOURCES = ("kraken", "none")
+PRICES_DEFAULT_URL = "https://api.kraken.com"
+MIN_PRICE_REFRESH = 10.0  # Kraken's public endpoints limit each IP: about once a minute is the polite pace
 ALERT_KEYS = {"name", "venue", "account", "asset", "field", "window", "command", *RULE_KINDS}
 SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
@@ -62,6 +66,13 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PricesConfig:
+    source: str = "kraken"  # or "none"
+    base_url: str = PRICES_DEFAULT_URL
+    refresh_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
     refresh_seconds: float
@@ -70,6 +81,7 @@ class Config:
     history: HistoryConfig = HistoryConfig()
     assets: dict[str, str] = field(default_factory=dict)  # venue spelling -> the name totals use
     alerts: tuple[Rule, ...] = ()
+    prices: PricesConfig = PricesConfig()
 
     def line_of(self, *key: str | int) -> int | None:
         while key:
@@ -155,7 +167,9 @@ def parse(text: str, path: Path | None = None) -> Config:
     if not isinstance(alerts, list):
         raise fail("must be a list of [[alert]] tables", "alert")
     rules = tuple(_alert(table, i, venues, fail) for i, table in enumerate(alerts))
-    return Config(path, float(refresh), tuple(venues), lines, _history(data.get("history", {}), fail), assets, rules)
+    history = _history(data.get("history", {}), fail)
+    prices = _prices(data.get("prices", {}), fail)
+    return Config(path, float(refresh), tuple(venues), lines, history, assets, rules, prices)
 
 
 def parse_span(text: str | int | Decimal) -> float:
@@ -214,6 +228,8 @@ def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
     flag = table["field"].removeprefix(SUMMARY) in _flags_of(venue, venues)
     if table["field"].startswith(SUMMARY) and "asset" in table:
         raise bad("a summary field is about a whole account: drop asset", "asset")
+    if table["field"] in SCOPE_VALUES and "asset" in table:
+        raise bad(f"{table['field']} is what a whole venue or account is worth: drop asset", "asset")
     if flag != (kind == "is"):
         hint = "is = true (or false)" if flag else "below, above or change"
         raise bad(f"{table['field']} is {'a yes/no' if flag else 'an amount'}: use {hint}", kind)
@@ -272,13 +288,16 @@ def _kinds_of(venue: str | None, venues: list[VenueConfig]) -> list[VenueKind]:
 
 
 def _fields_of(venue: str | None, venues: list[VenueConfig]) -> tuple[str, ...]:
-    """What a rule on this venue may watch: balance amounts, and "summary." + account-wide fields."""
+    """What a rule on this venue may watch: balance amounts and values, a venue's (or an account's) worth,
+    and "summary." + account-wide fields; on the totals, an asset's total and value, and the firm's worth."""
     if venue == TOTALS:
-        return ("total",)
+        return ("total", "usd_value", *SCOPE_VALUES)
     fields: list[str] = []
     for kind in _kinds_of(venue, venues):
-        fields.extend(f for f in kind.amounts if f not in fields)
-        fields.extend(SUMMARY + f for f in kind.summary_fields if SUMMARY + f not in fields)
+        values = [f for f in BALANCE_VALUES if f == "usd_value" or "loan" in kind.amounts]
+        for field_name in (*kind.amounts, *values, *SCOPE_VALUES, *(SUMMARY + f for f in kind.summary_fields)):
+            if field_name not in fields:
+                fields.append(field_name)
     return tuple(fields)
 
 
@@ -299,6 +318,27 @@ def _history(table: Any, fail: Any) -> HistoryConfig:
     if where is not None and (not isinstance(where, str) or not where.strip()):
         raise fail("must be a file path", "history", "path")
     return HistoryConfig(enabled, Path(where).expanduser() if where else None)
+
+
+def _prices(table: Any, fail: Any) -> PricesConfig:
+    if not isinstance(table, dict):
+        raise fail("must be a table: [prices]", "prices")
+    for key in table:
+        if key not in PRICES_KEYS:
+            raise fail(f"unknown key (known: {', '.join(sorted(PRICES_KEYS))})", "prices", key)
+    source = table.get("source", "kraken")
+    if source not in PRICE_SOURCES:
+        raise fail(f"must be one of {', '.join(map(repr, PRICE_SOURCES))}", "prices", "source")
+    base_url = table.get("base_url", PRICES_DEFAULT_URL)
+    problem = check_base_url(base_url) if isinstance(base_url, str) else "must be a URL string"
+    if problem:
+        raise fail(problem, "prices", "base_url")
+    refresh = table.get("refresh_seconds", 60)
+    if isinstance(refresh, bool) or not isinstance(refresh, (int, Decimal)):
+        raise fail("must be a number of seconds", "prices", "refresh_seconds")
+    if not MIN_PRICE_REFRESH <= refresh <= MAX_REFRESH:
+        raise fail(f"must be between {MIN_PRICE_REFRESH:g} and {MAX_REFRESH:g} seconds", "prices", "refresh_seconds")
+    return PricesConfig(source, base_url.rstrip("/"), float(refresh))
 
 
 def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:
@@ -458,7 +498,9 @@ TEMPLATE_EXTRAS = """
 # [assets]
 # "USDC.M" = "USDC"
 
-# Alerts: below / above / change (absolute or "5%", within a window) on any field, or on a total.
+# Alerts: below / above / change (absolute or "5%", within a window) on any field, or on a total;
+# on what it is worth: usd_value of a balance, usd_total / usd_loans / usd_net of a venue (or, with
+# account, of one account), and of every venue together with venue = "totals".
 # [[alert]]
 # name = "USDC withdrawable at INTX"
 # venue = "Coinbase INTX"            # or "totals" with field = "total"
@@ -471,10 +513,22 @@ TEMPLATE_EXTRAS = """
 # venue = "Coinbase INTX"
 # field = "summary.in_liquidation"   # a portfolio as a whole (its summary is then fetched too)
 # is = true
+#
+# [[alert]]
+# name = "INTX worth under $10M"
+# venue = "Coinbase INTX"
+# field = "usd_total"                # usd_net subtracts loans; venue = "totals" is every venue together
+# below = "10000000"
 
 # Every change is recorded in the platform data directory; `balance-tui history` prints it.
 # [history]
 # enabled = true
+
+# What it is worth in US dollars: Kraken's public market data (no key), or source = "none".
+# [prices]
+# source = "kraken"
+# base_url = "https://api.kraken.com"
+# refresh_seconds = 60
 """
 
 
@@ -531,6 +585,7 @@ def simulator_config(sim: Simulator, refresh_seconds: float = 5) -> str:
                 "passphrase": sim.intx_keys.passphrase or "",
             },
         ],
+        "prices": {"source": "kraken", "base_url": sim.url, "refresh_seconds": 60},
     }
     return f"{SIM_MARKER} (seed {sim.seed}): demo keys, simulated money.\n\n" + tomli_w.dumps(data)
 

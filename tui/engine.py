@@ -21,14 +21,16 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+from .assets import AssetNames
 from .config import Config, ConfigError, VenueConfig, resolve_secrets
 from .money import Account, Balance
+from .prices import KRAKEN, KrakenPrices, PriceBook, PriceRefresher
+from .schedule import backoff
 from .snapshot import AccountSnapshot, Snapshot, VenueSnapshot
+from .valuation import appraise, held_assets
 from .venues.base import VenueClient
-from .venues.errors import ErrorKind, VenueError
+from .venues.errors import ErrorKind, VenueError, guarded
 
-MAX_BACKOFF = 300.0
-NOT_RETRYABLE_FLOOR = 60.0
 REDISCOVER_SECONDS = 1800.0
 ONCE_PATIENCE = 15.0  # --once waits out a rate limit this short instead of failing
 EMPTY_CONFIRMATIONS = 3  # empty answers in a row before an account that had balances is taken as empty
@@ -123,7 +125,7 @@ class VenueRefresher:
     async def _discover(self) -> bool:
         assert self.client is not None
         try:
-            found = await _guard(self.client.discover())
+            found = await guarded(self.client.discover())
         except VenueError as exc:
             if self.configured:  # names are a nicety when the ids are configured: go on without them
                 self._timing.discovered_at = self._clock()
@@ -181,12 +183,12 @@ class VenueRefresher:
         try:
             if self.summaries:
                 balances, summary = await asyncio.gather(
-                    _guard(self.client.fetch(account_id)),
-                    _guard(self.client.account_summary(account_id)),  # type: ignore[attr-defined]
+                    guarded(self.client.fetch(account_id)),
+                    guarded(self.client.account_summary(account_id)),  # type: ignore[attr-defined]
                 )
                 outcome = (balances, summary)
             else:
-                outcome = (await _guard(self.client.fetch(account_id)), None)
+                outcome = (await guarded(self.client.fetch(account_id)), None)
         except VenueError as exc:
             outcome = exc
         return outcome, self._clock() - started
@@ -220,14 +222,7 @@ class VenueRefresher:
             delay = max(self.refresh_seconds - elapsed, rate_delay, 0.0)
             self._timing.period = max(self.refresh_seconds, elapsed + rate_delay)
             return delay
-        error = self._current_error()
-        backoff = min(self.refresh_seconds * 2.0 ** (self._failures - 1), MAX_BACKOFF)
-        backoff *= self._rng.uniform(0.8, 1.2)
-        if error is not None and not error.retryable:
-            backoff = max(backoff, NOT_RETRYABLE_FLOOR)
-        if error is not None and error.retry_after is not None:
-            backoff = max(backoff, error.retry_after)
-        return max(backoff, rate_delay)
+        return max(backoff(self.refresh_seconds, self._failures, self._rng, self._current_error()), rate_delay)
 
     def _current_error(self) -> VenueError | None:
         return self._error or next((s.error for s in self._accounts.values() if s.error is not None), None)
@@ -286,18 +281,6 @@ class VenueRefresher:
         return not self.resumed.is_set()
 
 
-async def _guard(awaitable: Any) -> Any:
-    """Await a venue call; anything but a `VenueError` escaping a client is a bug, reported as a value."""
-    try:
-        return await awaitable
-    except VenueError:
-        raise
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # a client bug must not take the monitor down
-        raise VenueError(ErrorKind.VENUE, f"internal error: {type(exc).__name__}: {exc}"[:200]) from None
-
-
 class Engine:
     """Every configured venue: its HTTP client, venue client and refresher. Use `async with`."""
 
@@ -318,7 +301,10 @@ class Engine:
         self._rng = rng
         self._secrets = [resolve_secrets(v, config) for v in config.venues]
         _refuse_shared_kraken_keys(config, self._secrets)
+        self.names = AssetNames(config.assets)
         self.refreshers: list[VenueRefresher] = []
+        self.prices: PriceRefresher | None = None  # None when [prices] source = "none"
+        self.latest: dict[str, VenueSnapshot] = {}  # each venue's last finished refresh
         self._http: list[Any] = []
 
     async def __aenter__(self) -> Engine:
@@ -334,6 +320,11 @@ class Engine:
             except VenueError as exc:
                 client, broken = None, exc
             self.refreshers.append(self._refresher(venue, client, broken))
+        if self.config.prices.source == KRAKEN:
+            web = http.new_client(self.config.prices.base_url)
+            self._http.append(web)
+            source = KrakenPrices(web, self.names)  # its pacing is in real time: the venue's limits are
+            self.prices = PriceRefresher(source, self.config.prices.refresh_seconds, wall=self._wall, rng=self._rng)
         return self
 
     def _refresher(self, venue: VenueConfig, client: VenueClient | None, broken: VenueError | None) -> VenueRefresher:
@@ -368,7 +359,48 @@ class Engine:
             again = await asyncio.gather(*(self._after(self.refreshers[i]) for i in retry))
             for i, snapshot in zip(retry, again, strict=True):
                 venues[i] = snapshot
-        return Snapshot(tuple(venues))
+        return self.appraised(venues, await self.price(venues))
+
+    async def run(self, on_venue: Callable[[VenueSnapshot], Any], on_prices: Callable[[PriceBook], Any]) -> None:
+        """Every venue on its schedule and the price source on its own, until cancelled: what `--watch`
+        (and any sink that is not the TUI) runs. A sink's exception (a closed pipe) ends it."""
+
+        def venue(snapshot: VenueSnapshot) -> None:
+            self.seen(snapshot)
+            on_venue(snapshot)
+
+        tasks = [asyncio.create_task(r.run(venue)) for r in self.refreshers]
+        if self.prices is not None:
+            tasks.append(asyncio.create_task(self.prices.run(self.held, on_prices)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def seen(self, snapshot: VenueSnapshot) -> None:
+        """A venue's refresh as it is published: a finished one is kept, and an asset it holds that the
+        prices do not cover yet wakes the price source."""
+        if snapshot.refreshing:
+            return
+        self.latest[snapshot.name] = snapshot
+        if self.prices is not None and self.prices.wants(held_assets([snapshot], self.names)):
+            self.prices.refresh_soon()
+
+    def held(self) -> set[str]:
+        """Every asset the venues hold now (canonical names): what the price source is asked for."""
+        return held_assets(self.latest.values(), self.names)
+
+    async def price(self, venues: list[VenueSnapshot]) -> PriceBook | None:
+        """The prices of every asset these venues hold, fetched now (None without a price source)."""
+        if self.prices is None:
+            return None
+        return await self.prices.refresh(held_assets(venues, self.names))
+
+    def appraised(self, venues: list[VenueSnapshot], book: PriceBook | None) -> Snapshot:
+        now = self._wall()
+        return Snapshot(tuple(venues), now, appraise(venues, book, self.names, now) if book is not None else None)
 
     @staticmethod
     async def _after(refresher: VenueRefresher) -> VenueSnapshot:

@@ -7,18 +7,22 @@ import csv
 import io
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from .config import load
-from .money import align
-from .snapshot import Snapshot, iso, to_contract
+from .contract import to_contract
+from .money import align, dollars
+from .snapshot import Snapshot, iso
 from .venues import intx, kraken
 
 TABLE_FIELDS = {
     "kraken-custody": ("balance", "hold_trade", "available"),
     "coinbase-intx": ("quantity", "hold", "collateral_value", "max_withdraw_amount", "loan"),
 }
-CSV_FIELDS = ("venue", "kind", "account_id", "account_name", "asset", *kraken.FIELDS, *intx.FIELDS)
+WORTH_FIELDS = ("usd_price", "usd_value", "loan_usd_value")
+CSV_FIELDS = ("venue", "kind", "account_id", "account_name", "asset", *kraken.FIELDS, *intx.FIELDS, *WORTH_FIELDS)
 
 
 def run_once(path: Path, fmt: str = "table") -> int:
@@ -42,49 +46,48 @@ def run_once(path: Path, fmt: str = "table") -> int:
 
 
 def render(snapshot: Snapshot, fmt: str) -> str:
+    contract = to_contract(snapshot)
     if fmt == "json":
-        return json.dumps(to_contract(snapshot), indent=1) + "\n"
+        return json.dumps(contract, indent=1) + "\n"
     if fmt == "csv":
-        return _csv(snapshot)
-    return _table(snapshot)
+        return _csv(contract)
+    return _table(snapshot, contract)
 
 
-def _csv(snapshot: Snapshot) -> str:
+def _csv(contract: dict[str, Any]) -> str:
+    """One row per balance, every amount and value exact (as in the JSON)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for venue in snapshot.venues:
-        for account in venue.accounts:
-            for balance in account.balances:
-                row: dict[str, str | None] = {
-                    "venue": venue.name,
-                    "kind": venue.kind,
-                    "account_id": account.id,
-                    "account_name": account.name,
-                }
-                row.update(balance.as_record())
-                writer.writerow(row)
+    for venue in contract["venues"]:
+        for account in venue["accounts"]:
+            for balance in account["balances"]:
+                where = {"venue": venue["name"], "kind": venue["kind"], "account_id": account["id"]}
+                writer.writerow({**where, "account_name": account["name"], **balance})
     return out.getvalue()
 
 
-def _table(snapshot: Snapshot) -> str:
+def _table(snapshot: Snapshot, contract: dict[str, Any]) -> str:
+    """For people: amounts aligned on the point, values in dollars to the cent, totals at the end."""
     blocks = [f"balance-tui snapshot at {iso(snapshot.generated_at)}"]
-    for venue in snapshot.venues:
+    for venue, shown in zip(snapshot.venues, contract["venues"], strict=True):
         error = venue.first_error()
         status = "ok" if venue.ok else f"FAILED: {error.message if error else 'no data'}"
-        blocks.append(f"\n== {venue.name} ({venue.kind}): {status}")
+        worth = f", worth ${_dollars(shown['usd_value'])}" if shown["usd_value"] is not None else ""
+        blocks.append(f"\n== {venue.name} ({venue.kind}): {status}{worth}")
         fields = TABLE_FIELDS.get(venue.kind, ())
-        header = ("account", "asset", *fields)
+        header = ("account", "asset", *fields, "value (USD)")
         rows = [
-            (account.name, balance.asset, *(balance.as_record().get(f) or "" for f in fields))
-            for account in venue.accounts
-            for balance in account.balances
+            (account["name"], balance["asset"], *(balance.get(f) or "" for f in fields), _value(balance))
+            for account in shown["accounts"]
+            for balance in account["balances"]
         ]
         if not rows:
             blocks.append("   (no balances)")
             continue
         columns = list(zip(*rows, strict=True))
-        aligned = [list(columns[0]), list(columns[1])] + [align([str(v) for v in col]) for col in columns[2:]]
+        aligned = [list(columns[0]), list(columns[1])] + [align([str(v) for v in col]) for col in columns[2:-1]]
+        aligned.append(list(columns[-1]))
         widths = [max(len(header[i]), *(len(v) for v in aligned[i])) for i in range(len(header))]
         lines = [
             "  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
@@ -97,4 +100,32 @@ def _table(snapshot: Snapshot) -> str:
                 )
             )
         blocks.append("\n".join(lines))
+    blocks.append(_worth_lines(contract))
     return "\n".join(blocks) + "\n"
+
+
+def _value(balance: dict[str, Any]) -> str:
+    if balance.get("usd_value") is not None:
+        return _dollars(balance["usd_value"])
+    return "unpriced" if balance.get("usd_price") is None else ""
+
+
+def _worth_lines(contract: dict[str, Any]) -> str:
+    prices = contract["prices"]
+    if prices["source"] == "none":
+        return '\nvalues: off ([prices] source = "none")'
+    lines = ["", f"prices: {prices['source']}, fetched {prices['fetched_at'] or 'never'}"]
+    if prices["error"]:
+        lines.append(f"prices failing: {prices['error']}")
+    if contract["usd_total"] is not None:
+        lines.append(
+            f"worth: ${_dollars(contract['usd_total'])} gross, ${_dollars(contract['usd_loans'])} loans, "
+            f"${_dollars(contract['usd_net'])} net"
+        )
+    if contract["unpriced"]:
+        lines.append(f"unpriced (not counted): {', '.join(contract['unpriced'])}")
+    return "\n".join(lines)
+
+
+def _dollars(text: str) -> str:
+    return dollars(Decimal(text))

@@ -16,6 +16,8 @@ from typing import Any
 
 EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, traps=[decimal.Inexact, decimal.InvalidOperation])
 
+ROUNDED = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, rounding=decimal.ROUND_HALF_UP)
+CENT = Decimal("0.01")
 MAX_AMOUNT_CHARS = 128
 
 
@@ -62,6 +64,20 @@ def fmt(amount: Decimal | None, missing: str = "") -> str:
     if amount is None:
         return missing
     return format(amount, "f")
+
+
+def fmt_result(amount: Decimal) -> str:
+    """A computed amount (a value, a sum of values) with every digit and none more: 2.50 × 2 is "5"."""
+    return format(amount.normalize(EXACT), "f")
+
+
+def dollars(amount: Decimal | None, missing: str = "") -> str:
+    """A US dollar figure for the screen: rounded to the cent (half up), thousands separated ("1,234.57").
+
+    Only the screen rounds: JSON, CSV and history keep every digit."""
+    if amount is None:
+        return missing
+    return format(amount.quantize(CENT, context=ROUNDED), ",f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +132,19 @@ def sub(a: Decimal, b: Decimal) -> Decimal:
 def add(a: Decimal, b: Decimal) -> Decimal:
     """a + b, exactly."""
     return EXACT.add(a, b)
+
+
+def mul(a: Decimal, b: Decimal) -> Decimal:
+    """a × b, exactly: a 64-digit holding times a price stays well inside the context's 400 digits."""
+    return EXACT.multiply(a, b)
+
+
+def total(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum."""
+    result = Decimal(0)
+    for value in values:
+        result = EXACT.add(result, value)
+    return result
 
 
 def _excerpt(text: str, limit: int = 40) -> str:

@@ -1,5 +1,6 @@
 """Everything the live app does with a finished snapshot besides drawing it: record its changes, total
-every asset across venues, and check the alert rules. No Textual here; the app draws what this returns."""
+every asset across venues, value the holdings at the prices in force, and check the alert rules. No
+Textual here; the app draws what this returns."""
 
 from __future__ import annotations
 
@@ -13,19 +14,25 @@ from .changes import ChangeTracker
 from .config import Config
 from .history import History
 from .money import Balance, fmt
+from .prices import PriceBook
 from .snapshot import AccountSnapshot, VenueSnapshot
 from .spark import sparkline
 from .totals import Total, is_stale, totals
+from .valuation import Appraisal, appraise
 
 TOTALS_NAME = "Totals"
 DAY = 86400.0
 SPARK_WIDTH = 48
 
 
+PRICES = "prices"  # the history's "venue" for the prices it records
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     totals: VenueSnapshot | None  # shaped like a venue, so a pane can show it like any other
     events: list[Event]
+    worth: Appraisal | None = None  # every venue's holdings at the prices in force (None: no prices)
 
 
 class Monitor:
@@ -38,6 +45,8 @@ class Monitor:
         self.kinds = {v.name: v.kind for v in config.venues}
         self.started = time.time() if started is None else started
         self.latest: dict[str, VenueSnapshot] = {}
+        self.book: PriceBook | None = None
+        self.worth: Appraisal | None = None
 
     def take(self, snapshot: VenueSnapshot, now: float) -> Outcome:
         """A venue's finished refresh (not the "refreshing" notice that precedes it).
@@ -46,17 +55,41 @@ class Monitor:
         first venue alone would make the others' arrival look like a change.
         """
         self.latest[snapshot.name] = snapshot
+        self._record(snapshot)
+        self.worth = self._appraise(now)
+        events = self.alerts.check_venue(snapshot, now, self.worth)
+        return self._with_totals(events, now)
+
+    def take_prices(self, book: PriceBook, now: float) -> Outcome:
+        """New prices (or the news that they failed): every value again, and the rules on values."""
+        self.book = book
+        if book.fetched_at is not None:
+            self._record(prices_as_venue(book))
+        self.worth = self._appraise(now)
+        events: list[Event] = []
+        for name in self.order:
+            if name in self.latest:
+                events += self.alerts.check_venue(self.latest[name], now, self.worth, values_only=True)
+        return self._with_totals(events, now)
+
+    def _record(self, snapshot: VenueSnapshot) -> None:
         changes = self.tracker.diff(snapshot)
         if self.history is not None:
             self.history.record(changes)
-        events = self.alerts.check_venue(snapshot, now)
+
+    def _appraise(self, now: float) -> Appraisal | None:
+        if self.book is None:
+            return None
+        return appraise(self.latest.values(), self.book, self.names, now)
+
+    def _with_totals(self, events: list[Event], now: float) -> Outcome:
         if any(name not in self.latest for name in self.order):
-            return Outcome(None, events)
+            return Outcome(None, events, self.worth)
         venues = [self.latest[name] for name in self.order]
         current = totals(venues, self.names, now)
         ages = {v.name: v.age(now) or 0.0 for v in venues}
-        events += self.alerts.check_totals(current, now, ages)
-        return Outcome(self._as_venue(current, venues, now), events)
+        events += self.alerts.check_totals(current, now, ages, self.worth)
+        return Outcome(self._as_venue(current, venues, now), events, self.worth)
 
     def trend(self, venue: str, account_id: str, asset: str, now: float) -> tuple[str, str]:
         """Two lines for a drill-down: the quantity over this session and over the last 24 h."""
@@ -90,6 +123,14 @@ class Monitor:
             period=max(periods) if periods else None,
             note=f"includes stale data from {', '.join(stale)}" if stale else None,
         )
+
+
+def prices_as_venue(book: PriceBook) -> VenueSnapshot:
+    """The prices shaped as a venue with one account, so the change tracker and the history take them as
+    they take balances: a price is recorded when its digits move, and values can be recomputed later."""
+    balances = tuple(Balance(asset, {"usd_price": price.usd}) for asset, price in sorted(book.prices.items()))
+    account = AccountSnapshot(book.source, book.source, balances, book.fetched_at)
+    return VenueSnapshot(PRICES, PRICES, (account,), fetched_at=book.fetched_at)
 
 
 def _trend_line(label: str, points: list[tuple[float, Decimal]], start: float, end: float) -> str:

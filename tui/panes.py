@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
@@ -15,10 +16,11 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets._data_table import CellKey, ColumnKey, RowKey
 
-from .money import Shape, pad, shape_of
-from .rows import COLUMNS, Baseline, Row, build_rows, masked
+from .money import Shape, dollars, pad, shape_of
+from .rows import MASK, Baseline, Row, build_rows, columns_for, masked
 from .snapshot import VenueSnapshot
 from .totals import STALE_AFTER_PERIODS
+from .valuation import Appraisal
 
 FLASH_SECONDS = 3.0
 ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row
@@ -133,7 +135,7 @@ class View:
 
     filter_text: str = ""
     hide_zero: bool = False
-    sort: str = "account"
+    sort: str = "value"
     mask: bool = False
 
 
@@ -143,12 +145,22 @@ class VenuePane(Vertical):
     ALLOW_MAXIMIZE = True
 
     def __init__(
-        self, index: int, name: str, kind: str, baseline: Baseline, view: View, now: Callable[[], float] = time.time
+        self,
+        index: int,
+        name: str,
+        kind: str,
+        baseline: Baseline,
+        view: View,
+        now: Callable[[], float] = time.time,
+        valued: bool = True,
     ) -> None:
+        """`valued`: there is a price source, so the pane has a value column and its header a worth."""
         super().__init__(id=f"pane-{index}", classes="pane")
         self.index = index
         self.venue_name = name
         self.kind = kind
+        self.columns = columns_for(kind, valued)
+        self.worth: Appraisal | None = None
         self.baseline = baseline
         self.view = view
         self.snapshot: VenueSnapshot | None = None
@@ -164,7 +176,7 @@ class VenuePane(Vertical):
         self.now = now
         self._header = Static(name, classes="pane-header", id=f"header-{index}")
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
-        for column in COLUMNS[kind]:
+        for column in self.columns:
             self._table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
             self._widths[column.key] = len(column.label)
 
@@ -196,6 +208,15 @@ class VenuePane(Vertical):
 
     # --- data ---------------------------------------------------------------------------------------
 
+    def show_worth(self, worth: Appraisal | None) -> None:
+        """New values (new prices, or a venue's new balances valued): the value cells and the header."""
+        if worth is self.worth or not self.live:
+            return
+        self.worth = worth
+        if self.snapshot is not None:
+            self.render_rows()
+        self.refresh_header()
+
     def show(self, snapshot: VenueSnapshot) -> None:
         if not self.live:
             return
@@ -221,6 +242,7 @@ class VenuePane(Vertical):
             hide_zero=view.hide_zero,
             sort=view.sort,
             previous=self.rows,
+            worth=self.worth,
         )
         table = self.table
         keep = self.cursor_key()
@@ -231,7 +253,7 @@ class VenuePane(Vertical):
             for key in [k for k in self.rows if k not in wanted]:
                 table.remove_row(key)
                 self.rows.pop(key)
-                for column in COLUMNS[self.kind]:
+                for column in self.columns:
                     self._cells.pop((key, column.key), None)
             now = time.monotonic()
             added = False
@@ -239,7 +261,7 @@ class VenuePane(Vertical):
             for row in rows:
                 old = self.rows.get(row.key)
                 if old is None:
-                    cells = [self._cell(row, c.key, self._text(row, c.key), now) for c in COLUMNS[self.kind]]
+                    cells = [self._cell(row, c.key, self._text(row, c.key), now) for c in self.columns]
                     table.add_row(*cells, key=row.key)
                     added = True
                 elif old is not row or relayout:
@@ -263,7 +285,7 @@ class VenuePane(Vertical):
         changed need measuring; they are recomputed from scratch when rows leave or the view changes.
         """
         view = (self.view.filter_text, self.view.hide_zero, self.view.sort, self.view.mask)
-        numeric = [c for c in COLUMNS[self.kind] if c.numeric]
+        numeric = [c for c in self.columns if c.numeric]
         if removed or view != self._view or not self._shapes:
             shapes = {c.key: shape_of((r.text(c.key) for r in rows), len(c.label)) for c in numeric}
         else:
@@ -282,7 +304,7 @@ class VenuePane(Vertical):
 
     def _update_row(self, row: Row, old: Row, now: float, writes: list[tuple[str, str, Text]]) -> None:
         """Queue the row's changed cells on `writes`; a cell wider than its column is written at once."""
-        for column in COLUMNS[self.kind]:
+        for column in self.columns:
             text = self._text(row, column.key)
             if self._cells.get((row.key, column.key)) == text:
                 continue
@@ -303,7 +325,7 @@ class VenuePane(Vertical):
     def _cell(self, row: Row, column: str, text: str, now: float) -> Text:
         self._cells[(row.key, column)] = text
         self._widths[column] = max(self._widths.get(column, 0), len(text))
-        if column == COLUMNS[self.kind][0].key:
+        if column == self.columns[0].key:
             return KeyedText(text, row.key)
         cell = Text(text)  # numeric texts come padded to the column's width: left keeps the padding
         flash = self._flashes.get((row.key, column))
@@ -357,6 +379,7 @@ class VenuePane(Vertical):
         if not self.live:
             return
         text = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
+        text.append_text(worth_text(self.worth, self.venue_name, self.kind, self.now(), self.view.mask))
         alerts = len({key for key, _ in self.flagged})
         if alerts:
             text.append(
@@ -419,6 +442,35 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     total = sum(len(a.balances) for a in snap.accounts)
     if shown != total:
         text.append(f"  showing {shown} of {total}", style="italic")
+    return text
+
+
+def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask: bool) -> Text:
+    """What a pane's holdings are worth, for its header: a venue's total, or the firm's gross, loans and
+    net on the totals pane; yellow with the prices' age when they are stale."""
+    text = Text()
+    if worth is None or not worth.priced:
+        return text
+    style = "bold yellow" if worth.stale else "bold"
+
+    def money(amount: Decimal) -> str:
+        return "$" + (MASK if mask else dollars(amount))
+
+    if kind == "totals":
+        firm = worth.firm
+        text.append(f"  {money(firm.gross)} gross", style=style)
+        if firm.loans:
+            text.append(f" − {money(firm.loans)} loans = {money(firm.net)} net", style=style)
+        if worth.unpriced:
+            text.append(f"  {len(worth.unpriced)} unpriced", style="yellow")
+    elif venue in worth.venues:
+        sums = worth.venues[venue]
+        text.append(f"  worth {money(sums.gross)}", style=style)
+        if sums.loans:
+            text.append(f" (loans {money(sums.loans)})", style=style)
+    if worth.stale and worth.book is not None:
+        age = worth.book.age(now)
+        text.append(f" at prices {ago(age)} old" if age is not None else " at stale prices", style="yellow")
     return text
 
 

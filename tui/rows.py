@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from .money import Balance, fmt, sub
+from .money import Balance, dollars, fmt, sub
 from .snapshot import VenueSnapshot
 from .venues import KINDS
+
+if TYPE_CHECKING:
+    from .valuation import Appraisal
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +23,12 @@ class Column:
     numeric: bool = True
 
 
+VALUE = Column("usd_value", "value (USD)")
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "kraken-custody": (
         Column("account", "vault", False),
         Column("asset", "asset", False),
+        VALUE,
         Column("balance", "balance"),
         Column("hold_trade", "hold (trade)"),
         Column("available", "available"),
@@ -30,6 +36,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
     "totals": (
         Column("asset", "asset", False),
+        VALUE,
         Column("total", "total"),
         Column("change", "change since start"),
         Column("spelled", "spelled", False),
@@ -38,6 +45,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "coinbase-intx": (
         Column("account", "portfolio", False),
         Column("asset", "asset", False),
+        VALUE,
         Column("quantity", "quantity"),
         Column("hold", "hold"),
         Column("collateral_value", "collateral value"),
@@ -47,8 +55,20 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
 }
 PRIMARY = {"totals": "total"} | {name: kind.quantity for name, kind in KINDS.items()}
-SORTS = ("account", "asset", "amount", "change")
-SORT_LABELS = {"account": "account, asset", "asset": "asset, account", "amount": "amount ↓", "change": "change ↓"}
+SORTS = ("value", "account", "asset", "amount", "change")
+SORT_LABELS = {
+    "value": "value ↓",
+    "account": "account, asset",
+    "asset": "asset, account",
+    "amount": "amount ↓",
+    "change": "change ↓",
+}
+UNPRICED = "unpriced"
+
+
+def columns_for(kind: str, valued: bool) -> tuple[Column, ...]:
+    """A pane's columns: the value column only when there is a price source."""
+    return tuple(c for c in COLUMNS.get(kind, ()) if valued or c is not VALUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,25 +118,37 @@ def build_rows(
     *,
     filter_text: str = "",
     hide_zero: bool = False,
-    sort: str = "account",
+    sort: str = "value",
     previous: Mapping[str, Row] | None = None,
+    worth: Appraisal | None = None,
 ) -> list[Row]:
-    """The rows to show. A row of `previous` whose balance is unchanged is reused as it is: on a refresh
-    where 1% of cells move, the other 99% cost one comparison each."""
+    """The rows to show. A row of `previous` whose balance and value are unchanged is reused as it is: on
+    a refresh where 1% of cells move, the other 99% cost one comparison each."""
     primary = PRIMARY.get(snapshot.kind, "")
-    numeric = [c.key for c in COLUMNS.get(snapshot.kind, ()) if c.numeric and c.key != "change"]
+    numeric = [c.key for c in COLUMNS.get(snapshot.kind, ()) if c.numeric and c.key not in ("change", VALUE.key)]
     previous = previous or {}
+    priced = worth is not None and worth.priced
     rows = []
     for account in snapshot.accounts:
         for balance in account.balances:
             key = f"{account.id}:{balance.asset}"
+            value = _value(snapshot, account.id, balance.asset, worth) if priced else None
             old = previous.get(key)
-            if old is not None and old.account == account.name and old.source and old.source.identical(balance):
+            if (
+                old is not None
+                and old.account == account.name
+                and old.source
+                and old.source.identical(balance)
+                and old.values.get(VALUE.key) == value
+                and (old.text(VALUE.key) == UNPRICED) == (priced and value is None)
+            ):
                 rows.append(old)  # unchanged: its values, change and texts still hold
                 continue
             values = {name: balance.amount(name) for name in numeric}
+            values[VALUE.key] = value
             values["change"] = baseline.change(snapshot.name, key, balance.amount(primary))
-            rows.append(Row(key, account.id, account.name, balance.asset, values, balance))
+            texts = {VALUE.key: dollars(value) if value is not None else (UNPRICED if priced else "")}
+            rows.append(Row(key, account.id, account.name, balance.asset, values, balance, texts))
     if filter_text:
         needle = filter_text.lower()
         rows = [
@@ -129,8 +161,20 @@ def build_rows(
     return sort_rows(rows, sort, primary)
 
 
+def _value(snapshot: VenueSnapshot, account_id: str, asset: str, worth: Appraisal | None) -> Decimal | None:
+    """What the row is worth: a balance's value, or on the totals pane the asset's value across venues."""
+    if worth is None:
+        return None
+    if snapshot.kind == "totals":
+        sums = worth.assets.get(asset)
+        return sums.gross if sums is not None and sums.priced and asset not in worth.unpriced else None
+    return worth.worth(snapshot.name, account_id, asset).value
+
+
 def sort_rows(rows: Iterable[Row], sort: str, primary: str) -> list[Row]:
     rows = list(rows)
+    if sort == "value":  # the biggest positions first; rows without a value after every valued one
+        return sorted(rows, key=_by_value)
     if sort == "asset":
         return sorted(rows, key=lambda r: (r.asset, r.account))
     if sort == "amount":
@@ -138,6 +182,11 @@ def sort_rows(rows: Iterable[Row], sort: str, primary: str) -> list[Row]:
     if sort == "change":
         return sorted(rows, key=lambda r: (-abs(r.values.get("change") or Decimal(0)), r.asset))
     return rows  # the venue's own order of accounts, assets within each
+
+
+def _by_value(row: Row) -> tuple[bool, Decimal, str, str]:
+    value = row.values.get(VALUE.key)
+    return (value is None, -(value or Decimal(0)), row.asset, row.account)
 
 
 MASK = "•••••••"

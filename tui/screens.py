@@ -16,10 +16,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
 from .alerts import Alerts
-from .money import align, fmt, sub
+from .money import align, dollars, fmt, fmt_result, sub
 from .panes import ago
-from .rows import Baseline, Row, masked
+from .prices import PriceBook
+from .rows import MASK, Baseline, Row, masked
 from .snapshot import VenueSnapshot
+from .valuation import Appraisal
 from .venues import intx
 from .venues.errors import VenueError
 from .venues.kraken import VaultDetails
@@ -48,9 +50,42 @@ class DetailScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "back", "Back"), Binding("q", "back", "Back", show=False)]
     trend: Trend | None = None
+    venue: str
+    row: Row
+    worth: Appraisal | None = None
 
     def trend_box(self) -> Static:
         return Static(id="trend", classes="trend")
+
+    def worth_box(self) -> Static:
+        return Static(id="worth", classes="worth")
+
+    def show_worth(self, worth: Appraisal | None) -> None:
+        """What this balance is worth: the rounded value, how it was made, and its exact digits."""
+        self.worth = worth
+        box = self.query_one("#worth", Static)
+        box.display = worth is not None
+        if worth is None:
+            return
+        found = worth.worth(self.venue, self.row.account_id, self.row.asset)
+        book = worth.book
+        text = Text(" worth  ", style="bold")
+        if found.price is None or found.value is None:
+            reason = "no price: the source has no USD market for it" if worth.priced else "prices unknown"
+            text.append(f"unpriced ({reason})", style="yellow")
+            box.update(text)
+            return
+        mask = getattr(self.app, "view", None) is not None and self.app.view.mask  # type: ignore[attr-defined]
+        stale = "yellow" if worth.stale else ""
+        text.append(f"${MASK if mask else dollars(found.value)}", style=f"bold {stale}")
+        where = f"{found.price.pair} on {book.source}" if found.price.pair and book else "USD is 1"
+        fetched = f", {prices_age(book, worth.now)}" if book is not None and found.price.pair else ""
+        text.append(f"  = holding × ${fmt(found.price.usd)} ({where}{fetched})", style=stale or "dim")
+        if not mask:
+            text.append(f"\n exact  {fmt_result(found.value)}", style="dim")
+            if found.loan_value:
+                text.append(f"  · loan worth {fmt_result(found.loan_value)}", style="dim")
+        box.update(text)
 
     def show_trend(self) -> None:
         if self.trend is None:
@@ -85,6 +120,7 @@ class IntxDetailScreen(DetailScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
         yield self.trend_box()
+        yield self.worth_box()
         fields = DataTable[str | Text](id="fields", cursor_type="row")
         fields.add_column("field", key="field")
         fields.add_column(Text("value", justify="right"), key="value")
@@ -109,6 +145,7 @@ class IntxDetailScreen(DetailScreen):
     def on_mount(self) -> None:
         self._title()
         self.show_trend()
+        self.show_worth(self.worth)
         self.run_worker(self._poll(), exclusive=True, exit_on_error=False, group="detail")
         self.set_interval(1.0, self._title)
         self.set_interval(5.0, self.show_trend)
@@ -195,6 +232,7 @@ class KrakenDetailScreen(DetailScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
         yield self.trend_box()
+        yield self.worth_box()
         table = DataTable[str | Text](id="fields", cursor_type="row")
         table.add_column("field", key="field")
         table.add_column(Text("value", justify="right"), key="value")
@@ -214,6 +252,7 @@ class KrakenDetailScreen(DetailScreen):
     def on_mount(self) -> None:
         self._render_values()
         self.show_trend()
+        self.show_worth(self.worth)
         self.run_worker(self._vault_share(), exclusive=True, exit_on_error=False, group="detail")
 
     async def _vault_share(self) -> None:
@@ -291,6 +330,25 @@ def _pairs(items: tuple[tuple[str, str], ...]) -> list[tuple[tuple[str, str], ..
 
 def _text(value: str | bool | None) -> str:
     return "" if value is None or isinstance(value, bool) else str(value)
+
+
+def prices_age(book: PriceBook, now: float) -> str:
+    age = book.age(now)
+    return "never fetched" if age is None else f"{ago(age)} ago"
+
+
+def prices_status(book: PriceBook | None, now: float) -> str:
+    """The price source in one place (the status line): where prices come from and since when, or why
+    they fail and how old the values are."""
+    if book is None:
+        return ""
+    if book.fetched_at is None and book.error is None:
+        return f"prices: {book.source}, fetching…"
+    at = datetime.fromtimestamp(book.fetched_at, UTC).strftime("%H:%M:%S UTC") if book.fetched_at else None
+    if book.error is not None:
+        since = f"values from {at}" if at else "no values yet"
+        return f"prices failing ({since}): {book.error.message}"
+    return f"prices: {book.source} at {at}"
 
 
 HELP = """\

@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .money import Balance
 from .venues.errors import VenueError
+
+if TYPE_CHECKING:
+    from .valuation import Appraisal
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +59,11 @@ class VenueSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """Every venue at one moment, with what the holdings were worth then (`appraisal`, when priced)."""
+
     venues: tuple[VenueSnapshot, ...]
     generated_at: float = field(default_factory=time.time)
+    appraisal: Appraisal | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,33 +72,3 @@ class Snapshot:
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def to_contract(snapshot: Snapshot) -> dict[str, Any]:
-    """The `--once --format json` shape of design.md, amounts as exact strings."""
-    return {
-        "generated_at": iso(snapshot.generated_at),
-        "venues": [
-            {
-                "name": venue.name,
-                "kind": venue.kind,
-                "ok": venue.ok,
-                "error": _message(venue.error or (None if venue.ok else venue.first_error())),
-                "accounts": [
-                    {
-                        "id": account.id,
-                        "name": account.name,
-                        "ok": account.ok,
-                        "error": _message(account.error),
-                        "balances": [balance.as_record() for balance in account.balances],
-                    }
-                    for account in venue.accounts
-                ],
-            }
-            for venue in snapshot.venues
-        ],
-    }
-
-
-def _message(error: VenueError | None) -> str | None:
-    return None if error is None else error.message

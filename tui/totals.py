@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .assets import AssetNames
-from .money import add
+from .money import total
 from .snapshot import VenueSnapshot
 from .venues import KINDS
 
@@ -77,8 +77,5 @@ def totals(venues: Iterable[VenueSnapshot], names: AssetNames, now: float) -> li
     result = []
     for asset in sorted(grouped):
         holdings = grouped[asset]
-        amount = Decimal(0)
-        for holding in holdings:
-            amount = add(amount, holding.amount)
-        result.append(Total(asset, amount, tuple(holdings)))
+        result.append(Total(asset, total(h.amount for h in holdings), tuple(holdings)))
     return result

@@ -1,8 +1,9 @@
 """`--watch --format jsonl`: one JSON line per change, for piping into other tools. Never loads Textual.
 
 The first refresh of each account prints every balance as "new", so a reader starts with the whole
-state; after that only what moved. A venue that starts or stops failing prints a line too. Amounts keep
-the contract of `--once`: exact strings, `null` where the venue sent nothing.
+state; after that only what moved. A venue that starts or stops failing prints a line too, and so does
+each new set of prices ("prices": every price, and what everything is worth under them). Amounts and
+values keep the contract of `--once`: exact strings, `null` where there is nothing.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from .assets import AssetNames
 from .changes import Change, ChangeTracker
 from .config import Config, load
+from .contract import balance_record, firm_record
+from .money import fmt
+from .prices import PriceBook
 from .snapshot import VenueSnapshot, iso
+from .valuation import Appraisal, appraise
 
 
-def change_line(change: Change) -> dict[str, Any]:
+def change_line(change: Change, worth: Appraisal | None) -> dict[str, Any]:
+    balance, previous = change.balance, change.previous
     return {
         "at": iso(change.at),
         "event": change.event,
@@ -30,29 +37,63 @@ def change_line(change: Change) -> dict[str, Any]:
         "account": {"id": change.account_id, "name": change.account_name},
         "asset": change.asset,
         "fields": list(change.fields),
-        "balance": change.balance.as_record() if change.balance is not None else None,
-        "previous": change.previous.as_record() if change.previous is not None else None,
+        "balance": balance_record(balance, worth, change.venue, change.account_id) if balance else None,
+        "previous": previous.as_record() if previous is not None else None,
+    }
+
+
+def prices_line(worth: Appraisal) -> dict[str, Any]:
+    """The prices in force and what everything is worth under them: printed whenever a price moves."""
+    book = worth.book
+    assert book is not None
+    return {
+        "at": iso(worth.now),
+        "event": "prices",
+        **firm_record(worth),
+        "usd_prices": {asset: fmt(price.usd) for asset, price in sorted(book.prices.items())},
     }
 
 
 class Stream:
-    """Turns each finished refresh into JSON lines on `out`."""
+    """Turns each finished refresh into JSON lines on `out`, and each new set of prices into one line."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, names: AssetNames | None = None) -> None:
         self.out = out
+        self.names = names or AssetNames()
         self.tracker = ChangeTracker()
+        self.latest: dict[str, VenueSnapshot] = {}
+        self.book: PriceBook | None = None
         self._failing: dict[str, str | None] = {}
+        self._printed: tuple[object, ...] = ()
 
     def publish(self, snapshot: VenueSnapshot) -> None:
         if snapshot.refreshing:
             return
-        lines = [change_line(c) for c in self.tracker.diff(snapshot)]
+        self.latest[snapshot.name] = snapshot
+        worth = self._appraise([snapshot])
+        lines = [change_line(c, worth) for c in self.tracker.diff(snapshot)]
         error = snapshot.first_error()
         message = error.message if error is not None else None
         if message != self._failing.get(snapshot.name, None):
             event = "venue-failing" if message else "venue-recovered"
             lines.append({"at": iso(time.time()), "event": event, "venue": snapshot.name, "error": message})
         self._failing[snapshot.name] = message
+        self._write(lines)
+
+    def publish_prices(self, book: PriceBook) -> None:
+        """A line when the prices or their trouble changed (not at every fetch of the same prices)."""
+        self.book = book
+        printed = (tuple((a, fmt(p.usd)) for a, p in sorted(book.prices.items())), book.error, book.unpriceable)
+        if printed != self._printed:
+            self._printed = printed
+            worth = self._appraise(list(self.latest.values()))
+            assert worth is not None
+            self._write([prices_line(worth)])
+
+    def _appraise(self, venues: list[VenueSnapshot]) -> Appraisal | None:
+        return appraise(venues, self.book, self.names, time.time()) if self.book is not None else None
+
+    def _write(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:
             self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
         if lines:
@@ -63,7 +104,7 @@ def run_watch(path: Path) -> int:
     """Until interrupted (Ctrl-C, SIGTERM, or the reader closing the pipe): exit 0."""
     config = load(path)
     try:
-        asyncio.run(_watch(config, Stream(sys.stdout)))
+        asyncio.run(_watch(config, Stream(sys.stdout, AssetNames(config.assets))))
     except BrokenPipeError:
         # The reader left (`| head`): point stdout at /dev/null so the flush at exit stays quiet.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -79,12 +120,10 @@ async def _watch(config: Config, stream: Stream) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Engine(config) as engine:
-        tasks = [asyncio.create_task(r.run(stream.publish)) for r in engine.refreshers]
+        running = asyncio.create_task(engine.run(stream.publish, stream.publish_prices))
         done = asyncio.create_task(stop.wait())
-        await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for task in tasks:
-            if task.done() and not task.cancelled() and isinstance(task.exception(), BrokenPipeError):
-                raise BrokenPipeError
+        await asyncio.wait([done, running], return_when=asyncio.FIRST_COMPLETED)
+        running.cancel()
+        outcome = await asyncio.gather(running, return_exceptions=True)
+        if isinstance(outcome[0], BrokenPipeError):
+            raise BrokenPipeError

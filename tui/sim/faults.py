@@ -23,7 +23,7 @@ class FaultKind(StrEnum):
     ECHO = "echo"  # an error that quotes the request's own headers back (as some proxies and WAFs do)
 
 
-VENUES = ("kraken", "intx")
+VENUES = ("kraken", "intx", "prices")  # prices: Kraken's public market data
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,7 @@ def parse_fault_flag(text: str) -> Fault:
         raise ValueError(f"unknown fault {kind_text!r}: choose from {names}") from None
     venue, _, endpoint = where.partition("/")
     if venue and venue not in VENUES:
-        raise ValueError(f"unknown venue {venue!r} in fault {text!r}: use kraken or intx")
+        raise ValueError(f"unknown venue {venue!r} in fault {text!r}: use kraken, intx or prices")
     value: str | float | None = value_text or None
     if value_text and kind is not FaultKind.KRAKEN_ERROR:
         try:

@@ -41,6 +41,23 @@ ASSETS: tuple[AssetSpec, ...] = (
     AssetSpec("AVAX", "AVAX", Decimal("41.06"), 10, 8, Decimal("9000")),
     AssetSpec("XDG", "DOGE", Decimal("0.38211"), 8, 8, Decimal("3000000")),
 )
+# Kraken's spot markets that price the named assets in USD: pair name, base asset code, altname. Kraken's
+# codes differ from the custody spellings (XXBT, XXDG...), as on the real venue. USD needs no market;
+# the synthetic benchmark assets have none (they are unpriced).
+USD_MARKETS: dict[str, tuple[str, str, str]] = {
+    "XBT": ("XXBTZUSD", "XXBT", "XBTUSD"),
+    "ETH": ("XETHZUSD", "XETH", "ETHUSD"),
+    "USDC": ("USDCUSD", "USDC", "USDCUSD"),
+    "SOL": ("SOLUSD", "SOL", "SOLUSD"),
+    "XRP": ("XXRPZUSD", "XXRP", "XRPUSD"),
+    "DOT": ("DOTUSD", "DOT", "DOTUSD"),
+    "ADA": ("ADAUSD", "ADA", "ADAUSD"),
+    "LTC": ("XLTCZUSD", "XLTC", "LTCUSD"),
+    "LINK": ("LINKUSD", "LINK", "LINKUSD"),
+    "AVAX": ("AVAXUSD", "AVAX", "AVAXUSD"),
+    "XDG": ("XDGUSD", "XXDG", "XDGUSD"),
+}
+PRICE_DECIMALS = 5  # Ticker's prices, as Kraken writes them ("97250.10000")
 VAULT_NAMES = ("Treasury", "Cold storage", "Operations", "Client omnibus", "Staking", "Reserve", "OTC", "Settlement")
 PORTFOLIO_NAMES = ("Main", "Hedging", "Market making", "Basis", "Funding", "Arbitrage")
 
@@ -113,6 +130,8 @@ class Market:
         self._rng = random.Random(seed)
         rng = self._rng
         self.specs = {spec.kraken: spec for spec in (asset_spec(i) for i in range(assets))}
+        self._price_rng = random.Random(seed ^ 0x5EED)  # apart from the balances' walk: seeds keep their worlds
+        self.prices = {spec.kraken: spec.price for spec in self.specs.values() if spec.kraken in USD_MARKETS}
         self.intx_specs = {spec.intx: spec for spec in self.specs.values()}
         self.asset_ids = {
             spec.intx: (intx_asset_id(rng, spec.intx), str(uuid.UUID(int=rng.getrandbits(128), version=4)))
@@ -196,6 +215,17 @@ class Market:
                         if rng.random() < 0.05:
                             holding["loan"] = self._amount(spec, spec.intx_dp, 0.01, 0.1)
                         self._derive(spec, holding)
+            self._move_prices()
+
+    def _move_prices(self) -> None:
+        """Each market's last trade moves a little; USDC stays within a few hundredths of a cent of $1."""
+        rng = self._price_rng
+        for asset, price in self.prices.items():
+            if asset == "USDC":
+                self.prices[asset] = Decimal(1) + Decimal(rng.randint(-3, 3)) / 10000
+            else:
+                move = Decimal(str(round(rng.gauss(0, 0.001), 6)))
+                self.prices[asset] = quantize(price * (1 + move), PRICE_DECIMALS)
 
     def _step(self, value: Decimal, dp: int) -> Decimal:
         rng = self._rng
@@ -224,8 +254,22 @@ class Market:
             self.portfolios[portfolio].holdings.pop(asset, None)
 
     def price(self, intx_asset: str) -> Decimal:
+        """The asset's price now in USD, by its INTX name (0 for an asset the simulator does not know)."""
         spec = self.intx_specs.get(intx_asset)
-        return spec.price if spec is not None else Decimal(0)
+        return self.kraken_price(spec.kraken) if spec is not None else Decimal(0)
+
+    def kraken_price(self, kraken_asset: str) -> Decimal:
+        """The asset's price now in USD, by its Kraken spelling: its market's last trade, else its list price."""
+        with self.lock:
+            if kraken_asset in self.prices:
+                return self.prices[kraken_asset]
+            spec = self.specs.get(kraken_asset)
+            return spec.price if spec is not None else Decimal(0)
+
+    def set_price(self, kraken_asset: str, price: Decimal | str) -> None:
+        """Put an exact last trade price on an asset's USD market (creating the market if it had none)."""
+        with self.lock:
+            self.prices[kraken_asset] = Decimal(price)
 
     def find_portfolio(self, ref: str) -> Portfolio | None:
         with self.lock:

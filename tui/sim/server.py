@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import FaultBoard, FaultKind
-from .market import Market
+from .market import USD_MARKETS, Market
 from .verify import intx_signature_ok, kraken_signature_ok
 
 _WIDE = decimal.Context(prec=200)
@@ -99,6 +99,53 @@ def _echo(venue: str, headers: Any) -> Reply:
     if venue == "kraken":
         return Reply(200, dumps({"error": [f"EGeneral:Invalid arguments: {quoted}"], "result": None}))
     return Reply(400, dumps({"message": f"request refused: {quoted}"}))
+
+
+def _pair(altname: str, base: str, quote: str) -> dict[str, Any]:
+    """An AssetPairs entry with the fields the live venue sends (values plausible, not Kraken's)."""
+    return {
+        "altname": altname,
+        "wsname": altname.replace("USD", "/USD", 1) if "." not in altname else altname,
+        "aclass_base": "currency",
+        "base": base,
+        "aclass_quote": "currency",
+        "quote": quote,
+        "lot": "unit",
+        "cost_decimals": 5,
+        "pair_decimals": 5,
+        "lot_decimals": 8,
+        "lot_multiplier": 1,
+        "leverage_buy": [],
+        "leverage_sell": [],
+        "fees": [[0, 0.4], [10000, 0.35]],
+        "fees_maker": [[0, 0.25], [10000, 0.2]],
+        "fee_volume_currency": "ZUSD",
+        "margin_call": 80,
+        "margin_stop": 40,
+        "ordermin": "0.0001",
+        "costmin": "0.5",
+        "tick_size": "0.00001",
+        "status": "online",
+    }
+
+
+def _ticker_entry(price: Decimal) -> dict[str, Any]:
+    """A Ticker entry: every figure a string as Kraken sends them, `c` = [last trade price, its volume]."""
+    last = format(price.quantize(Decimal("0.00001")), "f")
+    spread = format((price * Decimal("0.0001")).quantize(Decimal("0.00001")), "f")
+    ask = format((price + Decimal(spread)).quantize(Decimal("0.00001")), "f")
+    bid = format((price - Decimal(spread)).quantize(Decimal("0.00001")), "f")
+    return {
+        "a": [ask, "1", "1.000"],
+        "b": [bid, "2", "2.000"],
+        "c": [last, "0.01000000"],
+        "v": ["120.50000000", "1520.25000000"],
+        "p": [last, last],
+        "t": [1500, 21000],
+        "l": [bid, bid],
+        "h": [ask, ask],
+        "o": last,
+    }
 
 
 def kraken_error_key(method: str) -> str:
@@ -285,8 +332,7 @@ class VenueState:
         return total, available
 
     def _kraken_price(self, asset: str) -> Decimal:
-        spec = self.market.specs.get(asset)
-        return spec.price if spec is not None else Decimal(0)
+        return self.market.kraken_price(asset)
 
     def _asset_details(self, vault: Any) -> list[dict[str, Any]]:
         """GetCustodyVault's `asset_details`, shaped as the docs' example (values in USD to the cent)."""
@@ -309,6 +355,50 @@ class VenueState:
                 }
             )
         return details
+
+    # --- Kraken's public market data -------------------------------------------------------------
+
+    def public(self, method: str, query: str) -> Reply:
+        """AssetPairs and Ticker as Kraken serves them (no key; per-IP limits are not modelled)."""
+        if method == "AssetPairs":
+            reply = Reply(200, dumps({"error": [], "result": self._asset_pairs()}))
+        elif method == "Ticker":
+            reply = self._ticker((parse_qs(query).get("pair") or [""])[0])
+        else:
+            reply = Reply(200, dumps({"error": ["EGeneral:Unknown method"]}))
+        self.count("prices", method, "ok" if reply.status == 200 and b'"error":[]' in reply.body else "refused")
+        return reply
+
+    def _asset_pairs(self) -> dict[str, Any]:
+        """The USD markets of the assets with one, and, as on the real venue, pairs a USD pricer must pass
+        over: a dark pool (".d") and markets quoted in something else."""
+        pairs: dict[str, Any] = {}
+        with self.market.lock:
+            listed = [(asset, USD_MARKETS.get(asset)) for asset in self.market.prices]
+        for asset, market in listed:
+            name, base, altname = market or (f"{asset}USD", asset, f"{asset}USD")
+            pairs[name] = _pair(altname, base, "ZUSD")
+        pairs["XXBTZUSD.d"] = _pair("XBTUSD.d", "XXBT", "ZUSD")
+        pairs["XETHXXBT"] = _pair("ETHXBT", "XETH", "XXBT")
+        pairs["XXBTZEUR"] = _pair("XBTEUR", "XXBT", "ZEUR")
+        return pairs
+
+    def _ticker(self, asked: str) -> Reply:
+        """Each asked pair (by name or altname) keyed by its name; one unknown pair fails the whole request."""
+        markets = {}
+        with self.market.lock:
+            for asset, price in self.market.prices.items():
+                name, _, altname = USD_MARKETS.get(asset) or (f"{asset}USD", asset, f"{asset}USD")
+                markets[name] = markets[altname] = (name, price)
+        result: dict[str, Any] = {}
+        for pair in filter(None, asked.split(",")):
+            if pair not in markets:
+                return Reply(200, dumps({"error": ["EQuery:Unknown asset pair"]}))
+            name, price = markets[pair]
+            result[name] = _ticker_entry(price)
+        if not result:
+            return Reply(200, dumps({"error": ["EGeneral:Invalid arguments"]}))
+        return Reply(200, dumps({"error": [], "result": result}))
 
     # --- INTX ---------------------------------------------------------------------------------
 
@@ -564,6 +654,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path.startswith("/0/private/"):
             venue, endpoint = "kraken", url.path.rsplit("/", 1)[-1]
+        elif url.path.startswith("/0/public/"):
+            venue, endpoint = "prices", url.path.rsplit("/", 1)[-1]
         elif url.path.startswith("/api/v1/"):
             venue, endpoint = "intx", state.intx_endpoint(url.path)
         else:
@@ -577,6 +669,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if venue == "kraken":
             reply = state.kraken(endpoint, self.path, url.query, self.headers, body)
+        elif venue == "prices":
+            reply = state.public(endpoint, url.query)
         else:
             endpoint, reply = state.intx(url.path, self.headers, body, skew)
         if fault is not None and fault.kind is FaultKind.EMPTY and reply.status == 200:
@@ -633,7 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _emptied(self, venue: str, reply: Reply) -> Reply:
         """The same answer with nothing in it: an empty result, or an empty list or object."""
         payload = json.loads(reply.body)
-        if venue == "kraken":
+        if venue in ("kraken", "prices"):
             listed = isinstance(payload.get("result"), list)
             payload["result"] = [] if listed else {}
             if listed:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ErrorKind(StrEnum):
@@ -69,3 +74,13 @@ class VenueError(Exception):
 
     def __hash__(self) -> int:
         return hash((self.kind, self.message))
+
+
+async def guarded(awaitable: Awaitable[T]) -> T:
+    """Await a venue call; anything but a `VenueError` escaping a client is a bug, reported as a value."""
+    try:
+        return await awaitable
+    except (VenueError, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # a client bug must not take the monitor down
+        raise VenueError(ErrorKind.VENUE, f"internal error: {type(exc).__name__}: {exc}"[:200]) from None

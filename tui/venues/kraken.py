@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from ..credentials import Secret, redact, remember_signature
-from ..money import Account, AmountError, Balance, add, parse_amount, sub
+from ..money import Account, AmountError, Balance, parse_amount, sub, total
 from . import KRAKEN_AMOUNTS, http
 from .base import require_base64_secret
 from .errors import ErrorKind, VenueError
@@ -400,10 +400,8 @@ class VaultDetails:
         mine = self.assets.get(asset)
         if mine is None or mine.usd_value is None or any(v is None for v in values):
             return None
-        total = Decimal(0)
-        for value in values:
-            total = add(total, value)  # type: ignore[arg-type]  # checked above: none is None
-        return (mine.usd_value, total) if total else None
+        whole = total(v for v in values if v is not None)
+        return (mine.usd_value, whole) if whole else None
 
 
 def parse_vault(result: Any) -> VaultDetails:

@@ -1,0 +1,205 @@
+"""What it is worth, over HTTP against the simulator: value = holding × price exactly (38-digit holdings
+included), unpriced assets listed and never counted, loans and net, a price source that fails leaving the
+balances untouched, and prices on their own schedule. Expected values are worked out here, by hand or with
+Python's own Decimal at 100 digits, never taken from our code's output."""
+
+from __future__ import annotations
+
+import asyncio
+import decimal
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from tui.assets import AssetNames
+from tui.config import parse
+from tui.engine import Engine
+from tui.prices import KrakenPrices, PriceRefresher
+from tui.sim import Simulator
+from tui.venues import http
+from tui.venues.errors import ErrorKind
+
+WIDE = decimal.Context(prec=100)
+HOLDING_38 = "12345678901234567890.123456789012345678"  # 38 significant digits
+
+
+def product(a: str, b: str) -> Decimal:
+    return WIDE.multiply(Decimal(a), Decimal(b))
+
+
+def once(config: Path) -> dict[str, Any]:
+    done = run_cli("--once", "--format", "json", "--config", str(config))
+    assert "Traceback" not in done.stderr
+    return {"code": done.returncode, **json.loads(done.stdout)}
+
+
+def balance(out: dict[str, Any], venue: int, account: str, asset: str) -> dict[str, Any]:
+    found = next(a for a in out["venues"][venue]["accounts"] if a["id"] == account)
+    return next(b for b in found["balances"] if b["asset"] == asset)
+
+
+def test_each_venues_holding_times_its_price_exactly_at_38_digits(sim: Simulator, sim_config: Path) -> None:
+    vault, portfolio = next(iter(sim.market.vaults)), next(iter(sim.market.portfolios))
+    sim.market.set_kraken(vault, "XBT", HOLDING_38, "1")
+    sim.market.set_intx(portfolio, "ETH", quantity=HOLDING_38, loan="2.5")
+    sim.market.set_price("XBT", "97250.12345")
+    sim.market.set_price("ETH", "3412.5")
+    out = once(sim_config)
+    xbt, eth = balance(out, 0, vault, "XBT"), balance(out, 1, portfolio, "ETH")
+    assert xbt["usd_price"] == "97250.12345" and Decimal(xbt["usd_value"]) == product(HOLDING_38, "97250.12345")
+    # 12345678901234567890.123456789012345678 × 97250.12345, its trailing zero dropped (every digit, none more)
+    assert xbt["usd_value"] == "1200618797219122084721912.2084721912207595739491"
+    assert Decimal(eth["usd_value"]) == product(HOLDING_38, "3412.5")  # INTX's holding is its quantity
+    assert eth["loan_usd_value"] == "8531.25"  # 2.5 × 3412.5
+
+
+def test_usd_is_one_and_a_stablecoin_has_its_own_price(sim: Simulator, sim_config: Path) -> None:
+    vault = next(iter(sim.market.vaults))
+    sim.market.set_kraken(vault, "ZUSD", "1000.0001", "0")
+    sim.market.set_kraken(vault, "USDC", "1000", "0")
+    sim.market.set_price("USDC", "0.9997")
+    out = once(sim_config)
+    assert balance(out, 0, vault, "ZUSD")["usd_value"] == "1000.0001"
+    assert balance(out, 0, vault, "USDC")["usd_value"] == "999.7"  # never assumed to be 1
+
+
+def test_unpriced_assets_are_listed_and_never_summed_as_zero(sim: Simulator, sim_config: Path) -> None:
+    vault = next(iter(sim.market.vaults))
+    for asset in list(sim.market.vaults[vault].holdings):
+        sim.market.remove_kraken(vault, asset)
+    sim.market.set_kraken(vault, "XBT", "2", "0")
+    sim.market.set_kraken(vault, "NOPAIR", "5000", "0")  # no USD market on the price source
+    sim.market.set_price("XBT", "100")
+    out = once(sim_config)
+    assert out["code"] == 0
+    nopair = balance(out, 0, vault, "NOPAIR")
+    assert nopair["usd_price"] is None and nopair["usd_value"] is None
+    assert out["unpriced"] == ["NOPAIR"]
+    account = next(a for a in out["venues"][0]["accounts"] if a["id"] == vault)
+    assert account["usd_value"] == "200"  # 2 × 100, NOPAIR left out rather than counted as 0
+
+
+def test_gross_loans_and_net_add_up_over_every_venue(sim: Simulator, sim_config: Path) -> None:
+    out = once(sim_config)
+    values = [
+        Decimal(b["usd_value"]) for v in out["venues"] for a in v["accounts"] for b in a["balances"] if b["usd_value"]
+    ]
+    loans = [
+        Decimal(b["loan_usd_value"])
+        for a in out["venues"][1]["accounts"]
+        for b in a["balances"]
+        if b.get("loan_usd_value")
+    ]
+    assert loans and any(v for v in loans)  # the simulated world has loans at INTX
+    gross, owed = sum(values, Decimal(0)), sum(loans, Decimal(0))  # Python's own sums, from the JSON's digits
+    assert Decimal(out["usd_total"]) == gross and Decimal(out["usd_loans"]) == owed
+    assert Decimal(out["usd_net"]) == gross - owed
+    for venue in out["venues"]:
+        assert Decimal(venue["usd_value"]) == sum(
+            (Decimal(b["usd_value"]) for a in venue["accounts"] for b in a["balances"] if b["usd_value"]), Decimal(0)
+        )
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "words"),
+    [
+        ("http-5xx", None, "503"),
+        ("html", None, "HTTP 502"),
+        ("truncated", None, "not JSON"),
+        ("kraken-error", "EQuery:Unknown asset pair", "Unknown asset pair"),
+        ("hang", None, "timed out"),
+    ],
+)
+def test_a_failing_price_source_leaves_balances_untouched_and_says_so(
+    sim: Simulator, sim_config: Path, fault: str, value: str | None, words: str
+) -> None:
+    before = once(sim_config)
+    sim.faults.set(fault, venue="prices", value=value)
+    after = once(sim_config)
+    assert after["code"] == 0  # prices change no exit code
+    assert words in (after["prices"]["error"] or "")
+    strip = ("usd_price", "usd_value", "loan_usd_value")
+    for was, now in zip(before["venues"], after["venues"], strict=True):
+        assert now["ok"] and now["usd_value"] is None
+        for a, b in zip(was["accounts"], now["accounts"], strict=True):
+            assert [{k: v for k, v in x.items() if k not in strip} for x in a["balances"]] == [
+                {k: v for k, v in x.items() if k not in strip} for x in b["balances"]
+            ]
+            assert all(x["usd_value"] is None for x in b["balances"])  # unknown, never wrong
+    assert after["usd_total"] is None and after["unpriced"] == []
+
+
+async def test_prices_keep_their_own_schedule(sim: Simulator) -> None:
+    """Balances every second, prices every 10 s: count what the simulator was asked for."""
+    config = parse(sim.config_text(1).replace("refresh_seconds = 60", "refresh_seconds = 10"))
+    async with Engine(config, keep_nonces=False) as engine:
+        books: list[Any] = []
+        running = asyncio.create_task(engine.run(lambda snapshot: None, books.append))
+        while len(books) < 2:  # the first prices come with the first balances, the next 10 s later
+            await asyncio.sleep(0.05)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    tickers = sim.count("prices", "Ticker")
+    balances = sim.count("intx", "balances", "ok")
+    assert tickers == 2 and sim.count("prices", "AssetPairs") == 1
+    assert balances >= 3 * len(sim.market.portfolios)  # several balance refreshes in those 10 s, at 1 s each
+    assert books[1].fetched_at - books[0].fetched_at >= 10
+
+
+async def test_a_price_source_that_fails_backs_off_and_keeps_the_last_prices(sim: Simulator) -> None:
+    async with http.new_client(sim.url) as web:
+        refresher = PriceRefresher(KrakenPrices(web, AssetNames()), 60, rng=random.Random(3))
+        good = await refresher.refresh({"BTC", "ETH"})
+        sim.faults.set("http-5xx", venue="prices")
+        bad = await refresher.refresh({"BTC", "ETH"})
+    assert bad.error is not None and bad.error.kind is ErrorKind.SERVER
+    assert bad.prices == good.prices and bad.fetched_at == good.fetched_at  # kept, with their age
+    assert bad.stale(good.fetched_at or 0) and 48 <= refresher.next_delay() <= 72  # backoff, jittered
+
+
+def test_an_unknown_pair_sends_the_source_back_to_asset_pairs(sim: Simulator) -> None:
+    """Kraken fails a whole Ticker request for one unknown pair: the pairs are read afresh next time."""
+
+    async def run() -> tuple[Any, Any]:
+        async with http.new_client(sim.url) as web:
+            refresher = PriceRefresher(KrakenPrices(web, AssetNames()), 60)
+            await refresher.refresh({"BTC"})
+            sim.faults.set("kraken-error", venue="prices", endpoint="Ticker", value="EQuery:Unknown asset pair")
+            failed = await refresher.refresh({"BTC"})
+            sim.faults.clear()
+            return failed, await refresher.refresh({"BTC"})
+
+    failed, again = asyncio.run(run())
+    assert failed.error is not None and again.error is None and "BTC" in again.prices
+    assert sim.count("prices", "AssetPairs") == 2
+
+
+def test_prices_off_means_no_values_and_no_requests(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "off.toml"
+    path.write_text(sim.config_text().replace('source = "kraken"', 'source = "none"'))
+    path.chmod(0o600)
+    out = once(path)
+    assert out["prices"] == {"source": "none", "fetched_at": None, "error": None}
+    assert out["usd_total"] is None and sim.count("prices") == 0
+
+
+def test_the_price_source_is_reached_only_over_https_or_loopback() -> None:
+    from tui.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse('[prices]\nbase_url = "http://prices.example.com"\n')
+    assert "prices.base_url" in str(caught.value) and "unencrypted" in str(caught.value)
+
+
+def test_json_numbers_from_a_proxy_are_still_exact() -> None:
+    """Ticker's prices are strings; a price written as a JSON number keeps its digits too."""
+    from tui.money import loads
+    from tui.prices import last_trades
+
+    raw = b'{"XXBTZUSD": {"c": [97250.123456789012345678, "1"]}}'
+    assert last_trades(loads(raw)) == {"XXBTZUSD": Decimal("97250.123456789012345678")}

@@ -1,0 +1,150 @@
+"""Alerts on what it is worth: a balance's usd_value, a venue's usd_total ("page me if what we hold at INTX
+drops below $10M"), and the firm's net across venues; they fire and clear as prices (or balances) move,
+and stale prices never clear them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from tui.config import parse
+from tui.money import Balance
+from tui.monitor import Monitor
+from tui.prices import Price, PriceBook
+from tui.snapshot import AccountSnapshot, VenueSnapshot
+
+CONFIG = """
+[[venue]]
+kind = "coinbase-intx"
+name = "INTX"
+api_key = { env = "K" }
+api_secret = { env = "S" }
+passphrase = { env = "P" }
+
+[[venue]]
+kind = "kraken-custody"
+name = "Kraken"
+api_key = { env = "K2" }
+api_secret = { env = "S2" }
+
+[[alert]]
+name = "INTX under $10M"
+venue = "INTX"
+field = "usd_total"
+below = "10000000"
+
+[[alert]]
+name = "BTC position over $5M"
+venue = "INTX"
+asset = "BTC"
+field = "usd_value"
+above = "5000000"
+
+[[alert]]
+name = "firm net under $12M"
+venue = "totals"
+field = "usd_net"
+below = "12000000"
+"""
+
+
+def intx(at: float, btc: str = "100", loan: str = "0") -> VenueSnapshot:
+    balances = (
+        Balance("BTC", {"quantity": Decimal(btc), "loan": Decimal(loan)}),
+        Balance("USDC", {"quantity": Decimal("4000000"), "loan": Decimal(0)}),
+    )
+    return VenueSnapshot(
+        "INTX", "coinbase-intx", (AccountSnapshot("p-1-0", "Main", balances, at),), fetched_at=at, period=5.0
+    )
+
+
+def kraken(at: float) -> VenueSnapshot:
+    balances = (Balance("XBT", {"balance": Decimal("10"), "hold_trade": Decimal(0), "available": Decimal("10")}),)
+    return VenueSnapshot(
+        "Kraken", "kraken-custody", (AccountSnapshot("V1", "Vault", balances, at),), fetched_at=at, period=5.0
+    )
+
+
+def book(at: float, btc: str, error: bool = False) -> PriceBook:
+    from tui.venues.errors import ErrorKind, VenueError
+
+    prices = {"BTC": Price(Decimal(btc), "XXBTZUSD"), "USDC": Price(Decimal("1"), "USDCUSD")}
+    failure = VenueError(ErrorKind.SERVER, "Ticker: Kraken answered HTTP 503") if error else None
+    return PriceBook("kraken", prices, at, failure, period=60.0)
+
+
+def active(monitor: Monitor) -> set[str]:
+    return {alert.rule.name for alert in monitor.alerts.active.values()}
+
+
+def test_value_rules_fire_and_clear_as_prices_move() -> None:
+    monitor = Monitor(parse(CONFIG))
+    monitor.take(intx(0.0), 0.0)
+    monitor.take(kraken(0.0), 0.0)
+    # BTC at $90,000: INTX holds 100 BTC ($9M) + 4M USDC = $13M; the firm 110 BTC + 4M = $13.9M
+    events = monitor.take_prices(book(1.0, "90000"), 1.0).events
+    assert [e.alert.rule.name for e in events if e.fired] == ["BTC position over $5M"]
+    # BTC falls to $50,000: INTX is worth 5M + 4M = $9M, the firm 5.5M + 4M = $9.5M
+    events = monitor.take_prices(book(2.0, "50000"), 2.0).events
+    fired = {e.alert.rule.name for e in events if e.fired}
+    cleared = {e.alert.rule.name for e in events if not e.fired}
+    assert fired == {"INTX under $10M", "firm net under $12M"} and cleared == {"BTC position over $5M"}
+    (intx_alert,) = [a for a in monitor.alerts.active.values() if a.rule.name == "INTX under $10M"]
+    assert intx_alert.value == Decimal("9000000") and intx_alert.target.label() == "INTX (all accounts)"
+    # the balances move instead: 140 BTC at $50,000 = $7M + 4M = $11M at INTX; the firm $11.5M
+    events = monitor.take(intx(3.0, btc="140"), 3.0).events
+    assert {e.alert.rule.name for e in events if not e.fired} == {"INTX under $10M"}
+    assert {e.alert.rule.name for e in events if e.fired} == {"BTC position over $5M"}
+    assert active(monitor) == {"BTC position over $5M", "firm net under $12M"}
+
+
+def test_a_loan_lowers_the_net_not_the_gross() -> None:
+    monitor = Monitor(parse(CONFIG))
+    monitor.take(kraken(0.0), 0.0)
+    monitor.take(intx(0.0, btc="100", loan="50"), 0.0)
+    outcome = monitor.take_prices(book(1.0, "100000"), 1.0)
+    worth = outcome.worth
+    assert worth is not None
+    assert worth.firm.gross == Decimal("15000000")  # 110 BTC × 100,000 + 4,000,000
+    assert worth.firm.loans == Decimal("5000000") and worth.firm.net == Decimal("10000000")
+    assert active(monitor) == {"BTC position over $5M", "firm net under $12M"}
+
+
+def test_stale_prices_never_clear_a_value_alert() -> None:
+    monitor = Monitor(parse(CONFIG))
+    monitor.take(intx(0.0), 0.0)
+    monitor.take(kraken(0.0), 0.0)
+    monitor.take_prices(book(1.0, "50000"), 1.0)
+    assert "INTX under $10M" in active(monitor)
+    # the source fails; its last prices (an hour old now) would say INTX is fine, but they are stale
+    stale = PriceBook("kraken", book(1.0, "90000").prices, 1.0, book(0, "1", error=True).error, period=60.0)
+    events = monitor.take_prices(stale, 600.0).events
+    assert not [e for e in events if not e.fired] and "INTX under $10M" in active(monitor)
+    (held,) = [a for a in monitor.alerts.active.values() if a.rule.name == "INTX under $10M"]
+    assert held.stale_age == 600.0  # as old as the older of its parts: the balances, fetched at 0
+
+
+def test_prices_are_recorded_when_they_move_so_values_can_be_recomputed(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tui.history import History
+
+    path = tmp_path / "history.sqlite3"
+    monitor = Monitor(parse(CONFIG), History(path))
+    monitor.take(intx(0.0), 0.0)
+    monitor.take_prices(book(10.0, "90000"), 10.0)
+    monitor.take_prices(book(70.0, "90000"), 70.0)  # nothing moved: nothing recorded
+    monitor.take_prices(book(130.0, "91000.5"), 130.0)
+    assert monitor.history is not None
+    monitor.history.flush()
+    monitor.history.close()
+    with sqlite3.connect(path) as db:
+        query = "SELECT at, asset, field, value FROM changes WHERE venue = 'prices' ORDER BY rowid"
+        rows = db.execute(query).fetchall()
+        quantity = db.execute("SELECT value FROM changes WHERE asset = 'BTC' AND field = 'quantity'").fetchone()
+    assert rows == [
+        (10.0, "BTC", "usd_price", "90000"),
+        (10.0, "USDC", "usd_price", "1"),
+        (130.0, "BTC", "usd_price", "91000.5"),
+    ]
+    assert Decimal(quantity[0]) * Decimal(rows[-1][3]) == Decimal("9100050")  # recomputed from the history

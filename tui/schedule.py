@@ -1,0 +1,22 @@
+"""When to try again after failures: one rule for every poller (venues and the price source)."""
+
+from __future__ import annotations
+
+import random
+
+from .venues.errors import VenueError
+
+MAX_BACKOFF = 300.0
+NOT_RETRYABLE_FLOOR = 60.0
+
+
+def backoff(period: float, failures: int, rng: random.Random, error: VenueError | None) -> float:
+    """Seconds to wait after `failures` failures in a row: the period doubled each time up to five minutes,
+    jittered by ±20 % so many monitors do not retry in step, at least a minute for an error retrying cannot
+    fix, and never sooner than the venue's own retry-after."""
+    delay = min(period * 2.0 ** (failures - 1), MAX_BACKOFF) * rng.uniform(0.8, 1.2)
+    if error is not None and not error.retryable:
+        delay = max(delay, NOT_RETRYABLE_FLOOR)
+    if error is not None and error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    return delay
