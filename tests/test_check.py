@@ -21,6 +21,7 @@ def test_all_good(sim: Simulator, sim_config: Path) -> None:
     assert code == 0
     assert "ok    Kraken custody (simulated)" in out and "3 vault(s) visible" in out
     assert "3 portfolio(s) visible" in out
+    assert f"ok    prices (kraken, {sim.url}): 11 assets have a USD market" in out  # every named asset but USD
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,9 @@ def test_unreachable_venue(sim: Simulator, tmp_path: Path) -> None:
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     path = write_config(tmp_path / "c.toml", sim.config_text().replace(sim.url, dead))
     code, out = check(path)
-    assert code == 1 and out.count("cannot reach the venue") == 2
+    failing = [line for line in out.splitlines() if line.startswith("  FAIL")]
+    assert code == 1 and len(failing) == 2 and all("cannot reach the venue" in line for line in failing)
+    assert "warn  prices (kraken" in out and "values will be unknown until it answers" in out
 
 
 def test_configured_account_the_key_cannot_see(sim: Simulator, tmp_path: Path) -> None:

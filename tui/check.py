@@ -57,8 +57,29 @@ def run_check(config: Config) -> int:
         else:
             failed += 1
             print(f"  FAIL  {label}: {diagnose(outcome)}")
+    if config.prices.source != "none":
+        print(f"  {_check_prices(config)}")
     sys.stdout.flush()
     return 1 if failed else 0
+
+
+def _check_prices(config: Config) -> str:
+    """One public call to the price source; a failure warns (values are extra: balances still flow)."""
+    from .assets import AssetNames
+    from .prices import KrakenPrices
+    from .venues import http
+
+    label = f"prices ({config.prices.source}, {config.prices.base_url})"
+
+    async def pairs() -> int:
+        async with http.new_client(config.prices.base_url) as web:
+            return len(await KrakenPrices(web, AssetNames(config.assets)).usd_markets())
+
+    try:
+        markets = asyncio.run(pairs())
+    except VenueError as exc:
+        return f"warn  {label}: values will be unknown until it answers: {diagnose(exc)}"
+    return f"ok    {label}: {markets} assets have a USD market"
 
 
 Outcome = str | VenueError | ConfigError  # what the venue said, or why it was not asked

@@ -97,6 +97,10 @@ class KrakenPrices:
         prices = {asset: Price(last[pair], pair) for pair, asset in asked.items() if pair in last}
         return prices, frozenset(a for a in wanted if a not in pairs)
 
+    async def usd_markets(self) -> dict[str, str]:
+        """Each asset that has a USD market, and that market's pair (`config check` asks once)."""
+        return await self._usd_pairs(refresh=False)
+
     async def _usd_pairs(self, refresh: bool) -> dict[str, str]:
         """AssetPairs, read once and again when an asset has no known pair (at most every few minutes) or
         after some hours: Kraken answers an unknown pair with an error for the whole Ticker request."""

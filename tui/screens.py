@@ -333,8 +333,10 @@ def _text(value: str | bool | None) -> str:
 
 
 def prices_age(book: PriceBook, now: float) -> str:
-    age = book.age(now)
-    return "never fetched" if age is None else f"{ago(age)} ago"
+    """When the prices were fetched, as a time of day: it does not need redrawing every second."""
+    if book.fetched_at is None:
+        return "never fetched"
+    return "at " + datetime.fromtimestamp(book.fetched_at, UTC).strftime("%H:%M:%S UTC")
 
 
 def prices_status(book: PriceBook | None, now: float) -> str:
@@ -344,11 +346,10 @@ def prices_status(book: PriceBook | None, now: float) -> str:
         return ""
     if book.fetched_at is None and book.error is None:
         return f"prices: {book.source}, fetching…"
-    at = datetime.fromtimestamp(book.fetched_at, UTC).strftime("%H:%M:%S UTC") if book.fetched_at else None
     if book.error is not None:
-        since = f"values from {at}" if at else "no values yet"
+        since = f"values from prices fetched {prices_age(book, now)}" if book.fetched_at else "no values yet"
         return f"prices failing ({since}): {book.error.message}"
-    return f"prices: {book.source} at {at}"
+    return f"prices: {book.source}, fetched {prices_age(book, now)}"
 
 
 HELP = """\
