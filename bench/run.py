@@ -30,12 +30,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tui.assets import AssetNames  # noqa: E402
 from tui.config import Config, load, parse, resolve_secrets  # noqa: E402
 from tui.credentials import Secret  # noqa: E402
 from tui.engine import VenueRefresher  # noqa: E402
 from tui.history import History  # noqa: E402
 from tui.monitor import Monitor  # noqa: E402
+from tui.prices import KrakenPrices, PriceRefresher  # noqa: E402
 from tui.sim import Simulator  # noqa: E402
+from tui.valuation import held_assets  # noqa: E402
 from tui.venues import http  # noqa: E402
 from tui.venues.intx import IntxClient  # noqa: E402
 from tui.venues.kraken import CustodyCounter, KrakenCustodyClient  # noqa: E402
@@ -113,6 +116,52 @@ async def intx_fan_out(rounds: int = 5) -> list[Result]:
         median_ratio("INTX fan-out 20x30, 100 ms latency: full refresh / one request", full, one, 1.5),
         with_recording,
     ]
+
+
+async def valuation(rounds: int = 7) -> Result:
+    """A refresh of 20 portfolios x 30 assets and what the app does with it, with valuation on (prices
+    in force: every balance, account, venue and asset valued, value rules on) vs off, interleaved."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _world(Path(tmp), "--seed", "1", "--portfolios", "20", "--assets", "30", "--per-account", "30") as config,
+    ):
+        venue = next(v for v in config.venues if v.kind.kind == "coinbase-intx")
+        secrets = resolve_secrets(venue, config)
+        valued = dataclasses.replace(config, venues=(venue,), alerts=parse(VALUE_RULES).alerts)
+        plain = dataclasses.replace(config, venues=(venue,), alerts=())
+        async with http.new_client(venue.base_url) as web:
+            client = IntxClient(web, secrets["api_key"], secrets["api_secret"], secrets["passphrase"])
+            refresher = VenueRefresher(venue.name, "coinbase-intx", client, refresh_seconds=5)
+            first = await refresher.refresh()
+            prices = PriceRefresher(KrakenPrices(web, AssetNames()), 60)
+            book = await prices.refresh(held_assets([first], AssetNames()))
+            assert book.prices and book.error is None
+            on, off = Monitor(valued), Monitor(plain)
+            on.take_prices(book, time.time())
+            ratios, with_values, without = [], [], []
+            for _ in range(rounds):
+                for monitor, bucket in ((on, with_values), (off, without)):
+                    await asyncio.sleep(1.2)  # the 40/s window is clear when a refresh starts, as in operation
+                    started = time.perf_counter()
+                    monitor.take(await refresher.refresh(), time.time())
+                    bucket.append(time.perf_counter() - started)
+                ratios.append(with_values[-1] / without[-1])
+    result = median_ratio("valuation on / off: refresh of 600 balances + monitor", with_values, without, 1.1)
+    result["ratio"] = statistics.median(ratios)
+    result["detail"] += f"; rounds {min(ratios):.2f}–{max(ratios):.2f}"
+    return result
+
+
+VALUE_RULES = """
+[[alert]]
+field = "usd_value"
+above = "100000000"
+
+[[alert]]
+venue = "totals"
+field = "usd_net"
+below = "1"
+"""
 
 
 @contextlib.contextmanager
@@ -470,6 +519,7 @@ def main() -> None:
     idle_total = 600.0
     jobs: list[tuple[str, Callable[[], Result | list[Result]]]] = [
         ("fan-out", lambda: asyncio.run(intx_fan_out())),
+        ("valuation", lambda: asyncio.run(valuation())),
         ("kraken", lambda: asyncio.run(kraken_period(kraken_seconds))),
         ("table", lambda: asyncio.run(table_refresh())),
         ("idle", lambda: idle(60.0, idle_total, args.full)),

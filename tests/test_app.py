@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Literal
 
 import pytest
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Input, OptionList
 
+from tui import panes
 from tui.app import BalanceApp
 from tui.config import parse
 from tui.panes import VenuePane
-from tui.scenes import until
+from tui.scenes import Clock, until
 from tui.screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
 from tui.sim import Simulator
 from tui.venues import intx
 
 SIZE = (120, 40)
+PATIENCE = 60.0  # a safety net for waits that poll for a state; no test asserts how fast anything is
 
 
 def make_app(sim: Simulator, refresh: float = 1.0) -> BalanceApp:
@@ -25,9 +34,10 @@ def make_app(sim: Simulator, refresh: float = 1.0) -> BalanceApp:
 
 
 async def loaded(pilot: Pilot[int]) -> tuple[VenuePane, VenuePane]:
+    """Both panes filled and valued: from then on the rows stay in their order unless something moves."""
     app = pilot.app
     assert isinstance(app, BalanceApp)
-    await until(pilot, lambda: all(p.rows for p in app.panes))
+    await until(pilot, lambda: all(p.rows and p.worth is not None and p.worth.priced for p in app.panes))
     kraken, coinbase = app.panes
     return kraken, coinbase
 
@@ -45,6 +55,44 @@ async def refreshed(pilot: Pilot[int], pane: VenuePane) -> None:
 
 def header(pane: VenuePane) -> str:
     return str(pane.query_one(".pane-header").render())
+
+
+async def painted(widget: Widget) -> None:
+    """Until the widget has handled what is queued for it and the screen has been laid out and painted after
+    that, twice over: a callback run after one repaint (a deferred scroll) may move things for the next."""
+    for _ in range(2):
+        await asyncio.wait_for(widget.wait_for_refresh(), PATIENCE)
+
+
+async def run_command(pilot: Pilot[int], query: str, action: Callable[[], object]) -> None:
+    """Ctrl+P, type `query`, and Enter once the palette's search has put `action` on top: Enter before the
+    search has answered does nothing."""
+    await pilot.press("ctrl+p", *query)
+
+    def ready() -> bool:
+        palette = pilot.app.screen
+        if not isinstance(palette, CommandPalette) or palette.query_one(Input).value != query:
+            return False
+        commands = palette.query_one(OptionList)
+        top = commands.get_option_at_index(commands.highlighted) if commands.highlighted is not None else None
+        hit = getattr(top, "hit", None)
+        return hit is not None and hit.command == action
+
+    await until(pilot, ready, timeout=PATIENCE)
+    await pilot.press("enter")
+
+
+class Gate(asyncio.Event):
+    """A refresher's pause gate that counts how often its loop stopped there, waiting to be resumed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stops = 0
+
+    async def wait(self) -> Literal[True]:
+        if not self.is_set():
+            self.stops += 1
+        return await super().wait()
 
 
 async def test_both_panes_fill_and_say_live(sim: Simulator) -> None:
@@ -97,6 +145,7 @@ async def test_intx_drill_down_shows_all_17_fields_live_and_esc_returns_to_the_r
         await pilot.press("tab", "j", "j", "j")
         chosen = coinbase.cursor_key()
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, IntxDetailScreen))
         screen = app.screen
         assert isinstance(screen, IntxDetailScreen)
         await until(pilot, lambda: screen.fetched_at is not None)
@@ -110,9 +159,9 @@ async def test_intx_drill_down_shows_all_17_fields_live_and_esc_returns_to_the_r
         assert str(summary.get_cell("row6", "value0")).strip() == "no"
         assert str(summary.get_cell("row6", "name0")) == "in liquidation"
         sim.market.set_intx(portfolio, asset, quantity=str(expected + 1))
-        await until(pilot, lambda: str(fields.get_cell("quantity", "change")).strip().startswith("+1"), timeout=5)
+        await until(pilot, lambda: str(fields.get_cell("quantity", "change")).strip().startswith("+1"))
         await pilot.press("escape")
-        assert not isinstance(app.screen, IntxDetailScreen)
+        await until(pilot, lambda: not isinstance(app.screen, IntxDetailScreen))
         assert coinbase.cursor_key() == chosen
         assert app.focused is coinbase.table
 
@@ -125,6 +174,7 @@ async def test_kraken_drill_down(sim: Simulator) -> None:
         chosen = kraken.selected_row()
         assert chosen is not None
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, KrakenDetailScreen))
         screen = app.screen
         assert isinstance(screen, KrakenDetailScreen)
         await until(pilot, lambda: "%" in str(screen.query_one("#fields").get_cell("share", "value")))
@@ -132,6 +182,7 @@ async def test_kraken_drill_down(sim: Simulator) -> None:
         assert str(table.get_cell("balance", "value")).strip() == format(chosen.values["balance"], "f")
         assert str(table.get_cell("available", "value")).strip() == format(chosen.values["available"], "f")
         await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, KrakenDetailScreen))
         assert kraken.cursor_key() == chosen.key
 
 
@@ -147,17 +198,36 @@ async def test_header_names_accounts_state_age_next_refresh_and_round_trip(sim: 
         assert f"{len(sim.market.portfolios)} portfolios" in header(coinbase)
 
 
-async def test_a_slow_venue_reads_refreshing_then_stale_and_live_again(sim: Simulator) -> None:
-    app = make_app(sim, refresh=1)
+async def test_a_slow_venue_reads_refreshing_then_stale_and_live_again(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's clocks stand still unless the test moves them (as in the scenes), so how stale the data reads
+    follows the test, not the machine's speed. A 4.5 s latency holds the INTX refreshes meanwhile."""
+    clock = Clock()
+    app = BalanceApp(parse(sim.config_text(1)), demo=True, clock=clock, monotonic=lambda: 0.0)
+    held = threading.Event()
+    draw = sim.faults.draw
+
+    def noting(venue: str, endpoint: str) -> tuple[float, float, object]:
+        outcome = draw(venue, endpoint)
+        if venue == "intx" and outcome[0]:
+            held.set()
+        return outcome
+
+    monkeypatch.setattr(sim.faults, "draw", noting)
     async with app.run_test(size=SIZE) as pilot:
         _, coinbase = await loaded(pilot)
+        await until(pilot, lambda: "● live" in header(coinbase))
         sim.faults.set("latency", venue="intx", value=4.5)
-        await until(pilot, lambda: "◌ refreshing" in header(coinbase), timeout=5)
-        await until(pilot, lambda: "stale for" in header(coinbase), timeout=6)
-        assert re.search(r"◌ refreshing  stale for [3-9] s", header(coinbase)), header(coinbase)
+        await until(pilot, lambda: held.is_set() and "◌ refreshing" in header(coinbase), timeout=PATIENCE)
+        # No await from here to the asserts: the app cannot finish the refresh in between.
+        assert "stale" not in header(coinbase), header(coinbase)  # refreshing, with data fresh by the app's clock
+        clock.advance(5)  # more than 3 periods of 1 s since the last answer
+        coinbase.refresh_header()
+        assert "◌ refreshing  stale for 5 s  updated 5 s ago" in header(coinbase), header(coinbase)
         assert coinbase.rows  # the last good rows stay on screen meanwhile
         sim.faults.clear()
-        await until(pilot, lambda: "● live" in header(coinbase), timeout=10)
+        await until(pilot, lambda: "● live" in header(coinbase), timeout=PATIENCE)
         assert "stale" not in header(coinbase)
 
 
@@ -186,12 +256,13 @@ async def test_the_command_palette_offers_every_key(sim: Simulator) -> None:
 
         await pilot.press("tab", "j", "j")
         chosen = coinbase.cursor_key()
-        await pilot.press("ctrl+p", *"details", "enter")
+        await run_command(pilot, "details", app.action_details)
         await until(pilot, lambda: isinstance(app.screen, IntxDetailScreen))
         detail = app.screen
         assert isinstance(detail, IntxDetailScreen) and f"{detail.row.account_id}:{detail.row.asset}" == chosen
         await pilot.press("escape")
-        await pilot.press("ctrl+p", *"mask amounts", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, IntxDetailScreen))
+        await run_command(pilot, "mask amounts", app.action_mask)
         await until(pilot, lambda: app.view.mask)
         assert coinbase.cursor_key() == chosen
 
@@ -200,15 +271,22 @@ async def test_r_refreshes_now_and_p_pauses(sim: Simulator) -> None:
     app = make_app(sim, refresh=60)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
+        refresher = app.engine.refreshers[1]
+        gate = Gate()
+        gate.set()
+        refresher.resumed = gate
         before = sim.count("intx", "balances")
         await pilot.press("r")
-        await until(pilot, lambda: sim.count("intx", "balances") > before)
+        await until(pilot, lambda: sim.count("intx", "balances") > before and not refresher.refreshing)
         await pilot.press("p")
         assert "paused" in header(app.panes[1])
         paused_at = sim.count("intx", "balances")
         await pilot.press("r")
-        await pilot.pause(0.6)
-        assert sim.count("intx", "balances") == paused_at
+        # r woke the paused refresher: its loop went round and stopped at the pause gate, where a refresh
+        # would otherwise have started
+        await until(pilot, lambda: gate.stops >= 1, timeout=PATIENCE)
+        assert sim.count("intx", "balances") == paused_at and not refresher.refreshing
+        assert "paused" in header(app.panes[1])
         await pilot.press("p")
         await until(pilot, lambda: sim.count("intx", "balances") > paused_at)
 
@@ -226,7 +304,11 @@ async def test_filter_sort_hide_and_mask(sim: Simulator) -> None:
         await pilot.press("escape")
         assert kraken.rows and len({r.asset for r in coinbase.rows.values()}) > 1
 
-        await pilot.press("s")
+        order = [str(r.key.value) for r in coinbase.table.ordered_rows]  # the default: biggest value first
+        values = [coinbase.rows[k].values["usd_value"] for k in order]
+        valued = [v for v in values if v is not None]
+        assert valued and valued == sorted(valued, reverse=True) and values[: len(valued)] == valued
+        await pilot.press("s", "s")  # value → account → asset
         order = [str(r.key.value) for r in coinbase.table.ordered_rows]
         assets = [coinbase.rows[k].asset for k in order]
         assert assets == sorted(assets)
@@ -279,7 +361,7 @@ async def test_a_failing_venue_keeps_its_rows_the_other_carries_on_and_it_recove
         await until(pilot, lambda: coinbase.snapshot is not None and coinbase.snapshot.fetched_at != fetched)
         assert "failing" not in header(coinbase) and not coinbase.has_class("-failing")
         sim.faults.clear()
-        await until(pilot, lambda: not kraken.has_class("-failing"), timeout=15)
+        await until(pilot, lambda: not kraken.has_class("-failing"), timeout=PATIENCE)
         await until(pilot, lambda: "live" in header(kraken))
 
 
@@ -310,8 +392,9 @@ async def test_the_view_stays_put_when_rows_come_and_go_above_it(sim: Simulator)
     async with app.run_test(size=SIZE) as pilot:
         _, coinbase = await loaded(pilot)
         table = coinbase.table
+        await pilot.press("s")  # the venue's own order (account, asset): rows are added above the view
         await pilot.press("tab", "G", "k", "k", "k")
-        await pilot.pause(0.1)
+        await painted(table)  # G scrolls to the bottom after the next repaint
 
         def view() -> tuple[str, int, str | None]:
             top = str(table.ordered_rows[round(table.scroll_y)].key.value)
@@ -327,7 +410,7 @@ async def test_the_view_stays_put_when_rows_come_and_go_above_it(sim: Simulator)
             if i == 5:
                 sim.market.remove_intx(first, "AAA")
             await refreshed(pilot, coinbase)
-            await pilot.pause(0.1)
+            await painted(table)  # scrolls deferred to after a repaint have happened
             assert view() == before, f"refresh {i + 1}"
 
 
@@ -352,6 +435,7 @@ async def test_only_changed_cells_are_written_and_they_flash(sim: Simulator, mon
         monkeypatch.setattr(table, "update_cell", counting)
         monkeypatch.setattr(table, "write_cells", counting_many)
         monkeypatch.setattr(table, "clear", lambda *a, **k: pytest.fail("the table was cleared"))
+        monkeypatch.setattr(panes, "FLASH_SECONDS", 3600.0)  # no flash may end (a write) on a slow machine
         portfolio = next(iter(sim.market.portfolios))
         asset = next(iter(sim.market.portfolios[portfolio].holdings))
         old = sim.market.portfolios[portfolio].holdings[asset]["hold"] or Decimal(0)
@@ -370,7 +454,7 @@ async def test_usable_at_80x24(sim: Simulator) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         kraken, coinbase = await loaded(pilot)
         await until(pilot, lambda: "rtt" in header(kraken) and "rtt" in header(coinbase))
-        await pilot.pause(0.2)
+        await painted(app.screen)  # laid out again for the headers' new height
         assert app.totals_pane is not None and not app.totals_pane.display
         for pane in (kraken, coinbase):
             assert pane._header.size.height == 2, "the header's second line (rtt) is cut off"

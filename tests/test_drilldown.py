@@ -23,10 +23,8 @@ def shown(screen: Any) -> dict[str, str]:
 
 async def open_row(pilot: Pilot[Any], pane: VenuePane, key: str) -> None:
     await pilot.press(*(["tab"] if pane.index else []))
-    for _ in range(len(pane.rows)):
-        if pane.cursor_key() == key:
-            break
-        await pilot.press("j")
+    pane.table.move_cursor(row=pane.table.get_row_index(key))
+    await pilot.pause()
     assert pane.cursor_key() == key
     await pilot.press("enter")
 

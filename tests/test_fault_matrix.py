@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -46,12 +47,16 @@ CASES = [(fault, value, venue) for (fault, value), venues in MATRIX.items() for 
 IDS = [f"{fault}-{venue}" for fault, _, venue in CASES]
 OTHER = {"kraken": "intx", "intx": "kraken"}
 INDEX = {"kraken": 0, "intx": 1}
+PATIENCE = 60.0  # a safety net for waits that poll for a state; no test asserts how fast anything is
+# Short enough that a hung request times out quickly (the hang lasts 120 s), long enough that a healthy
+# request on a busy machine, or one slowed by the 0.3 s latency fault, never does.
+HTTP_TIMEOUT = 5.0
 
 
 @pytest.fixture
 def small_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
     """One vault and one portfolio (a request per refresh), fast timeouts, no Kraken counter in the way."""
-    monkeypatch.setattr(http, "TIMEOUT", httpx.Timeout(1.0))
+    monkeypatch.setattr(http, "TIMEOUT", httpx.Timeout(HTTP_TIMEOUT))
     with Simulator(seed=5, vaults=1, portfolios=1) as sim:
         sim.kraken_rate_limit = False
         yield sim
@@ -88,7 +93,7 @@ async def test_tui(small_sim: Simulator, fault: str, value: object, venue: str) 
             await until(pilot, lambda: failing.snapshot is not None and failing.snapshot.fetched_at != fetched)
             assert "failing" not in header(failing) and not failing.has_class("-failing")
         else:
-            await until(pilot, lambda: expected in header(failing), timeout=20)
+            await until(pilot, lambda: expected in header(failing), timeout=PATIENCE)
             assert "failing" in header(failing) or "partial" in header(failing)
             assert failing.rows == rows, "last good rows must stay on screen"
         await until(pilot, lambda: other.snapshot is not None and other.snapshot.fetched_at != other_seen)
@@ -97,7 +102,7 @@ async def test_tui(small_sim: Simulator, fault: str, value: object, venue: str) 
         workers = [w for w in app.workers if w.group.startswith("venue:")]
         assert len(workers) == 2 and all(w.state is WorkerState.RUNNING for w in workers)
         sim.faults.clear()
-        await until(pilot, lambda: "live" in header(failing) and not failing.has_class("-failing"), timeout=25)
+        await until(pilot, lambda: "live" in header(failing) and not failing.has_class("-failing"), timeout=PATIENCE)
         assert failing.rows.keys() == rows.keys()
 
 
@@ -131,22 +136,50 @@ def test_once(small_sim: Simulator, tmp_path: Path, fault: str, value: object, v
         assert expected in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-async def test_failing_venue_backs_off_instead_of_hammering(small_sim: Simulator) -> None:
+async def test_failing_venue_backs_off_instead_of_hammering(
+    small_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted per request, not per window of time: the simulator notes when each failing request arrives, and
+    the gaps between them must be at least the backoff's (1, 2, 4 s, each -20% at worst). A refresh can only
+    start later than planned, never earlier, so on a slow machine these lower bounds hold all the more; without
+    backoff the gaps would be the 1 s refresh period. Meanwhile the other venue goes on refreshing, every time
+    on its own 1 s schedule."""
     sim = small_sim
+    failing_at: list[float] = []
+    draw = sim.faults.draw
+
+    def noting(venue: str, endpoint: str) -> tuple[float, float, object]:
+        outcome = draw(venue, endpoint)
+        if venue == "intx" and endpoint == "balances" and outcome[2] is not None:
+            failing_at.append(time.monotonic())
+        return outcome
+
+    monkeypatch.setattr(sim.faults, "draw", noting)
     app = BalanceApp(parse(sim.config_text(1)), demo=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(sim, pilot)
+        kraken = app.engine.refreshers[0]
+        kraken_delays: list[float] = []
+        next_delay = kraken.next_delay
+
+        def recording() -> float:
+            delay = next_delay()
+            kraken_delays.append(delay)
+            return delay
+
+        monkeypatch.setattr(kraken, "next_delay", recording)
+        kraken_before = sim.count("kraken", "GetCustodyBalance")
         sim.faults.set("http-5xx", venue="intx")
-        first = sim.count("intx", "balances")
-        await until(pilot, lambda: sim.count("intx", "balances", "fault:http-5xx") >= 1)
-        started_at = time.monotonic()
-        await pilot.pause(6.0)
-        failed = sim.count("intx", "balances") - first
-        elapsed = time.monotonic() - started_at
-        # 1 s refresh: without backoff ~7 requests; with 1, 2, 4 s (±20%) at most 3 in these 6 s
-        assert failed <= 3, f"{failed} requests in {elapsed:.1f} s while failing"
-        kraken_served = sim.count("kraken", "GetCustodyBalance")
-        assert kraken_served >= 6, "the other venue kept its 1 s pace"
+        await until(
+            pilot,
+            lambda: len(failing_at) >= 4 and sim.count("kraken", "GetCustodyBalance") >= kraken_before + 6,
+            timeout=PATIENCE,
+        )
+        gaps = [later - earlier for earlier, later in itertools.pairwise(failing_at[:4])]
+        for n, gap in enumerate(gaps):
+            assert gap >= 0.8 * 2**n - 0.01, f"failing requests {[round(g, 2) for g in gaps]} s apart: no backoff"
+        assert kraken_delays and max(kraken_delays) <= 1.0, f"the other venue was slowed down: {kraken_delays}"
+        assert kraken.snapshot().failures == 0 and "failing" not in header(app.panes[0])
 
 
 async def test_kraken_lockout_pauses_the_key_for_its_stated_time(small_sim: Simulator) -> None:
@@ -158,7 +191,10 @@ async def test_kraken_lockout_pauses_the_key_for_its_stated_time(small_sim: Simu
         sim.faults.set("kraken-error", venue="kraken", value="EGeneral:Temporary lockout")
         await until(pilot, lambda: "locked out" in header(kraken))
         calls = sim.count("kraken")
-        await pilot.pause(3.0)
+        # A fair chance for the call that must not come: the other venue refreshes 4 more times, on its 1 s
+        # schedule (3 s at least: three times Kraken's own 1 s period, and past its first backoff steps).
+        other = sim.count("intx", "balances")
+        await until(pilot, lambda: sim.count("intx", "balances") >= other + 4, timeout=PATIENCE)
         assert sim.count("kraken") == calls
         snap = kraken.snapshot
         assert snap is not None and snap.next_refresh_at is not None

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from textual.widgets import DataTable
 
 from tests.conftest import run_cli, write_config
 from tui.app import BalanceApp
 from tui.config import parse
 from tui.credentials import Secret
+from tui.scenes import until
+from tui.screens import IntxDetailScreen
 from tui.sim import Simulator
 from tui.venues import intx, kraken
 from tui.venues.errors import VenueError
@@ -82,15 +85,21 @@ async def test_tui_screens_and_screenshots_leak_nothing(sim: Simulator, tmp_path
     config = canary_config(sim, tmp_path)
     app = BalanceApp(parse(config.read_text(), config))
     async with app.run_test(size=(120, 40)) as pilot:
-        while not all(p.rows for p in app.panes):
-            await pilot.pause(0.05)
+        await until(pilot, lambda: all(p.rows for p in app.panes), timeout=60)
         sim.faults.set("html", venue="kraken")
-        while not app.panes[0].has_class("-failing"):
-            await pilot.pause(0.05)
+        await until(pilot, lambda: app.panes[0].has_class("-failing"), timeout=60)
         shots = [Path(app.save_screenshot("overview.svg", str(tmp_path)))]
         await pilot.press("tab", "enter")
-        await pilot.pause(0.5)
+        # the INTX drill-down is open and has had its first answer (signed with the canary keys)
+        await until(pilot, lambda: isinstance(app.screen, IntxDetailScreen) and app.screen.fetched_at, timeout=60)
+        detail = app.screen
+        assert isinstance(detail, IntxDetailScreen) and detail.error is None
+        fields = detail.query_one("#fields", DataTable)
+        values = {name: str(fields.get_cell(name, "value")).strip() for name in intx.FIELDS}
+        assert values["quantity"] not in ("…", "not reported"), values
+        assert not [name for name, value in values.items() if value == "…"], values
         shots.append(Path(app.save_screenshot("detail.svg", str(tmp_path))))
+        assert "portfolio&#160;summary" in shots[-1].read_text()  # the frame is the drill-down's
         texts = [repr(app.engine.refreshers), repr(app.config), str([p.snapshot for p in app.panes])]
     for shot in shots:
         assert_clean(shot.read_text(), shot.name)

@@ -45,20 +45,70 @@ def intx_get(sim: Simulator, client: httpx.Client, path: str = "/api/v1/portfoli
     )
 
 
+PATIENCE = 60.0  # a safety net for waits that poll for a state; no test asserts how fast anything is
+
+
 @pytest.fixture
 def wire(sim: Simulator) -> httpx.Client:
-    with httpx.Client(base_url=sim.url, timeout=2.0) as client:
+    with httpx.Client(base_url=sim.url, timeout=PATIENCE) as client:
         yield client  # type: ignore[misc]
+
+
+def arrivals(sim: Simulator, monkeypatch: pytest.MonkeyPatch, venue: str) -> threading.Event:
+    """Set once the simulator has taken a request for `venue` and drawn its faults: from then on, the request
+    is held by whatever latency, hang... was drawn."""
+    arrived = threading.Event()
+    draw = sim.faults.draw
+
+    def drawing(v: str, endpoint: str) -> tuple[float, float, object]:
+        outcome = draw(v, endpoint)
+        if v == venue:
+            arrived.set()
+        return outcome
+
+    monkeypatch.setattr(sim.faults, "draw", drawing)
+    return arrived
+
+
+def sim_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("sim-") and t.is_alive()]
 
 
 def test_added_latency(sim: Simulator, wire: httpx.Client) -> None:
     sim.faults.set("latency", venue="intx", value=0.3)
     started = time.monotonic()
     assert intx_get(sim, wire).status_code == 200
-    assert time.monotonic() - started >= 0.3
-    started = time.monotonic()
+    assert time.monotonic() - started >= 0.3  # a lower bound: the simulator waits at least that long
+
+
+def test_latency_holds_only_the_targeted_venue_and_stop_ends_it(
+    sim: Simulator, wire: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Kraken request is answered while an INTX request is still held by its latency (far longer than the
+    test), and stopping the simulator ends the held request without an answer."""
+    sim.faults.set("latency", venue="intx", value=10 * PATIENCE)
+    arrived = arrivals(sim, monkeypatch, "intx")
+    outcome: dict[str, object] = {}
+
+    def call() -> None:
+        with httpx.Client(base_url=sim.url, timeout=PATIENCE) as client:
+            try:
+                outcome["status"] = intx_get(sim, client).status_code
+            except httpx.HTTPError as exc:
+                outcome["error"] = exc
+
+    held = threading.Thread(target=call)
+    held.start()
+    assert arrived.wait(PATIENCE), "the INTX request never reached the simulator"
     assert kraken_post(sim, wire).status_code == 200
-    assert time.monotonic() - started < 0.3
+    assert held.is_alive() and not outcome, f"the INTX request was not held: {outcome}"
+    assert sim.count("kraken", verdict="ok") == 1 and sim.count("intx") == 0
+    sim.stop()
+    held.join(PATIENCE)
+    assert not held.is_alive(), "the held INTX request outlived the simulator"
+    assert "error" in outcome, f"the held INTX request was answered: {outcome}"
+    assert not sim_threads(), f"stop left request threads behind: {sim_threads()}"
+    assert sim.count("intx") == 0
 
 
 def test_http_5xx(sim: Simulator, wire: httpx.Client) -> None:
@@ -119,10 +169,12 @@ def test_empty_result(sim: Simulator, wire: httpx.Client) -> None:
 
 def test_clock_skew_shifts_date_and_rejects_timestamps(sim: Simulator, wire: httpx.Client) -> None:
     sim.faults.set("skew", venue="intx", value=60)
+    before = time.time()
     answer = intx_get(sim, wire)
+    after = time.time()
     assert answer.status_code == 401 and "timestamp" in answer.text
-    served = parsedate_to_datetime(answer.headers["date"]).timestamp()
-    assert 58 <= served - time.time() <= 61
+    served = parsedate_to_datetime(answer.headers["date"]).timestamp()  # whole seconds, rounded down
+    assert int(before) + 60 <= served <= after + 60
 
 
 def test_faults_target_one_endpoint_and_switch_off_live(sim: Simulator, wire: httpx.Client) -> None:
@@ -214,12 +266,14 @@ def test_vault_ids_match_the_documented_pattern() -> None:
     assert all(kraken.VAULT_ID.match(v) for v in sim.market.vaults)
 
 
-def test_starts_and_stops_cleanly_releasing_port_and_threads() -> None:
+def test_starts_and_stops_cleanly_releasing_port_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping ends a request held by a hang (120 s, far longer than the test): no thread is left waiting."""
     before = threading.active_count()
     sim = Simulator(seed=1, tick_seconds=0.05).start()
     port = int(sim.url.rsplit(":", 1)[1])
     sim.faults.set("hang", venue="intx")
-    with httpx.Client(base_url=sim.url, timeout=5.0) as client:
+    arrived = arrivals(sim, monkeypatch, "intx")
+    with httpx.Client(base_url=sim.url, timeout=PATIENCE) as client:
 
         def call() -> None:
             with contextlib.suppress(httpx.HTTPError):
@@ -227,11 +281,12 @@ def test_starts_and_stops_cleanly_releasing_port_and_threads() -> None:
 
         hung = threading.Thread(target=call)
         hung.start()
-        time.sleep(0.2)
-        stopped = time.monotonic()
+        assert arrived.wait(PATIENCE), "the INTX request never reached the simulator"
+        assert hung.is_alive()
         sim.stop()
-        hung.join(5)
-    assert time.monotonic() - stopped < 3
+        hung.join(PATIENCE)
+    assert not hung.is_alive()
+    assert not sim_threads(), f"stop left threads behind: {sim_threads()}"
     assert threading.active_count() <= before
     with socket.socket() as probe:  # binding fails if anything still listens there
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -568,6 +568,8 @@ def simulator_config(sim: Simulator, refresh_seconds: float = 5) -> str:
     """A config that points at a running simulator, with its demo keys as literal strings."""
     data = {
         "refresh_seconds": refresh_seconds,
+        # before the venues, so that a line appended to this text still lands in the last [[venue]]
+        "prices": {"source": "kraken", "base_url": sim.url, "refresh_seconds": 60},
         "venue": [
             {
                 "kind": "kraken-custody",
@@ -585,7 +587,6 @@ def simulator_config(sim: Simulator, refresh_seconds: float = 5) -> str:
                 "passphrase": sim.intx_keys.passphrase or "",
             },
         ],
-        "prices": {"source": "kraken", "base_url": sim.url, "refresh_seconds": 60},
     }
     return f"{SIM_MARKER} (seed {sim.seed}): demo keys, simulated money.\n\n" + tomli_w.dumps(data)
 

@@ -381,11 +381,13 @@ class Engine:
 
     def seen(self, snapshot: VenueSnapshot) -> None:
         """A venue's refresh as it is published: a finished one is kept, and an asset it holds that the
-        prices do not cover yet wakes the price source."""
+        prices do not cover yet wakes the price source, once every venue has answered (or failed) once, so
+        the first prices cover them all."""
         if snapshot.refreshing:
             return
         self.latest[snapshot.name] = snapshot
-        if self.prices is not None and self.prices.wants(held_assets([snapshot], self.names)):
+        everyone = len(self.latest) == len(self.refreshers)
+        if everyone and self.prices is not None and self.prices.wants(held_assets([snapshot], self.names)):
             self.prices.refresh_soon()
 
     def held(self) -> set[str]:

@@ -245,7 +245,7 @@ class VenuePane(Vertical):
             worth=self.worth,
         )
         table = self.table
-        keep = self.cursor_key()
+        keep = self.cursor_key() if table.cursor_row > 0 else None  # on the first row, it stays at the top
         line = table.cursor_row - round(table.scroll_y)  # where the cursor row sits on screen
         wanted = {r.key for r in rows}
         relayout = self._relayout(rows, removed=any(k not in wanted for k in self.rows))
@@ -308,11 +308,10 @@ class VenuePane(Vertical):
             text = self._text(row, column.key)
             if self._cells.get((row.key, column.key)) == text:
                 continue
-            moved = (
-                column.numeric and column.key != "change" and old.values.get(column.key) != row.values.get(column.key)
-            )
+            before, after = old.values.get(column.key), row.values.get(column.key)
+            # a move flashes; a value appearing (prices arrived) or going (prices lost) does not
+            moved = column.numeric and column.key != "change" and None not in (before, after) and before != after
             if moved:
-                before, after = old.values.get(column.key), row.values.get(column.key)
                 direction = "up" if (after or 0) > (before or 0) else "down"
                 self._flashes[(row.key, column.key)] = (now + FLASH_SECONDS, direction)
             grow = len(text) > self._widths.get(column.key, 0)

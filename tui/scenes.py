@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 
 from .app import BalanceApp
@@ -53,8 +54,30 @@ below = 100
 """
 
 
+TOAST_SECONDS = 24 * 3600.0
+
+
+class SceneApp(BalanceApp):
+    """The app, with notices (toasts) that stay until the frame is taken.
+
+    A toast goes after its timeout (5 s by default) of real time: a scene that takes longer on a slow machine
+    would otherwise be drawn with or without it.
+    """
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        super().notify(message, title=title, severity=severity, timeout=TOAST_SECONDS, markup=markup)
+
+
 def build_app(sim: Simulator, clock: Clock) -> BalanceApp:
-    return BalanceApp(
+    return SceneApp(
         parse(sim.config_text(5) + RULES),
         demo=True,
         clock=clock,
@@ -64,7 +87,8 @@ def build_app(sim: Simulator, clock: Clock) -> BalanceApp:
     )
 
 
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll until `condition` holds; `timeout` is a safety net only, never a measure of speed."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -73,7 +97,7 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
 
 
 async def settled(pilot: Pilot[int]) -> BalanceApp:
-    """Both panes filled by exactly one refresh each, then nothing moves while the frame is taken.
+    """Both panes filled by exactly one refresh each and valued, then nothing moves while the frame is taken.
 
     Each refresher is paused as soon as its first refresh is under way, so a slow machine cannot slip a
     second refresh (and the rate limiter's state after it) into the frame.
@@ -85,6 +109,7 @@ async def settled(pilot: Pilot[int]) -> BalanceApp:
     for refresher in refreshers:
         refresher.pause()
     await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
+    await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.all_panes))  # valued
     await pilot.pause(0.1)
     return app
 
