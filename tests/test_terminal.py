@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,25 @@ def test_demo_in_a_real_terminal(terminal: Terminal) -> None:
     terminal.keys("Escape")
     # q only once the detail has closed: an Escape and a q read together are Alt+q, not two keys
     terminal.wait_for(lambda s: "portfolio summary" not in s and "Treasury" in s)
+    terminal.keys("q")
+    assert terminal.exit_status() == 0
+    wait_gone(pid, "balance-tui is still running after q")
+
+
+def test_values_in_a_real_terminal(terminal: Terminal) -> None:
+    """What it is worth, as an operator sees it: dollars to the cent, biggest first, the headers' worth,
+    the firm's gross and net, where the prices come from, and the exact digits one key away."""
+    pid = terminal.start(f"{SCRIPT} --demo")
+    screen = terminal.wait_for(lambda s: "value (USD)" in s and "worth $" in s and " net" in s)
+    rows = re.findall(r"│ (?:Treasury|Cold storage|Operations) +\S+ +(\d{1,3}(?:,\d{3})*\.\d\d) ", screen)
+    values = [Decimal(v.replace(",", "")) for v in rows]
+    assert len(values) >= 3 and values == sorted(values, reverse=True)  # Kraken's rows, biggest first
+    assert re.search(r"\$[\d,]+\.\d\d gross", screen) and "sort: value ↓" in screen and "prices: kraken" in screen
+    terminal.keys("Enter")
+    screen = terminal.wait_for(lambda s: "worth  $" in s and "exact  " in s)
+    assert re.search(r"worth  \$[\d,]+\.\d\d  = holding × \$[\d.]+ \(\w+ on kraken", screen)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "exact  " not in s and "value (USD)" in s)
     terminal.keys("q")
     assert terminal.exit_status() == 0
     wait_gone(pid, "balance-tui is still running after q")

@@ -159,7 +159,9 @@ async def test_a_price_source_that_fails_backs_off_and_keeps_the_last_prices(sim
         bad = await refresher.refresh({"BTC", "ETH"})
     assert bad.error is not None and bad.error.kind is ErrorKind.SERVER
     assert bad.prices == good.prices and bad.fetched_at == good.fetched_at  # kept, with their age
-    assert bad.stale(good.fetched_at or 0) and 48 <= refresher.next_delay() <= 72  # backoff, jittered
+    fetched = good.fetched_at or 0
+    assert not bad.stale(fetched) and bad.stale(fetched + 3 * 60 + 1)  # stale by age, after three periods
+    assert 48 <= refresher.next_delay() <= 72  # backoff, jittered
 
 
 def test_an_unknown_pair_sends_the_source_back_to_asset_pairs(sim: Simulator) -> None:

@@ -116,12 +116,18 @@ def test_stale_prices_never_clear_a_value_alert() -> None:
     monitor.take(kraken(0.0), 0.0)
     monitor.take_prices(book(1.0, "50000"), 1.0)
     assert "INTX under $10M" in active(monitor)
-    # the source fails; its last prices (an hour old now) would say INTX is fine, but they are stale
+    # ten minutes on, the balances are fresh but the source has failed since: its last prices are stale
+    monitor.take(intx(600.0), 600.0)
+    monitor.take(kraken(600.0), 600.0)
+    # prices that would say INTX is fine (BTC at $90,000), but as old as the last good answer
     stale = PriceBook("kraken", book(1.0, "90000").prices, 1.0, book(0, "1", error=True).error, period=60.0)
     events = monitor.take_prices(stale, 600.0).events
     assert not [e for e in events if not e.fired] and "INTX under $10M" in active(monitor)
     (held,) = [a for a in monitor.alerts.active.values() if a.rule.name == "INTX under $10M"]
-    assert held.stale_age == 600.0  # as old as the older of its parts: the balances, fetched at 0
+    assert held.stale_age == 599.0  # the balances are fresh: the prices are what is old
+    # and a balance's value crossing its line on those prices fires, marked as resting on stale data
+    (raised,) = [e.alert for e in events if e.fired and e.alert.rule.name == "BTC position over $5M"]
+    assert raised.stale_age == 599.0 and raised.to_json()["stale"] is True
 
 
 def test_prices_are_recorded_when_they_move_so_values_can_be_recomputed(tmp_path: Path) -> None:

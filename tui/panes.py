@@ -448,9 +448,10 @@ def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask:
     """What a pane's holdings are worth, for its header: a venue's total, or the firm's gross, loans and
     net on the totals pane; yellow with the prices' age when they are stale."""
     text = Text()
-    if worth is None or not worth.priced:
+    if worth is None or not worth.priced or worth.book is None:
         return text
-    style = "bold yellow" if worth.stale else "bold"
+    stale = worth.book.stale(now)  # the header ticks: the prices age between two appraisals
+    style = "bold yellow" if stale else "bold"
 
     def money(amount: Decimal) -> str:
         return "$" + (MASK if mask else dollars(amount))
@@ -467,9 +468,8 @@ def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask:
         text.append(f"  worth {money(sums.gross)}", style=style)
         if sums.loans:
             text.append(f" (loans {money(sums.loans)})", style=style)
-    if worth.stale and worth.book is not None:
-        age = worth.book.age(now)
-        text.append(f" at prices {ago(age)} old" if age is not None else " at stale prices", style="yellow")
+    if stale:
+        text.append(f" at prices {ago(worth.book.age(now) or 0)} old", style="yellow")
     return text
 
 

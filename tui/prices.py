@@ -61,8 +61,10 @@ class PriceBook:
         return None if self.fetched_at is None else max(0.0, now - self.fetched_at)
 
     def stale(self, now: float) -> bool:
+        """Older than a few periods. A failure alone does not make a minute-old price stale: the failure
+        is said once (the status line, `prices.error`), the age where the values are."""
         age = self.age(now)
-        return self.error is not None or (age is not None and age > STALE_AFTER_PERIODS * self.period)
+        return age is not None and age > STALE_AFTER_PERIODS * self.period
 
     def usable(self, now: float) -> bool:
         age = self.age(now)
