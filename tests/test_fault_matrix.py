@@ -70,6 +70,7 @@ async def started(sim: Simulator, pilot: Pilot[int]) -> BalanceApp:
     app = pilot.app
     assert isinstance(app, BalanceApp)
     await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
+    await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.panes))  # and valued
     for refresher in app.engine.refreshers:
         if refresher.client is not None and hasattr(refresher.client, "counter"):
             refresher.client.counter = CustodyCounter(limit=10**6)
