@@ -118,7 +118,7 @@ async def intx_fan_out(rounds: int = 5) -> list[Result]:
     ]
 
 
-async def valuation(rounds: int = 7) -> Result:
+async def valuation(rounds: int = 15) -> Result:
     """A refresh of 20 portfolios x 30 assets and what the app does with it, with valuation on (prices
     in force: every balance, account, venue and asset valued, value rules on) vs off, interleaved."""
     with (
