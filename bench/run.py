@@ -33,15 +33,16 @@ sys.path.insert(0, str(ROOT))
 from tui.assets import AssetNames  # noqa: E402
 from tui.config import Config, load, parse, resolve_secrets  # noqa: E402
 from tui.credentials import Secret  # noqa: E402
-from tui.engine import VenueRefresher  # noqa: E402
-from tui.history import History  # noqa: E402
-from tui.monitor import Monitor  # noqa: E402
-from tui.prices import KrakenPrices, PriceRefresher  # noqa: E402
+from tui.engine.prices import PriceRefresher  # noqa: E402
+from tui.engine.refresher import VenueRefresher  # noqa: E402
+from tui.monitor.history import History  # noqa: E402
+from tui.monitor.monitor import Monitor  # noqa: E402
+from tui.monitor.valuation import held_assets  # noqa: E402
 from tui.sim import Simulator  # noqa: E402
-from tui.valuation import held_assets  # noqa: E402
 from tui.venues import http  # noqa: E402
 from tui.venues.intx import IntxClient  # noqa: E402
 from tui.venues.kraken import CustodyCounter, KrakenCustodyClient  # noqa: E402
+from tui.venues.kraken_prices import KrakenPrices  # noqa: E402
 from tui.venues.nonces import NonceSource  # noqa: E402
 
 Result = dict[str, Any]
@@ -254,9 +255,9 @@ async def table_refresh(rows: int = 2000, rounds: int = 20) -> Result:
     from textual.app import App
 
     from tui.money import Balance
-    from tui.panes import VenuePane, View
-    from tui.rows import Baseline
-    from tui.snapshot import AccountSnapshot, VenueSnapshot
+    from tui.snapshot.model import AccountSnapshot, VenueSnapshot
+    from tui.ui.panes import VenuePane, View
+    from tui.ui.rows import Baseline
 
     def snapshot(generation: int) -> VenueSnapshot:
         accounts = []

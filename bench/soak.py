@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from textual.worker import WorkerState  # noqa: E402
 
-from tui.app import BalanceApp  # noqa: E402
 from tui.config import parse  # noqa: E402
 from tui.sim import Simulator  # noqa: E402
-from tui.snapshot import VenueSnapshot  # noqa: E402
+from tui.snapshot.model import VenueSnapshot  # noqa: E402
+from tui.ui.app import BalanceApp  # noqa: E402
 
 FAULTS = ("http-5xx", "429", "html", "truncated", "reset")  # 2% each: ~10% of requests
 

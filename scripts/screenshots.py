@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tui.scenes import SCENES, save  # noqa: E402
+from tests.scenes import SCENES, save  # noqa: E402
 
 
 async def main() -> None:

@@ -8,12 +8,12 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from tui.alert_hook import run_hook
-from tui.alerts import TOTALS, Alerts, Rule
 from tui.assets import AssetNames
 from tui.money import Balance
-from tui.snapshot import AccountSnapshot, VenueSnapshot
-from tui.totals import totals
+from tui.monitor.alert_hook import run_hook
+from tui.monitor.alerts import TOTALS, Alerts, Rule
+from tui.monitor.totals import totals
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.venues.errors import ErrorKind, VenueError
 
 

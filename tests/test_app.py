@@ -16,13 +16,13 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, OptionList
 
-from tui import panes
-from tui.app import BalanceApp
+from tests.scenes import Clock, until
 from tui.config import parse
-from tui.panes import VenuePane
-from tui.scenes import Clock, until
-from tui.screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
 from tui.sim import Simulator
+from tui.ui import panes
+from tui.ui.app import BalanceApp
+from tui.ui.panes import VenuePane
+from tui.ui.screens import HelpScreen, IntxDetailScreen, KrakenDetailScreen
 from tui.venues import intx
 
 SIZE = (120, 40)

@@ -9,12 +9,12 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from tests.scenes import until
 from tests.test_app import loaded, refreshed
-from tui.app import BalanceApp
 from tui.config import parse
-from tui.scenes import until
-from tui.screens import AlertsScreen
 from tui.sim import Simulator
+from tui.ui.app import BalanceApp
+from tui.ui.screens import AlertsScreen
 
 PAGER = "import sys, pathlib; pathlib.Path(sys.argv[1]).open('a').write(sys.stdin.read())"
 

@@ -8,13 +8,13 @@ import decimal
 import random
 from decimal import Decimal
 
+from tests.scenes import Clock, until
 from tests.test_app import SIZE, header, loaded
 from tests.test_drilldown import open_row
-from tui.app import BalanceApp
 from tui.config import parse
-from tui.scenes import Clock, until
-from tui.screens import KrakenDetailScreen
 from tui.sim import Simulator
+from tui.ui.app import BalanceApp
+from tui.ui.screens import KrakenDetailScreen
 
 WIDE = decimal.Context(prec=100)
 

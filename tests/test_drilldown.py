@@ -7,12 +7,12 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from tests.scenes import until
 from tests.seed import INTX_BALANCE_AMOUNTS, INTX_BALANCE_FIELDS
 from tests.test_app import SIZE, loaded, make_app
-from tui.panes import VenuePane
-from tui.scenes import until
-from tui.screens import IntxDetailScreen, KrakenDetailScreen
 from tui.sim import Simulator
+from tui.ui.panes import VenuePane
+from tui.ui.screens import IntxDetailScreen, KrakenDetailScreen
 
 
 def shown(screen: Any) -> dict[str, str]:

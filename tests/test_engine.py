@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from tests.conftest import intx_for, kraken_for
-from tui.engine import VenueRefresher
-from tui.schedule import MAX_BACKOFF
+from tui.engine.refresher import VenueRefresher
+from tui.engine.schedule import MAX_BACKOFF
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind

@@ -20,12 +20,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
+from tests.scenes import until
 from tui import cli
-from tui.app import BalanceApp
 from tui.config import parse
-from tui.panes import VenuePane
-from tui.scenes import until
 from tui.sim import Simulator
+from tui.ui.app import BalanceApp
+from tui.ui.panes import VenuePane
 from tui.venues import http
 from tui.venues.kraken import CustodyCounter
 

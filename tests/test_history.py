@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli, write_config
-from tui.app import BalanceApp
-from tui.changes import ChangeTracker
+from tests.scenes import until
 from tui.config import parse
-from tui.history import History, connect, query
 from tui.money import Balance
-from tui.scenes import until
+from tui.monitor.changes import ChangeTracker
+from tui.monitor.history import History, connect, query
 from tui.sim import Simulator
-from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
+from tui.ui.app import BalanceApp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,10 +81,10 @@ from decimal import Decimal
 
 root, path, acked, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 sys.path.insert(0, root)
-from tui.changes import ChangeTracker
-from tui.history import History
+from tui.monitor.changes import ChangeTracker
+from tui.monitor.history import History
 from tui.money import Balance
-from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 
 history, tracker = History(path), ChangeTracker()
 db = history._db

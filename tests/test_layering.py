@@ -19,8 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tui"
 
-# The UI, defined here and nowhere else: these modules, and everything under tui/ui/ if that folder exists.
-UI_FILES = ("tui/app.py", "tui/panes.py", "tui/screens.py", "tui/scenes.py", "tui/demo.py")
+# The UI, defined here and nowhere else: everything under tui/ui/.
+UI_FILES: tuple[str, ...] = ()
 UI_FOLDER = "tui/ui"
 UI_LIBRARIES = ("textual", "rich")
 # The one exception: the CLI starts the TUI, so it may import the UI inside its functions (never at module level).
@@ -130,27 +130,30 @@ def forbidden(source: str, relative: str) -> list[str]:
 @pytest.mark.parametrize(
     ("relative", "source"),
     [
-        ("tui/rows.py", "import textual"),
-        ("tui/rows.py", "import textual.app as x"),
-        ("tui/rows.py", "from textual import on"),
-        ("tui/rows.py", "from rich.text import Text"),
-        ("tui/history_report.py", "from . import panes"),
-        ("tui/history_report.py", "from . import money, screens"),
-        ("tui/watch.py", "from .app import BalanceApp"),
-        ("tui/venues/kraken.py", "from ..app import BalanceApp"),
-        ("tui/venues/__init__.py", "from .. import scenes"),
-        ("tui/engine.py", "from tui import demo"),
-        ("tui/engine.py", "import tui.app"),
-        ("tui/engine.py", "from .ui.widgets import Thing"),
-        ("tui/engine.py", "def start():\n    from .app import run_app\n"),
-        ("tui/engine.py", "class A:\n    async def go(self):\n        import textual\n"),
-        ("tui/engine.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from textual.app import App\n"),
-        ("tui/engine.py", "try:\n    import rich\nexcept ImportError:\n    pass\n"),
-        ("tui/engine.py", "import importlib\nimportlib.import_module('textual.widgets')\n"),
-        ("tui/engine.py", "from importlib import import_module\nimport_module('.panes', package='tui')\n"),
-        ("tui/engine.py", "def f():\n    import_module('.app')\n"),
-        ("tui/engine.py", "__import__('rich.console')"),
-        ("tui/cli.py", "from .app import run_app"),  # the CLI too, at module level
+        ("tui/monitor/totals.py", "import textual"),
+        ("tui/monitor/totals.py", "import textual.app as x"),
+        ("tui/monitor/totals.py", "from textual import on"),
+        ("tui/monitor/totals.py", "from rich.text import Text"),
+        ("tui/sinks/history_report.py", "from ..ui import panes"),
+        ("tui/sinks/history_report.py", "from .. import money, ui"),
+        ("tui/sinks/watch.py", "from ..ui.app import BalanceApp"),
+        ("tui/venues/kraken.py", "from ..ui.app import BalanceApp"),
+        ("tui/venues/__init__.py", "from ..ui import demo"),
+        ("tui/engine/engine.py", "from tui.ui import demo"),
+        ("tui/engine/engine.py", "import tui.ui.app"),
+        ("tui/engine/engine.py", "from ..ui.widgets import Thing"),
+        ("tui/engine/engine.py", "def start():\n    from tui.ui.app import run_app\n"),
+        ("tui/engine/engine.py", "class A:\n    async def go(self):\n        import textual\n"),
+        (
+            "tui/engine/engine.py",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from textual.app import App\n",
+        ),
+        ("tui/engine/engine.py", "try:\n    import rich\nexcept ImportError:\n    pass\n"),
+        ("tui/engine/engine.py", "import importlib\nimportlib.import_module('textual.widgets')\n"),
+        ("tui/engine/engine.py", "from importlib import import_module\nimport_module('.ui.panes', package='tui')\n"),
+        ("tui/engine/engine.py", "def f():\n    import_module('tui.ui.app')\n"),
+        ("tui/engine/engine.py", "__import__('rich.console')"),
+        ("tui/cli.py", "from tui.ui.app import run_app"),  # the CLI too, at module level
         ("tui/cli.py", "def _tui():\n    import textual\n"),  # and never Textual itself
     ],
 )
@@ -162,10 +165,10 @@ def test_the_check_sees_every_way_of_importing_the_ui(relative: str, source: str
     ("relative", "source"),
     [
         ("tui/venues/kraken.py", "from . import KRAKEN_AMOUNTS, http"),
-        ("tui/rows.py", "from .money import Balance, fmt\nfrom . import spark"),
-        ("tui/engine.py", "from .application import X\nimport richtext\nimport textualize_not"),
-        ("tui/engine.py", "from .uix import X\nimportlib.import_module('json')"),
-        ("tui/cli.py", "def _tui(args):\n    from .app import run_app\n    from .demo import run_demo\n"),
+        ("tui/monitor/totals.py", "from ..money import Balance, fmt\nfrom . import spark"),
+        ("tui/engine/engine.py", "from .application import X\nimport richtext\nimport textualize_not"),
+        ("tui/engine/engine.py", "from ..uix import X\nimportlib.import_module('json')"),
+        ("tui/cli.py", "def _tui(args):\n    from tui.ui.app import run_app\n    from .ui.demo import run_demo\n"),
     ],
 )
 def test_the_check_leaves_other_imports_alone(relative: str, source: str) -> None:
@@ -181,9 +184,9 @@ def test_nothing_outside_the_ui_imports_textual_or_the_ui() -> None:
             continue
         checked.append(relative)
         offenders += forbidden(path.read_text(), relative)
-    assert {"tui/rows.py", "tui/cli.py", "tui/venues/kraken.py", "tui/sim/server.py"} <= set(checked)
+    assert {"tui/monitor/totals.py", "tui/cli.py", "tui/venues/kraken.py", "tui/sim/server.py"} <= set(checked)
     assert offenders == []
-    app = (ROOT / "tui/app.py").read_text()  # the check does see Textual where it is
+    app = (ROOT / "tui/ui/app.py").read_text()  # the check does see Textual where it is
     assert any(is_ui_library(i.module) for i in imports_of(app, "tui.app"))
 
 
@@ -239,7 +242,7 @@ def test_once_runs_without_loading_the_ui(sim_config: Path, tmp_path: Path, http
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["venues"]
     loaded = json.loads(report.read_text())
-    assert {"tui.cli", "tui.headless", "tui.engine"} <= set(loaded)  # the report is of this run
+    assert {"tui.cli", "tui.sinks.once", "tui.engine.engine"} <= set(loaded)  # the report is of this run
     assert _ui_in(loaded, httpx_own_rich) == []
 
 
@@ -275,5 +278,18 @@ def test_watch_runs_without_loading_the_ui(sim_config: Path, tmp_path: Path, htt
             watch.kill()
             watch.wait(60)
     loaded = json.loads(report.read_text())
-    assert {"tui.cli", "tui.watch", "tui.engine"} <= set(loaded)  # the report is of this run
+    assert {"tui.cli", "tui.sinks.watch", "tui.engine.engine"} <= set(loaded)  # the report is of this run
     assert _ui_in(loaded, httpx_own_rich) == []
+
+
+def test_the_simulator_imports_nothing_of_the_venue_clients() -> None:
+    """The simulator is the referee: it checks signatures with code of its own, never the clients'."""
+    offenders = [
+        (str(path.relative_to(ROOT)), i.module)
+        for path in sorted((PACKAGE / "sim").rglob("*.py"))
+        for i in imports_of(
+            path.read_text(), module_name(str(path.relative_to(ROOT))), is_package=path.name == "__init__.py"
+        )
+        if i.module == "tui.venues" or i.module.startswith("tui.venues.")
+    ]
+    assert offenders == []

@@ -10,9 +10,9 @@ from decimal import Decimal
 from textual.app import App, ComposeResult
 
 from tui.money import Balance
-from tui.panes import VenuePane, View
-from tui.rows import Baseline
-from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
+from tui.ui.panes import VenuePane, View
+from tui.ui.rows import Baseline
 
 
 def _snapshot(*amounts: str) -> VenueSnapshot:

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from tests.conftest import intx_for, kraken_for, run_cli
+from tests.scenes import until
 from tests.test_app import header
 from tui import credentials
-from tui.app import BalanceApp
 from tui.config import parse
-from tui.scenes import until
 from tui.sim import Simulator
+from tui.ui.app import BalanceApp
 from tui.venues.errors import VenueError
 
 

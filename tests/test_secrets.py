@@ -10,12 +10,12 @@ import pytest
 from textual.widgets import DataTable
 
 from tests.conftest import run_cli, write_config
-from tui.app import BalanceApp
+from tests.scenes import until
 from tui.config import parse
 from tui.credentials import Secret
-from tui.scenes import until
-from tui.screens import IntxDetailScreen
 from tui.sim import Simulator
+from tui.ui.app import BalanceApp
+from tui.ui.screens import IntxDetailScreen
 from tui.venues import intx, kraken
 from tui.venues.errors import VenueError
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tui.app import BalanceApp
-from tui.scenes import SCENES, Clock, Scene, build_app
+from tests.scenes import SCENES, Clock, Scene, build_app
 from tui.sim import Simulator
+from tui.ui.app import BalanceApp
 
 STORED = Path(__file__).parent / "__snapshots__" / "test_snapshots"
 _TEXT = re.compile(r'<text class="([^"]*)"[^>]*clip-path="url\(#terminal-(?:[0-9a-z]+-)?line-(\d+)\)">([^<]*)</text>')

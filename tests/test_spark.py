@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from tui.spark import BLOCKS, sparkline
+from tui.monitor.spark import BLOCKS, sparkline
 
 
 def test_a_rise_climbs_and_a_step_holds() -> None:
@@ -28,10 +28,10 @@ def test_blank_before_the_first_point_and_flat_when_steady() -> None:
 
 def test_trends_come_from_the_history_and_say_when_it_is_off(tmp_path: Path) -> None:
     from tui.config import parse
-    from tui.history import History
     from tui.money import Balance
-    from tui.monitor import Monitor
-    from tui.snapshot import AccountSnapshot, VenueSnapshot
+    from tui.monitor.history import History
+    from tui.monitor.monitor import Monitor
+    from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 
     config = parse('[[venue]]\nkind = "kraken-custody"\nname = "K"\napi_key = "k"\napi_secret = "s"\n')
     quiet = Monitor(config, started=0.0)

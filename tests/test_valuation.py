@@ -18,11 +18,12 @@ import pytest
 from tests.conftest import run_cli
 from tui.assets import AssetNames
 from tui.config import parse
-from tui.engine import Engine
-from tui.prices import KrakenPrices, PriceRefresher
+from tui.engine.engine import Engine
+from tui.engine.prices import PriceRefresher
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind
+from tui.venues.kraken_prices import KrakenPrices
 
 WIDE = decimal.Context(prec=100)
 HOLDING_38 = "12345678901234567890.123456789012345678"  # 38 significant digits
@@ -201,7 +202,7 @@ def test_the_price_source_is_reached_only_over_https_or_loopback() -> None:
 def test_json_numbers_from_a_proxy_are_still_exact() -> None:
     """Ticker's prices are strings; a price written as a JSON number keeps its digits too."""
     from tui.money import loads
-    from tui.prices import last_trades
+    from tui.venues.kraken_prices import last_trades
 
     raw = b'{"XXBTZUSD": {"c": [97250.123456789012345678, "1"]}}'
     assert last_trades(loads(raw)) == {"XXBTZUSD": Decimal("97250.123456789012345678")}

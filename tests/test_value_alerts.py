@@ -8,10 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from tui.config import parse
+from tui.engine.prices import PriceBook
 from tui.money import Balance
-from tui.monitor import Monitor
-from tui.prices import Price, PriceBook
-from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.monitor.monitor import Monitor
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
+from tui.venues.kraken_prices import Price
 
 CONFIG = """
 [[venue]]
@@ -133,7 +134,7 @@ def test_stale_prices_never_clear_a_value_alert() -> None:
 def test_prices_are_recorded_when_they_move_so_values_can_be_recomputed(tmp_path: Path) -> None:
     import sqlite3
 
-    from tui.history import History
+    from tui.monitor.history import History
 
     path = tmp_path / "history.sqlite3"
     monitor = Monitor(parse(CONFIG), History(path))

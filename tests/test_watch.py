@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from tui.changes import CHANGED, NEW, REMOVED, ChangeTracker
 from tui.money import Balance
+from tui.monitor.changes import CHANGED, NEW, REMOVED, ChangeTracker
 from tui.sim import Simulator
-from tui.snapshot import AccountSnapshot, VenueSnapshot
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.venues.errors import ErrorKind, VenueError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,3 +1,3 @@
-from .cli import main
+from tui.cli import main
 
 main()

@@ -6,8 +6,8 @@ import asyncio
 import sys
 import time
 
-from .config import Config, ConfigError, resolve_secrets
-from .venues.errors import ErrorKind, VenueError
+from tui.config import Config, ConfigError, resolve_secrets
+from tui.venues.errors import ErrorKind, VenueError
 
 ADVICE: dict[ErrorKind, str] = {
     ErrorKind.AUTH: "the venue does not accept this API key (or passphrase): check that the key is copied whole, "
@@ -65,9 +65,9 @@ def run_check(config: Config) -> int:
 
 def _check_prices(config: Config) -> str:
     """One public call to the price source; a failure warns (values are extra: balances still flow)."""
-    from .assets import AssetNames
-    from .prices import KrakenPrices
-    from .venues import http
+    from tui.assets import AssetNames
+    from tui.venues import http
+    from tui.venues.kraken_prices import KrakenPrices
 
     label = f"prices ({config.prices.source}, {config.prices.base_url})"
 
@@ -90,8 +90,8 @@ async def _check_all(config: Config) -> list[tuple[Outcome, float]]:
 
 
 async def _check_one(config: Config, index: int) -> tuple[Outcome, float]:
-    from .venues import http
-    from .venues.connect import connect
+    from tui.venues import http
+    from tui.venues.connect import connect
 
     venue = config.venues[index]
     started = time.monotonic()

@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    from .config import ConfigError
+    from tui.config import ConfigError
 
     try:
         args = build_parser().parse_args(argv)
@@ -103,7 +103,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return _config(args)
         if args.command == "history":
-            from .history_report import run_history
+            from tui.sinks.history_report import run_history
 
             return run_history(
                 _config_path(args), venue=args.venue, asset=args.asset, since=args.since, fmt=args.format
@@ -111,7 +111,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.watch:
             if args.format not in (None, "jsonl"):
                 raise UsageError("--watch prints JSON lines: use --format jsonl (or leave --format out)")
-            from .watch import run_watch
+            from tui.sinks.watch import run_watch
 
             return run_watch(_config_path(args))
         if args.format is not None and not args.once:
@@ -119,7 +119,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.once:
             if args.format == "jsonl":
                 raise UsageError("--once prints table, json or csv; jsonl is for --watch")
-            from .headless import run_once
+            from tui.sinks.once import run_once
 
             return run_once(_config_path(args), args.format or "table")
         return _tui(args)
@@ -131,16 +131,16 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _config_path(args: argparse.Namespace) -> Path:
-    from .config import resolve_path
+    from tui.config import resolve_path
 
     return resolve_path(args.config)
 
 
 def _tui(args: argparse.Namespace) -> int:
-    from .config import load
+    from tui.config import load
 
     if args.demo:
-        from .demo import run_demo
+        from tui.ui.demo import run_demo
 
         return run_demo(seed=args.seed)
     config = load(_config_path(args))
@@ -149,18 +149,18 @@ def _tui(args: argparse.Namespace) -> int:
             f"{config.path}: no [[venue]] configured: add one (see `balance-tui config init`), "
             "or try `balance-tui --demo`"
         )
-    from .app import run_app
-    from .engine import Engine
+    from tui.engine.engine import Engine
+    from tui.ui.app import run_app
 
     engine = Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
-    from .history import path_for
+    from tui.monitor.history import path_for
 
     return run_app(config, engine=engine, history=path_for(config) if config.history.enabled else None)
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from .config import is_simulator_config, write_private
-    from .sim import Simulator, parse_fault_flag
+    from tui.config import is_simulator_config, write_private
+    from tui.sim import Simulator, parse_fault_flag
 
     try:
         faults = [parse_fault_flag(spec) for spec in args.fault]
@@ -223,7 +223,7 @@ def _wait_for_signal() -> None:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from .config import load, template, write_private
+    from tui.config import load, template, write_private
 
     path = _config_path(args)
     if args.action == "path":
@@ -238,12 +238,12 @@ def _config(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write {path}: {exc.strerror}") from None
         print(f"wrote {path} (mode 0600): set the environment variables it names, then run `balance-tui config check`")
         return EXIT_OK
-    from .check import run_check
+    from tui.check import run_check
 
     return run_check(load(path))
 
 
 def _err(message: str) -> None:
-    from .credentials import redact
+    from tui.credentials import redact
 
     print(f"balance-tui: {redact(message)}", file=sys.stderr)

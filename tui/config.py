@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .alerts import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
-from .credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
-from .venues import KINDS, VenueKind
+from tui.credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
+from tui.monitor.alerts import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
+from tui.venues import KINDS, VenueKind
 
 if TYPE_CHECKING:
-    from .sim import Simulator
+    from tui.sim import Simulator
 
 ENV_VAR = "BALANCE_TUI_CONFIG"
 SIM_MARKER = "# balance-tui simulator config"

@@ -14,9 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .faults import Fault, FaultBoard, FaultKind, parse_fault_flag
-from .market import Market
-from .server import IntxKey, KrakenKey, VenueState, demo_secret, start_server
+from tui.sim.faults import Fault, FaultBoard, FaultKind, parse_fault_flag
+from tui.sim.market import Market
+from tui.sim.server import IntxKey, KrakenKey, VenueState, demo_secret, start_server
 
 __all__ = ["Fault", "FaultBoard", "FaultKind", "Market", "Simulator", "parse_fault_flag"]
 
@@ -186,11 +186,11 @@ class Simulator:
 
     def config_text(self, refresh_seconds: float = 5) -> str:
         """A ready config pointing at this simulator, with the demo keys as literal strings."""
-        from ..config import simulator_config
+        from tui.config import simulator_config
 
         return simulator_config(self, refresh_seconds)
 
     def write_config(self, path: Path, refresh_seconds: float = 5) -> None:
-        from ..config import write_private
+        from tui.config import write_private
 
         write_private(path, self.config_text(refresh_seconds))

@@ -24,9 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .faults import FaultBoard, FaultKind
-from .market import USD_MARKETS, Market
-from .verify import intx_signature_ok, kraken_signature_ok
+from tui.sim.faults import FaultBoard, FaultKind
+from tui.sim.market import USD_MARKETS, Market
+from tui.sim.verify import intx_signature_ok, kraken_signature_ok
 
 _WIDE = decimal.Context(prec=200)
 _VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")

@@ -6,9 +6,9 @@ import base64
 import binascii
 from typing import Protocol
 
-from ..credentials import Secret
-from ..money import Account, Balance
-from .errors import ErrorKind, VenueError
+from tui.credentials import Secret
+from tui.money import Account, Balance
+from tui.venues.errors import ErrorKind, VenueError
 
 
 class VenueClient(Protocol):

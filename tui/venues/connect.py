@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from ..credentials import Secret
-from .base import VenueClient
-from .intx import IntxClient
-from .kraken import KrakenCustodyClient
+from tui.credentials import Secret
+from tui.venues.base import VenueClient
+from tui.venues.intx import IntxClient
+from tui.venues.kraken import KrakenCustodyClient
 
 
 def connect(

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from ..credentials import redact
-from ..money import loads
-from .errors import ErrorKind, VenueError
+from tui.credentials import redact
+from tui.money import loads
+from tui.venues.errors import ErrorKind, VenueError
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=10.0)
 EXCERPT_CHARS = 120

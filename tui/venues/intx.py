@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 import httpx
 
-from ..credentials import Secret, redact, remember_signature
-from ..money import Account, AmountError, Balance, parse_amount
-from . import INTX_AMOUNTS, INTX_ID, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
-from .base import require_base64_secret
-from .errors import ErrorKind, VenueError
+from tui.credentials import Secret, redact, remember_signature
+from tui.money import Account, AmountError, Balance, parse_amount
+from tui.venues import INTX_AMOUNTS, INTX_ID, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
+from tui.venues.base import require_base64_secret
+from tui.venues.errors import ErrorKind, VenueError
 
 KIND = "coinbase-intx"
 DEFAULT_BASE_URL = "https://api.international.coinbase.com"

@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
-from ..credentials import Secret, redact, remember_signature
-from ..money import Account, AmountError, Balance, parse_amount, sub, total
-from . import KRAKEN_AMOUNTS, http
-from .base import require_base64_secret
-from .errors import ErrorKind, VenueError
-from .nonces import NonceSource, nonce_source_for
+from tui.credentials import Secret, redact, remember_signature
+from tui.money import Account, AmountError, Balance, parse_amount, sub, total
+from tui.venues import KRAKEN_AMOUNTS, http
+from tui.venues.base import require_base64_secret
+from tui.venues.errors import ErrorKind, VenueError
+from tui.venues.nonces import NonceSource, nonce_source_for
 
 KIND = "kraken-custody"
 DEFAULT_BASE_URL = "https://api.kraken.com"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..credentials import Secret
+from tui.credentials import Secret
 
 try:
     import fcntl

@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .assets import AssetNames
-from .money import total
-from .snapshot import VenueSnapshot
-from .venues import KINDS
+from tui.assets import AssetNames
+from tui.money import total
+from tui.snapshot.model import VenueSnapshot
+from tui.venues import KINDS
 
 STALE_AFTER_PERIODS = 3
 

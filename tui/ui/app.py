@@ -23,17 +23,18 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from .alert_hook import run_hook
-from .alerts import TOTALS, Event
-from .config import Config
-from .engine import Engine, VenueRefresher
-from .history import History, HistoryError
-from .monitor import TOTALS_NAME, Monitor, Outcome
-from .panes import BalanceTable, VenuePane, View
-from .prices import PriceBook
-from .rows import SORT_LABELS, SORTS, Baseline
-from .screens import AlertsScreen, DetailScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
-from .snapshot import VenueSnapshot
+from tui.config import Config
+from tui.engine.engine import Engine
+from tui.engine.prices import PriceBook
+from tui.engine.refresher import VenueRefresher
+from tui.monitor.alert_hook import run_hook
+from tui.monitor.alerts import TOTALS, Event
+from tui.monitor.history import History, HistoryError
+from tui.monitor.monitor import TOTALS_NAME, Monitor, Outcome
+from tui.snapshot.model import VenueSnapshot
+from tui.ui.panes import BalanceTable, VenuePane, View
+from tui.ui.rows import SORT_LABELS, SORTS, Baseline
+from tui.ui.screens import AlertsScreen, DetailScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
 
 TOTALS_MIN_HEIGHT = 30  # below this, three stacked panes would show two or three rows each
 
@@ -62,7 +63,7 @@ class PricesUpdated(Message):
 
 
 class BalanceApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses (the scenes) live elsewhere
     TITLE = "balance-tui"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [

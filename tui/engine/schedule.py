@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from .venues.errors import VenueError
+from tui.venues.errors import VenueError
 
 MAX_BACKOFF = 300.0
 NOT_RETRYABLE_FLOOR = 60.0

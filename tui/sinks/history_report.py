@@ -11,10 +11,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import ConfigError, load, parse_span
-from .history import HistoryError, Point, connect, default_path, path_for, query
-from .money import align
-from .snapshot import iso
+from tui.config import ConfigError, load, parse_span
+from tui.money import align
+from tui.monitor.history import HistoryError, Point, connect, default_path, path_for, query
+from tui.snapshot.model import iso
 
 
 def parse_since(text: str, now: float | None = None) -> float:

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .assets import AssetNames
-from .money import Balance, mul, sub, total
-from .snapshot import VenueSnapshot
-from .venues import KINDS
+from tui.assets import AssetNames
+from tui.money import Balance, mul, sub, total
+from tui.snapshot.model import VenueSnapshot
+from tui.venues import KINDS
 
 if TYPE_CHECKING:
-    from .prices import Price, PriceBook
+    from tui.engine.prices import PriceBook
+    from tui.venues.kraken_prices import Price
 
 LOAN = "loan"  # the INTX field that is a liability
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .money import Balance, fmt, fmt_result
-from .snapshot import Snapshot, iso
-from .valuation import LOAN, NO_WORTH, Appraisal, Sums
-from .venues.errors import VenueError
+from tui.money import Balance, fmt, fmt_result
+from tui.monitor.valuation import LOAN, NO_WORTH, Appraisal, Sums
+from tui.snapshot.model import Snapshot, iso
+from tui.venues.errors import VenueError
 
 
 def to_contract(snapshot: Snapshot) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from .changes import Change
-from .config import Config
-from .money import fmt
+from tui.config import Config
+from tui.money import fmt
+from tui.monitor.changes import Change
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (

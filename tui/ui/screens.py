@@ -15,16 +15,16 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
-from .alerts import Alerts
-from .money import align, dollars, fmt, fmt_result, sub
-from .panes import ago
-from .prices import PriceBook
-from .rows import MASK, Baseline, Row, masked
-from .snapshot import VenueSnapshot
-from .valuation import Appraisal
-from .venues import intx
-from .venues.errors import VenueError
-from .venues.kraken import VaultDetails
+from tui.engine.prices import PriceBook
+from tui.money import align, dollars, fmt, fmt_result, sub
+from tui.monitor.alerts import Alerts
+from tui.monitor.valuation import Appraisal
+from tui.snapshot.model import VenueSnapshot
+from tui.ui.panes import ago
+from tui.ui.rows import MASK, Baseline, Row, masked
+from tui.venues import intx
+from tui.venues.errors import VenueError
+from tui.venues.kraken import VaultDetails
 
 SUMMARY_ROWS = (
     ("collateral", "collateral"),

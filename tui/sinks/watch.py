@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .assets import AssetNames
-from .changes import Change, ChangeTracker
-from .config import Config, load
-from .contract import balance_record, firm_record
-from .money import fmt
-from .prices import PriceBook
-from .snapshot import VenueSnapshot, iso
-from .valuation import Appraisal, appraise
+from tui.assets import AssetNames
+from tui.config import Config, load
+from tui.engine.prices import PriceBook
+from tui.money import fmt
+from tui.monitor.changes import Change, ChangeTracker
+from tui.monitor.valuation import Appraisal, appraise
+from tui.snapshot.contract import balance_record, firm_record
+from tui.snapshot.model import VenueSnapshot, iso
 
 
 def change_line(change: Change, worth: Appraisal | None) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def run_watch(path: Path) -> int:
 
 
 async def _watch(config: Config, stream: Stream) -> None:
-    from .engine import Engine
+    from tui.engine.engine import Engine
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

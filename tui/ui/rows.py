@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .money import Balance, dollars, fmt, sub
-from .snapshot import VenueSnapshot
-from .venues import KINDS
+from tui.money import Balance, dollars, fmt, sub
+from tui.snapshot.model import VenueSnapshot
+from tui.venues import KINDS
 
 if TYPE_CHECKING:
-    from .valuation import Appraisal
+    from tui.monitor.valuation import Appraisal
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets._data_table import CellKey, ColumnKey, RowKey
 
-from .money import Shape, dollars, pad, shape_of
-from .rows import MASK, Baseline, Row, build_rows, columns_for, masked
-from .snapshot import VenueSnapshot
-from .totals import STALE_AFTER_PERIODS
-from .valuation import Appraisal
+from tui.money import Shape, dollars, pad, shape_of
+from tui.monitor.totals import STALE_AFTER_PERIODS
+from tui.monitor.valuation import Appraisal
+from tui.snapshot.model import VenueSnapshot
+from tui.ui.rows import MASK, Baseline, Row, build_rows, columns_for, masked
 
 FLASH_SECONDS = 3.0
 ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row

@@ -15,9 +15,9 @@ from pathlib import Path
 from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 
-from .app import BalanceApp
-from .config import parse
-from .sim import Simulator
+from tui.config import parse
+from tui.sim import Simulator
+from tui.ui.app import BalanceApp
 
 SEED = 7
 SIZE = (120, 40)
@@ -129,7 +129,7 @@ async def overview(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
 
 
 async def intx_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
-    from .screens import IntxDetailScreen
+    from tui.ui.screens import IntxDetailScreen
 
     await settled(pilot)
     await pilot.press("tab", "j", "j", "j", "enter")
@@ -138,7 +138,7 @@ async def intx_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
 
 
 async def kraken_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
-    from .screens import KrakenDetailScreen
+    from tui.ui.screens import KrakenDetailScreen
 
     await settled(pilot)
     await pilot.press("j", "enter")

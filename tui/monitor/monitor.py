@@ -8,17 +8,17 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .alerts import Alerts, Event
-from .assets import AssetNames
-from .changes import ChangeTracker
-from .config import Config
-from .history import History
-from .money import Balance, fmt
-from .prices import PriceBook
-from .snapshot import AccountSnapshot, VenueSnapshot
-from .spark import sparkline
-from .totals import Total, is_stale, totals
-from .valuation import Appraisal, appraise
+from tui.assets import AssetNames
+from tui.config import Config
+from tui.engine.prices import PriceBook
+from tui.money import Balance, fmt
+from tui.monitor.alerts import Alerts, Event
+from tui.monitor.changes import ChangeTracker
+from tui.monitor.history import History
+from tui.monitor.spark import sparkline
+from tui.monitor.totals import Total, is_stale, totals
+from tui.monitor.valuation import Appraisal, appraise
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 
 TOTALS_NAME = "Totals"
 DAY = 86400.0

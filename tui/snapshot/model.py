@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .money import Balance
-from .venues.errors import VenueError
+from tui.money import Balance
+from tui.venues.errors import VenueError
 
 if TYPE_CHECKING:
-    from .valuation import Appraisal
+    from tui.monitor.valuation import Appraisal
 
 
 @dataclass(frozen=True, slots=True)

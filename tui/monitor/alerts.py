@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .assets import AssetNames
-from .money import fmt, sub
-from .snapshot import VenueSnapshot, iso
-from .totals import Total, is_stale
+from tui.assets import AssetNames
+from tui.money import fmt, sub
+from tui.monitor.totals import Total, is_stale
+from tui.snapshot.model import VenueSnapshot, iso
 
 if TYPE_CHECKING:
-    from .valuation import Appraisal, Sums
+    from tui.monitor.valuation import Appraisal, Sums
 
 TOTALS = "totals"
 SUMMARY = "summary."  # a rule's field "summary.in_liquidation" is about an account as a whole

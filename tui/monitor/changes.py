@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .money import Balance
-from .snapshot import AccountSnapshot, VenueSnapshot
+from tui.money import Balance
+from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 
 NEW, CHANGED, REMOVED = "new", "changed", "removed"
 

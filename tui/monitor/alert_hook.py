@@ -11,7 +11,7 @@ import json
 import shlex
 from typing import Any
 
-from .credentials import redact
+from tui.credentials import redact
 
 TIMEOUT = 10.0
 

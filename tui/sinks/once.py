@@ -11,11 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .config import load
-from .contract import to_contract
-from .money import align, dollars
-from .snapshot import Snapshot, iso
-from .venues import intx, kraken
+from tui.config import load
+from tui.money import align, dollars
+from tui.snapshot.contract import to_contract
+from tui.snapshot.model import Snapshot, iso
+from tui.venues import intx, kraken
 
 TABLE_FIELDS = {
     "kraken-custody": ("balance", "hold_trade", "available"),
@@ -27,7 +27,7 @@ CSV_FIELDS = ("venue", "kind", "account_id", "account_name", "asset", *kraken.FI
 
 def run_once(path: Path, fmt: str = "table") -> int:
     """Exit code per the contract: 0 every venue answered, 1 some did not (the rest still printed)."""
-    from .engine import Engine
+    from tui.engine.engine import Engine
 
     config = load(path)
 
