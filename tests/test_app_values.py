@@ -92,6 +92,7 @@ async def test_failing_prices_say_so_once_and_values_age_then_vanish(sim: Simula
         sim.faults.set("http-5xx", venue="prices")
         prices = app.engine.prices
         assert prices is not None
+        prices.min_gap = 0  # this test wakes the source at will
         prices.wake.set()  # the next turn now, rather than in a minute
         await until(pilot, lambda: app.monitor.book is not None and app.monitor.book.error is not None)
         status = str(app.query_one("#status").render())

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from tui.assets import AssetNames
 from tui.config import Config, ConfigError, VenueConfig, resolve_secrets
 from tui.engine.prices import PriceBook, PriceRefresher
@@ -22,6 +24,8 @@ from tui.snapshot.model import Snapshot, VenueSnapshot
 from tui.venues.base import VenueClient
 from tui.venues.errors import ErrorKind, VenueError
 from tui.venues.kraken_prices import KRAKEN, KrakenPrices
+
+PRICES_TIMEOUT = httpx.Timeout(connect=3.0, read=5.0, write=5.0, pool=5.0)  # values wait less than balances
 
 
 class Engine:
@@ -64,7 +68,7 @@ class Engine:
                 client, broken = None, exc
             self.refreshers.append(self._refresher(venue, client, broken))
         if self.config.prices.source == KRAKEN:
-            web = http.new_client(self.config.prices.base_url)
+            web = http.new_client(self.config.prices.base_url, timeout=PRICES_TIMEOUT)
             self._http.append(web)
             source = KrakenPrices(web, self.names)  # its pacing is in real time: the venue's limits are
             self.prices = PriceRefresher(source, self.config.prices.refresh_seconds, wall=self._wall, rng=self._rng)

@@ -81,6 +81,7 @@ class PriceRefresher:
         self._clock = clock
         self._rng = rng or random.Random()
         self.book = PriceBook(source.source, period=refresh_seconds)
+        self.min_gap = MIN_GAP
         self.failures = 0
         self.wake = asyncio.Event()
         self._last_try: float | None = None
@@ -121,11 +122,11 @@ class PriceRefresher:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=delay)
-            if self.wake.is_set() and self._last_try is not None:  # woken early: not sooner than MIN_GAP
-                await asyncio.sleep(max(0.0, self._last_try + MIN_GAP - self._clock()))
+            if self.wake.is_set() and self._last_try is not None:  # woken early: not sooner than min_gap
+                await asyncio.sleep(max(0.0, self._last_try + self.min_gap - self._clock()))
 
     def refresh_soon(self) -> None:
-        """New assets appeared: fetch again soon (at most every MIN_GAP seconds), unless failing (the
+        """New assets appeared: fetch again soon (at most every `min_gap` seconds), unless failing (the
         backoff decides then)."""
         if self.failures == 0:
             self.wake.set()
