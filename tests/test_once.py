@@ -14,9 +14,9 @@ from tests.conftest import run_cli, write_config
 from tui.sim import Simulator
 from tui.venues import intx
 
-VENUE_KEYS = {"name", "kind", "ok", "error", "usd_value", "accounts"}
-ACCOUNT_KEYS = {"id", "name", "ok", "error", "usd_value", "balances"}
-TOP_KEYS = {"generated_at", "venues", "prices", "usd_total", "usd_loans", "usd_net", "unpriced"}
+VENUE_KEYS = {"name", "kind", "ok", "error", "usd_value", "fetched_at", "state", "accounts"}
+ACCOUNT_KEYS = {"id", "name", "ok", "error", "error_kind", "fetched_at", "usd_value", "summary", "balances"}
+TOP_KEYS = {"generated_at", "venues", "prices", "usd_total", "usd_loans", "usd_net", "unpriced", "assets"}
 WORTH = {"usd_price", "usd_value"}
 
 

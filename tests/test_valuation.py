@@ -187,7 +187,7 @@ def test_prices_off_means_no_values_and_no_requests(sim: Simulator, tmp_path: Pa
     path.write_text(sim.config_text().replace('source = "kraken"', 'source = "none"'))
     path.chmod(0o600)
     out = once(path)
-    assert out["prices"] == {"source": "none", "fetched_at": None, "error": None}
+    assert out["prices"]["source"] == "none" and out["prices"]["fetched_at"] is None and out["prices"]["error"] is None
     assert out["usd_total"] is None and sim.count("prices") == 0
 
 

@@ -149,7 +149,8 @@ class Engine:
 
     def appraised(self, venues: list[VenueSnapshot], book: PriceBook | None) -> Snapshot:
         now = self._wall()
-        return Snapshot(tuple(venues), now, appraise(venues, book, self.names, now) if book is not None else None)
+        worth = appraise(venues, book, self.names, now) if book is not None else None
+        return Snapshot(tuple(venues), now, worth, self.config.assets)
 
     @staticmethod
     async def _after(refresher: VenueRefresher) -> VenueSnapshot:

@@ -64,6 +64,7 @@ class Snapshot:
     venues: tuple[VenueSnapshot, ...]
     generated_at: float = field(default_factory=time.time)
     appraisal: Appraisal | None = None
+    names: Mapping[str, str] = field(default_factory=dict)  # the config's [assets]: how totals name assets
 
     @property
     def ok(self) -> bool:
