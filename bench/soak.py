@@ -96,7 +96,7 @@ async def _run(app: BalanceApp, seconds: float) -> tuple[list[str], float, float
         while time.monotonic() < deadline:
             await pilot.pause(min(30.0, max(0.1, deadline - time.monotonic())))
             samples.append(round(rss_mb(), 1))
-        workers = [w for w in app.workers if w.group.startswith("venue:")]
+        workers = [w for w in app.workers if w.group == "source"]
         dead = [f"{w.name}: {w.state.name} {w.error!r}" for w in workers if w.state is not WorkerState.RUNNING]
         end_rss = rss_mb()
     return dead, start_rss, end_rss, samples

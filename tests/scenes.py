@@ -104,7 +104,7 @@ async def settled(pilot: Pilot[int]) -> BalanceApp:
     """
     app = pilot.app
     assert isinstance(app, BalanceApp)
-    refreshers = app.engine.refreshers
+    refreshers = app.source.refreshers
     await until(pilot, lambda: all(r.refreshing or r.snapshot().fetched_at is not None for r in refreshers))
     for refresher in refreshers:
         refresher.pause()
@@ -157,7 +157,7 @@ async def failing(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
 
 async def _one_refresh(pilot: Pilot[int], app: BalanceApp, index: int) -> None:
     """Let one paused venue refresh exactly once, and wait until its pane shows the result."""
-    refresher, pane = app.engine.refreshers[index], app.panes[index]
+    refresher, pane = app.source.refreshers[index], app.panes[index]
     before = pane.snapshot
 
     def done() -> bool:

@@ -47,7 +47,7 @@ async def refreshed(pilot: Pilot[int], pane: VenuePane) -> None:
     app = pilot.app
     assert isinstance(app, BalanceApp)
     before = pane.snapshot
-    app.engine.refreshers[pane.index].refresh_now()
+    app.source.refreshers[pane.index].refresh_now()
     await until(
         pilot, lambda: pane.snapshot is not before and pane.snapshot is not None and not pane.snapshot.refreshing
     )
@@ -271,7 +271,7 @@ async def test_r_refreshes_now_and_p_pauses(sim: Simulator) -> None:
     app = make_app(sim, refresh=60)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        refresher = app.engine.refreshers[1]
+        refresher = app.source.refreshers[1]
         gate = Gate()
         gate.set()
         refresher.resumed = gate

@@ -90,7 +90,7 @@ async def test_failing_prices_say_so_once_and_values_age_then_vanish(sim: Simula
         book = app.monitor.book
         assert book is not None and book.fetched_at == clock.now
         sim.faults.set("http-5xx", venue="prices")
-        prices = app.engine.prices
+        prices = app.source.prices
         assert prices is not None
         prices.min_gap = 0  # this test wakes the source at will
         prices.wake.set()  # the next turn now, rather than in a minute

@@ -71,7 +71,7 @@ async def started(sim: Simulator, pilot: Pilot[int]) -> BalanceApp:
     assert isinstance(app, BalanceApp)
     await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
     await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.panes))  # and valued
-    for refresher in app.engine.refreshers:
+    for refresher in app.source.refreshers:
         if refresher.client is not None and hasattr(refresher.client, "counter"):
             refresher.client.counter = CustodyCounter(limit=10**6)
     return app
@@ -100,8 +100,8 @@ async def test_tui(small_sim: Simulator, fault: str, value: object, venue: str) 
         await until(pilot, lambda: other.snapshot is not None and other.snapshot.fetched_at != other_seen)
         assert "failing" not in header(other) and not other.has_class("-failing")  # live, or already refreshing
         assert len(other.rows) == other_rows
-        workers = [w for w in app.workers if w.group.startswith("venue:")]
-        assert len(workers) == 2 and all(w.state is WorkerState.RUNNING for w in workers)
+        workers = [w for w in app.workers if w.group == "source"]
+        assert len(workers) == 1 and all(w.state is WorkerState.RUNNING for w in workers)  # the one source
         sim.faults.clear()
         await until(pilot, lambda: "live" in header(failing) and not failing.has_class("-failing"), timeout=PATIENCE)
         assert failing.rows.keys() == rows.keys()
@@ -159,7 +159,7 @@ async def test_failing_venue_backs_off_instead_of_hammering(
     app = BalanceApp(parse(sim.config_text(1)), demo=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(sim, pilot)
-        kraken = app.engine.refreshers[0]
+        kraken = app.source.refreshers[0]
         kraken_delays: list[float] = []
         next_delay = kraken.next_delay
 

@@ -100,7 +100,7 @@ async def test_tui_screens_and_screenshots_leak_nothing(sim: Simulator, tmp_path
         assert not [name for name, value in values.items() if value == "…"], values
         shots.append(Path(app.save_screenshot("detail.svg", str(tmp_path))))
         assert "portfolio&#160;summary" in shots[-1].read_text()  # the frame is the drill-down's
-        texts = [repr(app.engine.refreshers), repr(app.config), str([p.snapshot for p in app.panes])]
+        texts = [repr(app.source.refreshers), repr(app.config), str([p.snapshot for p in app.panes])]
     for shot in shots:
         assert_clean(shot.read_text(), shot.name)
     for text in texts:

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_VENUE, EXIT_USAGE = 0, 1, 2
 
@@ -45,8 +46,35 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("table", "json", "csv", "jsonl"),
         help="output format: table, json or csv for --once (default: table); jsonl for --watch",
     )
+    parser.add_argument(
+        "--attach",
+        metavar="URL",
+        help="read from a `balance-tui serve` at URL instead of the venues (the TUI, --once or --watch)",
+    )
+    parser.add_argument(
+        "--token-file", metavar="PATH", help="the server's bearer token, for --attach (or set BALANCE_TUI_TOKEN)"
+    )
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="{sim,history,config}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{serve,web,sim,history,config}", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="poll every configured key once and serve it to viewers, Prometheus, browsers")
+    serve.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
+    serve.add_argument(
+        "--listen", metavar="HOST:PORT", default="127.0.0.1:8765", help="where to listen (default: 127.0.0.1:8765)"
+    )
+    serve.add_argument(
+        "--token-file", metavar="PATH", help="a bearer token every request must carry (required off loopback)"
+    )
+
+    web = sub.add_parser("web", help="the TUI in a browser, each session attached to a server")
+    web.add_argument("--attach", metavar="URL", required=True, help="the `balance-tui serve` to read from")
+    web.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8766",
+        help="where browsers connect (default: 127.0.0.1:8766)",
+    )
+    web.add_argument("--token-file", metavar="PATH", help="the server's bearer token (or set BALANCE_TUI_TOKEN)")
 
     sim = sub.add_parser("sim", help="run the venue simulator alone on 127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
@@ -98,6 +126,14 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "web":
+            return _web(args)
+        if args.attach:
+            return _attached(args)
+        if args.token_file:
+            raise UsageError("--token-file goes with --attach (or with `serve` and `web`)")
         if args.command == "sim":
             return _sim(args)
         if args.command == "config":
@@ -155,7 +191,60 @@ def _tui(args: argparse.Namespace) -> int:
     engine = Engine(config)  # loads every secret now, so a bad one is a one-line error before the screen opens
     from tui.monitor.history import path_for
 
-    return run_app(config, engine=engine, history=path_for(config) if config.history.enabled else None)
+    return run_app(config, source=engine, history=path_for(config) if config.history.enabled else None)
+
+
+def _attached(args: argparse.Namespace) -> int:
+    """The TUI, --once or --watch, reading from a server: no config, no keys."""
+    from tui.remote import attach
+
+    if args.demo or args.command or args.config:
+        raise UsageError("--attach reads from a server: it takes no --config, --demo or subcommand")
+    url, token = _server(args)
+    if args.watch:
+        if args.format not in (None, "jsonl"):
+            raise UsageError("--watch prints JSON lines: use --format jsonl (or leave --format out)")
+        return attach.attached_watch(url, token)
+    if args.once:
+        if args.format == "jsonl":
+            raise UsageError("--once prints table, json or csv; jsonl is for --watch")
+        return attach.attached_once(url, token, args.format or "table")
+    if args.format is not None:
+        raise UsageError("--format applies only to --once and --watch")
+    return attach.attached_tui(url, token)
+
+
+def _server(args: argparse.Namespace) -> tuple[str, Any]:
+    from tui.credentials import CredentialError
+    from tui.remote.client import check_url
+    from tui.remote.viewer import load_token
+
+    problem = check_url(args.attach)
+    if problem:
+        raise UsageError(f"--attach {problem}")
+    try:
+        return args.attach, load_token(args.token_file)
+    except CredentialError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tui.config import load
+    from tui.sinks.server import run_serve
+
+    config = load(_config_path(args))
+    if not config.venues:
+        raise UsageError(f"{config.path}: no [[venue]] configured: `serve` polls the venues of the config")
+    token_file = Path(args.token_file).expanduser() if args.token_file else None
+    code: int = run_serve(config, args.listen, token_file)
+    return code
+
+
+def _web(args: argparse.Namespace) -> int:
+    from tui.ui.web import run_web
+
+    url, token = _server(args)
+    return run_web(url, token, args.listen)
 
 
 def _sim(args: argparse.Namespace) -> int:

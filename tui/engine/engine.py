@@ -29,7 +29,10 @@ PRICES_TIMEOUT = httpx.Timeout(connect=3.0, read=5.0, write=5.0, pool=5.0)  # va
 
 
 class Engine:
-    """Every configured venue: its HTTP client, venue client and refresher. Use `async with`."""
+    """Every configured venue: its HTTP client, venue client and refresher, and the price source; a
+    `SnapshotSource` that polls the venues itself. Use `async with`."""
+
+    via: str | None = None
 
     def __init__(
         self,
@@ -125,6 +128,22 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def refresh_now(self) -> None:
+        for refresher in self.refreshers:
+            refresher.refresh_now()
+
+    def pause(self) -> None:
+        for refresher in self.refreshers:
+            refresher.pause()
+
+    def resume(self) -> None:
+        for refresher in self.refreshers:
+            refresher.resume()
+
+    def details(self, venue: str) -> VenueClient | None:
+        """The venue's own client: a drill-down's calls go through its signer and rate limiter."""
+        return next((r.client for r in self.refreshers if r.name == venue), None)
 
     def seen(self, snapshot: VenueSnapshot) -> None:
         """A venue's refresh as it is published: a finished one is kept, and an asset it holds that the

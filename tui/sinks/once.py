@@ -35,7 +35,11 @@ def run_once(path: Path, fmt: str = "table") -> int:
         async with Engine(config) as engine:
             return await engine.once()
 
-    result = asyncio.run(snapshot())
+    return print_snapshot(asyncio.run(snapshot()), fmt)
+
+
+def print_snapshot(result: Snapshot, fmt: str) -> int:
+    """Print it as asked, each failing venue's cause on stderr; the exit code of the contract."""
     sys.stdout.write(render(result, fmt))
     sys.stdout.flush()
     for venue in result.venues:

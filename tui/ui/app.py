@@ -1,4 +1,5 @@
-"""The Textual app: one pane per venue, refreshed by the engine in background workers.
+"""The Textual app: one pane per venue, fed by a snapshot source (the local engine, or a server it is
+attached to) in a background worker.
 
 Workers only post messages; handlers on the UI thread touch widgets (Dolphie's fetch/render split).
 """
@@ -26,12 +27,12 @@ from textual.widgets import DataTable, Footer, Input, Static
 from tui.config import Config
 from tui.engine.engine import Engine
 from tui.engine.prices import PriceBook
-from tui.engine.refresher import VenueRefresher
 from tui.monitor.alert_hook import run_hook
 from tui.monitor.alerts import TOTALS, Event
 from tui.monitor.history import History, HistoryError
 from tui.monitor.monitor import TOTALS_NAME, Monitor, Outcome
 from tui.snapshot.model import VenueSnapshot
+from tui.snapshot.source import SnapshotSource
 from tui.ui.panes import BalanceTable, VenuePane, View
 from tui.ui.rows import SORT_LABELS, SORTS, Baseline
 from tui.ui.screens import AlertsScreen, DetailScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
@@ -91,7 +92,7 @@ class BalanceApp(App[int]):
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         jitter: random.Random | None = None,
-        engine: Engine | None = None,
+        source: SnapshotSource | None = None,
         history: Path | str | None = None,
     ) -> None:
         """`clock`, `monotonic` and `jitter` (the backoff's randomness): tests and screenshots fix them.
@@ -104,7 +105,10 @@ class BalanceApp(App[int]):
         self.config = config
         self.demo = demo
         self.clock = clock
-        self.engine = engine or Engine(config, clock=monotonic, wall=clock, rng=jitter, keep_nonces=not demo)
+        self.source: SnapshotSource = source or Engine(
+            config, clock=monotonic, wall=clock, rng=jitter, keep_nonces=not demo
+        )
+        self._index = {venue.name: i for i, venue in enumerate(config.venues)}
         self.view = View()
         self.baseline = Baseline()
         self.paused = False
@@ -134,13 +138,20 @@ class BalanceApp(App[int]):
 
     async def on_mount(self) -> None:
         self._open_history()
-        self.title = "balance-tui" + (" · DEMO" if self.demo else "")
+        self.title = (
+            "balance-tui" + (" · DEMO" if self.demo else "") + (f" via {self.source.via}" if self.source.via else "")
+        )
         self.query_one("#filter", Input).display = False
         self._status()
-        await self.engine.__aenter__()
-        for i, refresher in enumerate(self.engine.refreshers):
-            self._run_venue(i, refresher)
-        self._run_prices()
+        for pane in self.all_panes:
+            pane.via = self.source.via
+        await self.source.__aenter__()
+        self.run_worker(
+            self.source.run(self._venue_published, self._prices_published),
+            name="source",
+            group="source",
+            exit_on_error=False,
+        )
         self.set_interval(1.0, self._tick)
         if self.totals_pane is not None and self.size.height < TOTALS_MIN_HEIGHT:
             self.totals_pane.display = False
@@ -149,28 +160,17 @@ class BalanceApp(App[int]):
             self.panes[0].table.focus()
         self._watch_terminal()
 
-    def _run_venue(self, index: int, refresher: VenueRefresher) -> None:
-        def publish(snapshot: VenueSnapshot) -> None:
-            self.engine.seen(snapshot)  # the price source learns of new assets at once
+    def _venue_published(self, snapshot: VenueSnapshot) -> None:
+        index = self._index.get(snapshot.name)
+        if index is not None:
             self.post_message(VenueUpdated(index, snapshot))
 
-        self.run_worker(
-            refresher.run(publish), name=f"venue-{index}", group=f"venue:{index}", exit_on_error=False, exclusive=False
-        )
-
-    def _run_prices(self) -> None:
-        prices = self.engine.prices
-        if prices is None:
-            return
-
-        def publish(book: PriceBook) -> None:
-            self.post_message(PricesUpdated(book))
-
-        self.run_worker(prices.run(self.engine.held, publish), name="prices", group="prices", exit_on_error=False)
+    def _prices_published(self, book: PriceBook) -> None:
+        self.post_message(PricesUpdated(book))
 
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
-        await self.engine.__aexit__(None, None, None)
+        await self.source.__aexit__(None, None, None)
         if self.monitor.history is not None:
             self.monitor.history.close()
 
@@ -274,14 +274,13 @@ class BalanceApp(App[int]):
             self._focus_pane()
 
     def action_refresh_now(self) -> None:
-        for refresher in self.engine.refreshers:
-            refresher.refresh_now()
-        self.notify("refreshing every venue now", timeout=2)
+        self.source.refresh_now()
+        self.notify("reading the server now" if self.source.via else "refreshing every venue now", timeout=2)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
-        for refresher, pane in zip(self.engine.refreshers, self.panes, strict=True):
-            (refresher.pause if self.paused else refresher.resume)()
+        (self.source.pause if self.paused else self.source.resume)()
+        for pane in self.panes:
             pane.paused = self.paused
             pane.refresh_header()
         self._status()
@@ -347,19 +346,17 @@ class BalanceApp(App[int]):
 
     def _open_detail(self, pane: VenuePane, key: str) -> None:
         row = pane.rows.get(key)
-        refresher = self.engine.refreshers[pane.index]
-        if row is None or refresher.client is None:
+        client = self.source.details(pane.venue_name)
+        if row is None or client is None:
             return
 
         def trend() -> tuple[str, str]:
             return self.monitor.trend(pane.venue_name, row.account_id, row.asset, self.clock())
 
         if pane.kind == "coinbase-intx":
-            screen: DetailScreen = IntxDetailScreen(
-                refresher.client, pane.venue_name, row, self.config.refresh_seconds, trend
-            )
+            screen: DetailScreen = IntxDetailScreen(client, pane.venue_name, row, self.config.refresh_seconds, trend)
         else:
-            screen = KrakenDetailScreen(refresher.client, pane.venue_name, row, self.baseline, trend)
+            screen = KrakenDetailScreen(client, pane.venue_name, row, self.baseline, trend)
         screen.worth = self.monitor.worth
         self.push_screen(screen)
 
@@ -444,10 +441,11 @@ STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
 def run_app(
-    config: Config, *, demo: bool = False, engine: Engine | None = None, history: Path | str | None = None
+    config: Config, *, demo: bool = False, source: SnapshotSource | None = None, history: Path | str | None = None
 ) -> int:
-    """`engine`: one already built (its secrets loaded), so that no secret command runs twice."""
-    app = BalanceApp(config, demo=demo, engine=engine, history=history)
+    """`source`: one already built (an engine with its secrets loaded, so that no secret command runs twice,
+    or a server to attach to)."""
+    app = BalanceApp(config, demo=demo, source=source, history=history)
 
     def stop(_signum: int, _frame: object) -> None:
         """A dropped connection (SIGHUP) or a `kill` (SIGTERM): leave as `q` does, terminal restored.

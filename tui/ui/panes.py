@@ -161,6 +161,7 @@ class VenuePane(Vertical):
         self.kind = kind
         self.columns = columns_for(kind, valued)
         self.worth: Appraisal | None = None
+        self.via: str | None = None  # the server this pane's data comes through, when attached
         self.baseline = baseline
         self.view = view
         self.snapshot: VenueSnapshot | None = None
@@ -379,6 +380,8 @@ class VenuePane(Vertical):
             return
         text = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
         text.append_text(worth_text(self.worth, self.venue_name, self.kind, self.now(), self.view.mask))
+        if self.via:
+            text.append(f"  via {self.via}", style="bold cyan")
         alerts = len({key for key, _ in self.flagged})
         if alerts:
             text.append(

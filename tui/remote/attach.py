@@ -1,0 +1,96 @@
+"""`--attach URL`: the TUI, `--once` and `--watch` reading from a `serve` instead of the venues, with the
+same output and exit codes. The server's contract is checked first: a viewer of another contract refuses
+it, naming both releases."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from tui.credentials import Secret
+from tui.remote.client import AttachError, ServerClient
+from tui.remote.source import RemoteSource
+from tui.remote.viewer import viewer_config
+from tui.snapshot.model import Snapshot
+
+EXIT_USAGE = 2
+
+
+def attached_once(url: str, token: Secret | None, fmt: str) -> int:
+    from tui.sinks.once import print_snapshot
+
+    async def snapshot() -> Snapshot:
+        async with RemoteSource(ServerClient(url, token)) as source:
+            return await source.once()
+
+    try:
+        result = asyncio.run(snapshot())
+    except AttachError as exc:
+        return _refused(exc)
+    return print_snapshot(result, fmt)
+
+
+def attached_watch(url: str, token: Secret | None) -> int:
+    """The server's event stream on stdout, line for line, until interrupted; reconnects by itself (the
+    stream starts again with the whole state, as on a first connection)."""
+
+    async def stream() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with ServerClient(url, token) as client:
+            await client.check()
+            follow = asyncio.create_task(_follow(client))
+            await asyncio.wait([follow, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            follow.cancel()
+            outcome = await asyncio.gather(follow, return_exceptions=True)
+            if isinstance(outcome[0], AttachError):
+                raise outcome[0]
+        return 0
+
+    try:
+        return asyncio.run(stream())
+    except AttachError as exc:
+        return _refused(exc)
+    except BrokenPipeError:
+        return 0
+
+
+async def _follow(client: ServerClient) -> None:
+    retry = 1.0
+    while True:
+        try:
+            async for line in client.lines():
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+                retry = 1.0
+        except AttachError as exc:
+            if exc.usage:
+                raise
+            print(f"balance-tui: {exc.message}; trying again in {retry:.0f} s", file=sys.stderr, flush=True)
+        await asyncio.sleep(retry)
+        retry = min(retry * 2, 8.0)
+
+
+def attached_tui(url: str, token: Secret | None) -> int:
+    from tui.ui.app import run_app
+
+    async def first() -> Snapshot:
+        async with ServerClient(url, token) as client:
+            await client.check()
+            return await client.snapshot()
+
+    try:
+        snapshot = asyncio.run(first())
+    except AttachError as exc:
+        return _refused(exc)
+    client = ServerClient(url, token)
+    config = viewer_config(snapshot, client.via)
+    return run_app(config, source=RemoteSource(client), history=":memory:")
+
+
+def _refused(exc: AttachError) -> int:
+    print(f"balance-tui: {exc.message}", file=sys.stderr)
+    return EXIT_USAGE if exc.usage else 1
