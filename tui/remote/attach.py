@@ -45,9 +45,9 @@ def attached_watch(url: str, token: Secret | None) -> int:
             follow = asyncio.create_task(_follow(client))
             await asyncio.wait([follow, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
             follow.cancel()
-            outcome = await asyncio.gather(follow, return_exceptions=True)
-            if isinstance(outcome[0], AttachError):
-                raise outcome[0]
+            outcome = (await asyncio.gather(follow, return_exceptions=True))[0]
+            if isinstance(outcome, Exception):
+                raise outcome  # the stream's own end: a refusal to report, or a closed stdout
         return 0
 
     try:

@@ -20,6 +20,7 @@ from tui.venues.intx import PortfolioSummary, parse_balance, parse_summary
 from tui.venues.kraken import VaultAsset, VaultDetails
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=5.0)
+STREAM_TIMEOUT = httpx.Timeout(connect=3.0, read=None, write=5.0, pool=5.0)  # a quiet stream is not a dead one
 
 
 class AttachError(Exception):
@@ -92,7 +93,7 @@ class ServerClient:
     async def lines(self) -> AsyncIterator[str]:
         """The server's event stream, line by line, until it ends or fails (AttachError)."""
         try:
-            async with self._http.stream("GET", "/events", timeout=httpx.Timeout(TIMEOUT, read=None)) as response:
+            async with self._http.stream("GET", "/events", timeout=STREAM_TIMEOUT) as response:
                 self._refused(response)
                 async for line in response.aiter_lines():
                     if line.strip():
