@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
 
 from tui.assets import AssetNames  # noqa: E402
 from tui.config import Config, load, parse, resolve_secrets  # noqa: E402
@@ -509,6 +512,150 @@ def _first_vault(seed: int) -> str:
     return next(iter(Simulator(seed=seed).market.vaults))
 
 
+# 7 -------------------------------------------------------------------------------------------------
+VIEWERS = """
+import asyncio, signal, sys
+import aiohttp
+
+async def main(url: str, count: int) -> None:
+    lines = [0] * count
+    async def follow(i: int) -> None:
+        async with session.get(url + "/events", timeout=aiohttp.ClientTimeout(total=None)) as response:
+            async for _ in response.content:
+                lines[i] += 1
+    async with aiohttp.ClientSession() as session:
+        tasks = [asyncio.create_task(follow(i)) for i in range(count)]
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("following", flush=True)
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    print(min(lines), max(lines), flush=True)
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+PRIVATE = ("kraken", "intx")  # the keys' requests; the public price source keeps its own 60 s schedule
+
+
+def serve_viewers(rounds: int = 3, refreshes: tuple[int, int] = (20, 6)) -> list[Result]:
+    """`balance-tui serve` (its own process) with 1 vs 50 viewers of /events, rounds interleaved: its CPU
+    time and RSS over the same number of refreshes (INTX and Kraken each), and the venues' requests per
+    refresh, counted by the simulator (in this process) between two quiet moments, so that no refresh is
+    cut in two."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bench.idle import cpu_seconds, rss_mb
+
+    def refreshes_now(url: str) -> dict[str, float]:
+        text = httpx.get(url + "/metrics", timeout=10).text
+        family = next(f for f in text_string_to_metric_families(text) if f.name == "balance_tui_venue_refreshes")
+        return {s.labels["venue"]: s.value for s in family.samples}
+
+    def quiet(sim: Simulator, url: str) -> tuple[Counter[tuple[str, str, str]], dict[str, float], float]:
+        """The simulator's counts and serve's refreshes at a moment when no refresh is under way."""
+        while True:
+            before = sim.stats()
+            time.sleep(0.2)
+            done = refreshes_now(url)
+            time.sleep(0.2)
+            if sim.stats() == before:
+                return before, done, time.monotonic()
+
+    def arm(sim: Simulator, config: Path, viewers: int) -> dict[str, float]:
+        env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "tui", "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        watchers = None
+        try:
+            assert serve.stdout is not None
+            url = serve.stdout.readline().rsplit(" ", 1)[-1].strip()
+            watchers = subprocess.Popen(
+                [sys.executable, "-c", VIEWERS, url, str(viewers)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+            )
+            assert watchers.stdout is not None and watchers.stdout.readline().strip() == "following"
+            while min(refreshes_now(url).values(), default=0) < 2:  # discovery and first prices behind us
+                time.sleep(0.5)
+            stats0, done0, _ = quiet(sim, url)
+            cpu0 = cpu_seconds(serve.pid)
+            intx, kraken = (next(v for v in done0 if kind in v.lower()) for kind in ("intx", "kraken"))
+            while True:
+                done = refreshes_now(url)
+                if done[intx] - done0[intx] >= refreshes[0] and done[kraken] - done0[kraken] >= refreshes[1]:
+                    break
+                time.sleep(0.5)
+            stats1, done1, _ = quiet(sim, url)
+            cpu1, rss = cpu_seconds(serve.pid), rss_mb(serve.pid)
+            watchers.terminate()
+            lines = watchers.communicate(timeout=30)[0].split()
+            counted = sum(done1[v] - done0[v] for v in (intx, kraken))
+            spent = stats1 - stats0
+            return {
+                "cpu_per_refresh": (cpu1 - cpu0) / counted,
+                "rss_mb": rss,
+                "requests_per_refresh": sum(n for (venue, _, _), n in spent.items() if venue in PRIVATE) / counted,
+                "refreshes": counted,
+                "fewest_lines": float(lines[0]),
+            }
+        finally:
+            for proc in (watchers, serve):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(30)
+
+    figures: dict[int, list[dict[str, float]]] = {1: [], 50: []}
+    with Simulator(seed=4, tick_seconds=1.0) as sim, tempfile.TemporaryDirectory() as tmp:
+        sim.kraken_rate_limit = False  # each round's fresh process starts with a fresh counter of its own
+        config = Path(tmp) / "serve.toml"
+        sim.write_config(config, refresh_seconds=1)
+        with config.open("a") as out:
+            out.write("\n[history]\nenabled = false\n")
+        for _ in range(rounds):
+            for viewers in (1, 50):
+                figures[viewers].append(arm(sim, config, viewers))
+
+    def ratios(key: str) -> list[float]:
+        return [b[key] / a[key] for a, b in zip(figures[1], figures[50], strict=True)]
+
+    def spread(values: list[float]) -> str:
+        return f"rounds {min(values):.2f}–{max(values):.2f}"
+
+    def med(viewers: int, key: str) -> float:
+        return statistics.median(f[key] for f in figures[viewers])
+
+    cpu, rss, requests = ratios("cpu_per_refresh"), ratios("rss_mb"), ratios("requests_per_refresh")
+    fewest = min(f["fewest_lines"] for f in figures[50])
+    counted = f"{med(50, 'refreshes'):.0f} refreshes a round; every viewer got ≥ {fewest:.0f} lines"
+    return [
+        {
+            "name": "serve, 50 viewers / 1 viewer: venue requests per refresh",
+            "ratio": statistics.median(requests),
+            "target": 1.0,
+            "detail": f"{med(50, 'requests_per_refresh'):.2f} vs {med(1, 'requests_per_refresh'):.2f}; "
+            f"{spread(requests)}; {counted}",
+        },
+        {
+            "name": "serve, 50 viewers / 1 viewer: CPU time per refresh",
+            "ratio": statistics.median(cpu),
+            "target": 3.0,
+            "detail": f"{med(50, 'cpu_per_refresh') * 1000:.1f} ms vs {med(1, 'cpu_per_refresh') * 1000:.1f} ms; "
+            f"{spread(cpu)}",
+        },
+        {
+            "name": "serve, 50 viewers / 1 viewer: RSS at the end of the window",
+            "ratio": statistics.median(rss),
+            "target": 1.2,
+            "detail": f"{med(50, 'rss_mb'):.1f} MB vs {med(1, 'rss_mb'):.1f} MB; {spread(rss)}",
+        },
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -526,6 +673,7 @@ def main() -> None:
         ("idle", lambda: idle(60.0, idle_total, args.full)),
         ("startup", startup),
         ("sdk", kraken_vs_sdk),
+        ("serve", serve_viewers),
     ]
     results: list[Result] = []
     for name, job in jobs:

@@ -11,10 +11,11 @@ import contextlib
 import random
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from tui.engine.schedule import backoff
 from tui.money import Account, Balance
@@ -25,6 +26,9 @@ from tui.venues.errors import ErrorKind, VenueError, guarded
 REDISCOVER_SECONDS = 1800.0
 ONCE_PATIENCE = 15.0  # --once waits out a rate limit this short instead of failing
 EMPTY_CONFIRMATIONS = 3  # empty answers in a row before an account that had balances is taken as empty
+OK = "ok"  # the outcome of a call that answered, beside the error kinds
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,6 +90,8 @@ class VenueRefresher:
         self._failures = 0
         self._timing = _Timing()
         self.refreshing = False
+        self.requests: Counter[str] = Counter()  # calls made with this key, by outcome: OK or the error kind
+        self.last_duration: float | None = None  # seconds the last refresh took
         self.resumed = asyncio.Event()
         self.resumed.set()
         self.wake = asyncio.Event()
@@ -106,6 +112,22 @@ class VenueRefresher:
             return self.snapshot()
         finally:
             self.refreshing = False
+            self.last_duration = self._clock() - self._timing.started
+
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """A call to the venue with this refresher's client, counted in `requests` by its outcome."""
+        try:
+            result = await guarded(awaitable)
+        except VenueError as exc:
+            self.requests[exc.kind.value] += 1
+            raise
+        self.requests[OK] += 1
+        return result
+
+    @property
+    def rate_limit_waited(self) -> float:
+        """Seconds this key's calls have waited for the venue's rate limit, since start."""
+        return float(getattr(self.client, "rate_limit_waited", 0.0))
 
     def _needs_discovery(self) -> bool:
         last = self._timing.discovered_at
@@ -116,7 +138,7 @@ class VenueRefresher:
     async def _discover(self) -> bool:
         assert self.client is not None
         try:
-            found = await guarded(self.client.discover())
+            found = await self.call(self.client.discover())
         except VenueError as exc:
             if self.configured:  # names are a nicety when the ids are configured: go on without them
                 self._timing.discovered_at = self._clock()
@@ -174,12 +196,12 @@ class VenueRefresher:
         try:
             if self.summaries:
                 balances, summary = await asyncio.gather(
-                    guarded(self.client.fetch(account_id)),
-                    guarded(self.client.account_summary(account_id)),  # type: ignore[attr-defined]
+                    self.call(self.client.fetch(account_id)),
+                    self.call(self.client.account_summary(account_id)),  # type: ignore[attr-defined]
                 )
                 outcome = (balances, summary)
             else:
-                outcome = (await guarded(self.client.fetch(account_id)), None)
+                outcome = (await self.call(self.client.fetch(account_id)), None)
         except VenueError as exc:
             outcome = exc
         return outcome, self._clock() - started

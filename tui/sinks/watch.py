@@ -21,7 +21,7 @@ from tui.assets import AssetNames
 from tui.config import Config, load
 from tui.engine.prices import PriceBook
 from tui.money import fmt
-from tui.monitor.changes import Change, ChangeTracker
+from tui.monitor.changes import NEW, Change, ChangeTracker
 from tui.monitor.valuation import Appraisal, appraise
 from tui.snapshot.contract import balance_record, firm_record
 from tui.snapshot.model import VenueSnapshot, iso
@@ -54,11 +54,11 @@ def prices_line(worth: Appraisal) -> dict[str, Any]:
     }
 
 
-class Stream:
-    """Turns each finished refresh into JSON lines on `out`, and each new set of prices into one line."""
+class Lines:
+    """The stream's lines, whoever writes them (`--watch` on stdout, `serve` to each of its viewers): what
+    each finished refresh and each new set of prices add, and the whole state for a reader who starts now."""
 
-    def __init__(self, out: TextIO, names: AssetNames | None = None) -> None:
-        self.out = out
+    def __init__(self, names: AssetNames | None = None) -> None:
         self.names = names or AssetNames()
         self.tracker = ChangeTracker()
         self.latest: dict[str, VenueSnapshot] = {}
@@ -66,9 +66,10 @@ class Stream:
         self._failing: dict[str, str | None] = {}
         self._printed: tuple[object, ...] = ()
 
-    def publish(self, snapshot: VenueSnapshot) -> None:
+    def venue(self, snapshot: VenueSnapshot) -> list[dict[str, Any]]:
+        """What a refresh changed: a line per balance that moved, and one if the venue started or stopped failing."""
         if snapshot.refreshing:
-            return
+            return []
         self.latest[snapshot.name] = snapshot
         worth = self._appraise([snapshot])
         lines = [change_line(c, worth) for c in self.tracker.diff(snapshot)]
@@ -78,24 +79,82 @@ class Stream:
             event = "venue-failing" if message else "venue-recovered"
             lines.append({"at": iso(time.time()), "event": event, "venue": snapshot.name, "error": message})
         self._failing[snapshot.name] = message
-        self._write(lines)
+        return lines
 
-    def publish_prices(self, book: PriceBook) -> None:
+    def prices(self, book: PriceBook) -> list[dict[str, Any]]:
         """A line when the prices or their trouble changed (not at every fetch of the same prices)."""
         self.book = book
         printed = (tuple((a, fmt(p.usd)) for a, p in sorted(book.prices.items())), book.error, book.unpriceable)
-        if printed != self._printed:
-            self._printed = printed
-            worth = self._appraise(list(self.latest.values()))
-            assert worth is not None
-            self._write([prices_line(worth)])
+        if printed == self._printed:
+            return []
+        self._printed = printed
+        worth = self._appraise(list(self.latest.values()))
+        assert worth is not None
+        return [prices_line(worth)]
+
+    def state(self) -> list[dict[str, Any]]:
+        """Everything known now, as a reader who had followed from the start would have it: a "new" line per
+        balance (a failing account's last good ones included), a "venue-failing" line per failing venue, and
+        the prices."""
+        worth = self._appraise(list(self.latest.values()))
+        lines = []
+        for snapshot in self.latest.values():
+            lines += [change_line(c, worth) for c in known(snapshot)]
+            if self._failing.get(snapshot.name):
+                at = iso(time.time())
+                lines.append(
+                    {"at": at, "event": "venue-failing", "venue": snapshot.name, "error": self._failing[snapshot.name]}
+                )
+        if worth is not None:
+            lines.append(prices_line(worth))
+        return lines
 
     def _appraise(self, venues: list[VenueSnapshot]) -> Appraisal | None:
         return appraise(venues, self.book, self.names, time.time()) if self.book is not None else None
 
+
+def known(snapshot: VenueSnapshot) -> list[Change]:
+    """Every balance this venue has answered, as "new": the accounts' last good answers."""
+    return [
+        Change(
+            account.fetched_at,
+            snapshot.name,
+            snapshot.kind,
+            account.id,
+            account.name,
+            b.asset,
+            NEW,
+            tuple(b.amounts),
+            b,
+            None,
+        )
+        for account in snapshot.accounts
+        if account.fetched_at is not None
+        for b in account.balances
+    ]
+
+
+def encode(line: dict[str, Any]) -> str:
+    """One line of the stream, as written (the same bytes on stdout and to every viewer of a server)."""
+    return json.dumps(line, ensure_ascii=False) + "\n"
+
+
+class Stream:
+    """Turns each finished refresh into JSON lines on `out`, and each new set of prices into one line."""
+
+    def __init__(self, out: TextIO, names: AssetNames | None = None) -> None:
+        self.out = out
+        self.lines = Lines(names)
+
+    def publish(self, snapshot: VenueSnapshot) -> None:
+        self._write(self.lines.venue(snapshot))
+
+    def publish_prices(self, book: PriceBook) -> None:
+        self._write(self.lines.prices(book))
+
     def _write(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:
-            self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self.out.write(encode(line))
         if lines:
             self.out.flush()
 

@@ -106,6 +106,7 @@ class RequestRate:
         self._clock = clock
         self._in_flight = 0
         self._done: deque[float] = deque()
+        self.waited = 0.0  # seconds requests have spent waiting for a slot
 
     def _wait(self) -> float:
         now = self._clock()
@@ -118,7 +119,9 @@ class RequestRate:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         while (delay := self._wait()) > 0:
+            started = self._clock()
             await asyncio.sleep(min(delay, 0.05) if not self._done else delay)
+            self.waited += self._clock() - started
         self._in_flight += 1
         try:
             yield
@@ -169,6 +172,10 @@ class IntxClient:
         if self.clock_offset is not None and abs(self.clock_offset) > SKEW_WARNING:
             return describe_skew(self.clock_offset)
         return None
+
+    @property
+    def rate_limit_waited(self) -> float:
+        return self.rate.waited
 
     async def portfolios(self) -> list[Account]:
         return parse_portfolios(await self._get("/api/v1/portfolios", "portfolios"))

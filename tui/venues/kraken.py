@@ -59,6 +59,7 @@ class CustodyCounter:
         self._clock = clock
         self._count = 0
         self._last: float | None = None
+        self.waited = 0.0  # seconds callers have spent in `acquire`, waiting for the counter to allow a call
 
     def level(self, now: float | None = None) -> int:
         now = self._clock() if now is None else now
@@ -85,7 +86,9 @@ class CustodyCounter:
 
     async def acquire(self) -> None:
         while (delay := self.delay_for(1)) > 0:
+            started = self._clock()
             await asyncio.sleep(delay)
+            self.waited += self._clock() - started
         self.record()
 
 
@@ -128,6 +131,10 @@ class KrakenCustodyClient:
 
     def note(self) -> str | None:
         return self._nonces.problem
+
+    @property
+    def rate_limit_waited(self) -> float:
+        return self.counter.waited
 
     async def list_vaults(self, page_size: int = 1000) -> list[Account]:
         """Every vault the key can see, page after page until the venue's `total` (or an empty page).

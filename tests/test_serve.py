@@ -1,0 +1,558 @@
+"""`balance-tui serve` over real HTTP against the simulator: the documents it serves, one poller however many
+watch, slow viewers dropped without slowing anyone, the token, clean shutdown, and no growth per request."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import run_cli, write_config
+from tui.config import load
+from tui.credentials import Secret
+from tui.sim import Simulator
+from tui.sinks.access import read_token
+from tui.sinks.server import Server, run_serve
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+TOKEN = "s3rve-t0ken-9f6b2c1e7d"
+
+
+def until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> T:
+    """Poll for a state; the timeout is only a safety net, never what a test measures."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.02)
+    return value
+
+
+class Served:
+    """`Server` in a thread with its own event loop, as `serve` runs it; `stop()` returns its exit code."""
+
+    def __init__(self, config: Path, token: Secret | None = None, **options: Any) -> None:
+        self.out, self.err = io.StringIO(), io.StringIO()
+        self.server = Server(load(config), "127.0.0.1", 0, token, out=self.out, err=self.err, **options)
+        self.loop = asyncio.new_event_loop()
+        self.code: int | None = None
+        ready = threading.Event()
+        self.server.on_ready = lambda port: ready.set()
+        self.thread = threading.Thread(target=self._run, name="serve-under-test", daemon=True)
+        self.thread.start()
+        assert ready.wait(30), self.err.getvalue()
+        self.url = f"http://127.0.0.1:{self.server.port}"
+
+    def _run(self) -> None:
+        async def main() -> int:
+            self.stopping = asyncio.Event()
+            return await self.server.run(self.stopping)
+
+        try:
+            self.code = self.loop.run_until_complete(main())
+        finally:
+            self.loop.close()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """`fn()` on the server's own loop (to look at or pause what runs there)."""
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    def stop(self) -> int | None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stopping.set)
+            self.thread.join(60)
+        assert not self.thread.is_alive(), "serve did not stop"
+        return self.code
+
+    @property
+    def poller(self) -> Any:
+        assert self.server.poller is not None
+        return self.server.poller
+
+
+@pytest.fixture
+def config(sim: Simulator, tmp_path: Path) -> Path:
+    path = tmp_path / "serve.toml"
+    sim.write_config(path, refresh_seconds=1)
+    with path.open("a") as out:
+        out.write(f'\n[history]\nenabled = true\npath = "{tmp_path / "history.sqlite3"}"\n')
+    return path
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Served]]:
+    started: list[Served] = []
+
+    def start(config: Path, token: Secret | None = None, **options: Any) -> Served:
+        started.append(Served(config, token, **options))
+        return started[-1]
+
+    yield start
+    for served in started:
+        assert served.stop() == 0, served.err.getvalue()
+
+
+def get(url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(url, headers=headers, timeout=30, **kwargs)
+
+
+def settled(served: Served) -> dict[str, Any] | None:
+    """/snapshot once every venue and every account has answered and prices are in."""
+    doc: dict[str, Any] = get(served.url + "/snapshot").json()
+    accounts = [a for v in doc["venues"] for a in v["accounts"]]
+    done = all(v["ok"] for v in doc["venues"]) and accounts and doc["prices"]["fetched_at"] is not None
+    return doc if done else None
+
+
+def balances_of(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(v["name"], a["id"], b["asset"]): b for v in doc["venues"] for a in v["accounts"] for b in a["balances"]}
+
+
+# --- what is served ---------------------------------------------------------------------------------------
+
+
+def _timeless(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(json.dumps(doc))
+    doc.pop("generated_at")
+    doc["prices"].pop("fetched_at")
+    for venue in doc["venues"]:
+        venue.pop("fetched_at"), venue.pop("state")
+        for account in venue["accounts"]:
+            account.pop("fetched_at")
+    return doc
+
+
+def test_snapshot_is_the_once_document_field_for_field(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    once = run_cli("--once", "--format", "json", "--config", str(config))
+    assert once.returncode == 0, once.stderr
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    response = get(served.url + "/snapshot")
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert _timeless(doc) == _timeless(json.loads(once.stdout))
+    assert len(balances_of(doc)) > 20  # a real comparison: the whole simulated world
+
+
+def test_a_new_viewer_gets_the_whole_state_first_then_each_change(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    held = balances_of(doc)
+    reader = Reader(served.url + "/events")
+    until(lambda: len(reader.lines) >= len(held) + 1, "the whole state")
+    state = reader.lines[: len(held) + 1]
+    assert [ln["event"] for ln in state] == ["new"] * len(held) + ["prices"]
+    assert {(ln["venue"], ln["account"]["id"], ln["asset"]): ln["balance"] for ln in state[:-1]} == held
+    assert state[-1]["usd_total"] == doc["usd_total"] and state[-1]["usd_net"] == doc["usd_net"]
+    portfolio = next(iter(sim.market.portfolios))
+    sim.market.set_intx(portfolio, "BTC", quantity="12345678901234567890.123456789", hold="0.5")
+    moved = until(lambda: next((ln for ln in reader.lines if ln["event"] == "changed"), None), "the change")
+    assert moved["asset"] == "BTC" and moved["balance"]["quantity"] == "12345678901234567890.123456789"
+    assert moved["account"]["id"] == portfolio and "quantity" in moved["fields"]
+
+
+def test_metrics_carry_every_amount_each_venue_and_the_alerts(
+    sim: Simulator, config: Path, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    pages = tmp_path / "pages.jsonl"
+    script = tmp_path / "page.py"
+    script.write_text("import sys\nwith open(sys.argv[1], 'a') as out:\n    out.write(sys.stdin.read())\n")
+    with config.open("a") as out:
+        out.write(
+            f'\n[[alert]]\nname = "INTX holds BTC"\nvenue = "Coinbase INTX (simulated)"\nasset = "BTC"\n'
+            f'field = "quantity"\nabove = "0"\ncommand = "{sys.executable} {script} {pages}"\n'
+        )
+    holders = [p for p, held in sim.market.portfolios.items() if held.holdings.get("BTC", {}).get("quantity")]
+    assert holders
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    families = {f.name: f for f in text_string_to_metric_families(get(served.url + "/metrics").text)}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+
+    def metric(name: str, **labels: str) -> float | None:
+        return samples.get((name, tuple(sorted(labels.items()))))
+
+    exported = {
+        (s.labels["venue"], s.labels["account"], s.labels["asset"], s.labels["field"]): s.value
+        for s in families["balance_tui_balance"].samples
+    }
+    expected = {
+        (venue, account, asset, field): float(amount)
+        for (venue, account, asset), record in balances_of(doc).items()
+        for field, amount in record.items()
+        if field not in ("asset", "asset_id", "asset_name", "asset_uuid", "usd_price", "usd_value", "loan_usd_value")
+        and amount is not None
+    }
+    assert exported == expected
+    values = {
+        (s.labels["venue"], s.labels["account"], s.labels["asset"]): s.value
+        for s in families["balance_tui_usd_value"].samples
+    }
+    assert values == {key: float(b["usd_value"]) for key, b in balances_of(doc).items() if b["usd_value"] is not None}
+    assert values  # priced
+    for venue in doc["venues"]:
+        name = venue["name"]
+        assert metric("balance_tui_venue_up", venue=name) == 1.0
+        age = metric("balance_tui_venue_data_age_seconds", venue=name)
+        assert age is not None and 0 <= age < 3600
+        assert (metric("balance_tui_venue_requests_total", venue=name, outcome="ok") or 0) >= len(venue["accounts"])
+        assert metric("balance_tui_venue_refresh_seconds", venue=name) is not None
+        assert metric("balance_tui_venue_rate_limit_wait_seconds_total", venue=name) is not None
+    until(lambda: pages.exists() and len(pages.read_text().splitlines()) >= len(holders), "a page per holder")
+    paged = [json.loads(line) for line in pages.read_text().splitlines()]
+    assert {p["account"]["id"] for p in paged} == set(holders) and {p["state"] for p in paged} == {"firing"}
+    families = {f.name: f for f in text_string_to_metric_families(get(served.url + "/metrics").text)}
+    firing = {s.labels["alert"]: s.value for s in families["balance_tui_alert_firing"].samples}
+    assert firing == {"INTX holds BTC": float(len(holders))}
+
+
+def test_healthz_headers_and_errors(sim: Simulator, config: Path, serve: Callable[..., Served]) -> None:
+    served = serve(config)
+    until(lambda: settled(served), "every venue answered")
+    health = get(served.url + "/healthz")
+    assert health.json() == {
+        "status": "ok",
+        "release": "0.2.0",
+        "contract": 2,
+        "venues": {"Kraken custody (simulated)": True, "Coinbase INTX (simulated)": True},
+    }
+    for response in (
+        health,
+        get(served.url + "/nowhere"),
+        httpx.post(served.url + "/snapshot", timeout=30),
+        httpx.delete(served.url + "/events", timeout=30),
+        httpx.head(served.url + "/healthz", timeout=30),
+        get(served.url + "/detail/intx"),
+    ):
+        assert response.headers["X-Balance-TUI-Release"] == "0.2.0"
+        assert response.headers["X-Balance-TUI-Contract"] == "2"
+        if response.status_code != 200:
+            assert response.status_code in (400, 404, 405)
+            assert response.request.method == "HEAD" or set(response.json()) == {"error"}
+    assert httpx.post(served.url + "/snapshot", timeout=30).status_code == 405
+    assert httpx.head(served.url + "/healthz", timeout=30).status_code == 405
+
+
+def test_drill_downs_come_from_the_servers_own_clients_once_for_many_viewers(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered")
+    kraken, intx = doc["venues"]
+    vault = kraken["accounts"][0]["id"]
+    portfolio = intx["accounts"][0]["id"]
+    asset = intx["accounts"][0]["balances"][0]["asset"]
+    query = {"venue": intx["name"], "account": portfolio, "asset": asset}
+    before = sim.stats()
+
+    def many(path: str, params: dict[str, str]) -> list[httpx.Response]:
+        out: list[httpx.Response] = []
+        threads = [
+            threading.Thread(target=lambda: out.append(get(served.url + path, params=params))) for _ in range(30)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        return out
+
+    answers = many("/detail/intx", query)
+    assert {a.status_code for a in answers} == {200} and len(answers) == 30
+    body = answers[0].json()
+    held = sim.market.portfolios[portfolio].holdings[asset]
+    assert body["balance"]["asset"] == asset and body["balance"]["quantity"] == format(held["quantity"], "f")
+    assert "collateral" in body["summary"] and all(a.json() == body for a in answers)
+    vaults = many("/detail/kraken", {"venue": kraken["name"], "account": vault})
+    assert {v.status_code for v in vaults} == {200}
+    details = vaults[0].json()
+    assert set(details) == {"assets", "balance_fiat", "available_balance_fiat", "status"}
+    assert set(details["assets"]) == set(sim.market.vaults[vault].holdings)
+    for item in details["assets"].values():
+        assert set(item) == {"usd_price", "quantity", "usd_value", "available_quantity", "available_usd_value"}
+    spent = sim.stats() - before
+    assert spent[("intx", "balance", "ok")] == 1 and spent[("intx", "summary", "ok")] == 1
+    assert spent[("kraken", "GetCustodyVault", "ok")] == 1
+    assert get(served.url + "/detail/intx", params={**query, "venue": "nope"}).status_code == 404
+    assert get(served.url + "/detail/intx", params={**query, "account": "zzzz-9-99"}).status_code == 404
+    assert get(served.url + "/detail/kraken", params={"venue": intx["name"], "account": vault}).status_code == 404
+    sim.faults.set("http-5xx", venue="kraken", endpoint="GetCustodyVault")
+    other = kraken["accounts"][1]["id"]
+    failed = get(served.url + "/detail/kraken", params={"venue": kraken["name"], "account": other})
+    assert failed.status_code == 502 and failed.json()["error_kind"] == "server" and "503" in failed.json()["error"]
+
+
+# --- one poller, however many watch -------------------------------------------------------------------------
+
+
+class Reader:
+    """A viewer of /events in a thread of its own, keeping every line."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.lines: list[dict[str, Any]] = []
+        self.ended = threading.Event()
+        self.headers: dict[str, str] = {}
+        self._url, self._token = url, token
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            with httpx.stream("GET", self._url, headers=headers, timeout=httpx.Timeout(30, read=None)) as response:
+                self.headers = dict(response.headers)
+                for line in response.iter_lines():
+                    if line:
+                        self.lines.append(json.loads(line))
+        except httpx.HTTPError:
+            pass
+        finally:
+            self.ended.set()
+
+    def new(self) -> set[tuple[str, str, str]]:
+        return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}
+
+
+def _run_counted(sim: Simulator, config: Path, refreshes: int, viewers: int) -> tuple[Counter[Any], list[Reader]]:
+    """A server from start to `refreshes` finished refreshes of each venue (each venue paused there, so no
+    more start), with `viewers` readers of /events and a /metrics scrape every second; what the simulator
+    saw meanwhile."""
+    before = sim.stats()
+    served = Served(config)
+    try:
+        readers = [Reader(served.url + "/events") for _ in range(viewers)]
+        stop_scraping = threading.Event()
+        scrapes: list[int] = []
+
+        def scrape() -> None:
+            while True:
+                scrapes.append(get(served.url + "/metrics").status_code)
+                if stop_scraping.wait(1.0):
+                    return
+
+        if viewers:
+            threading.Thread(target=scrape, daemon=True).start()
+
+        async def pause_each_at_its_count() -> None:
+            engine = served.poller.engine
+            waiting = set(range(len(engine.refreshers)))
+            while waiting:
+                for i in list(waiting):
+                    refresher = engine.refreshers[i]
+                    if served.poller.refreshes[refresher.name] >= refreshes:
+                        refresher.pause()
+                        waiting.discard(i)
+                await asyncio.sleep(0.001)
+
+        asyncio.run_coroutine_threadsafe(pause_each_at_its_count(), served.loop).result(120)
+        stop_scraping.set()
+        counts = served.call(lambda: dict(served.poller.refreshes))
+        assert all(n == refreshes for n in counts.values()), counts
+        if viewers:
+            assert scrapes and set(scrapes) == {200}
+            total = len(balances_of(get(served.url + "/snapshot").json()))
+            assert until(lambda: all(len(r.new()) == total for r in readers), "every reader has every balance")
+    finally:
+        assert served.stop() == 0
+    return sim.stats() - before, readers
+
+
+def test_fifty_viewers_cost_the_venues_not_one_request_more(sim: Simulator, config: Path) -> None:
+    sim.kraken_rate_limit = False  # the two runs follow each other closely: the counter is the client's alone
+    alone, _ = _run_counted(sim, config, refreshes=3, viewers=0)
+    watched, readers = _run_counted(sim, config, refreshes=3, viewers=50)
+    assert watched == alone, f"with 50 viewers: {watched - alone} more, {alone - watched} fewer"
+    assert alone[("intx", "balances", "ok")] == 3 * len(sim.market.portfolios)
+    assert alone[("kraken", "GetCustodyBalance", "ok")] == 3 * len(sim.market.vaults)
+    expected = {(v, a, asset) for v, a, asset in readers[0].new()}
+    assert len(expected) == sum(len(p.holdings) for p in sim.market.portfolios.values()) + sum(
+        len(v.holdings) for v in sim.market.vaults.values()
+    )
+    assert all(r.new() == expected for r in readers)
+    assert all(r.headers["content-type"] == "application/x-ndjson" for r in readers)
+
+
+def test_a_viewer_that_stops_reading_is_dropped_and_slows_no_one(tmp_path: Path, serve: Callable[..., Served]) -> None:
+    busy = {"portfolios": 10, "assets": 40, "assets_per_account": 30, "activity": 0.9, "tick_seconds": 0.05}
+    with Simulator(seed=8, **busy) as live:  # hundreds of lines a second: its socket buffers fill fast
+        config = tmp_path / "live.toml"
+        live.write_config(config, refresh_seconds=1)
+        with config.open("a") as out:
+            out.write("\n[history]\nenabled = false\n")
+        served = serve(config, queue_lines=30, grace=60.0)
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", served.server.port))
+        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
+        address = f"127.0.0.1:{stuck.getsockname()[1]}"
+        readers = [Reader(served.url + "/events") for _ in range(2)]
+        until(lambda: f"viewer {address} dropped" in served.err.getvalue(), "the stuck viewer dropped", timeout=90)
+        assert served.server.fanout.dropped == 1 and len(served.server.fanout.viewers) == 2
+        # it is told why (it can still be told: it reads now), and its connection ends
+        stuck.settimeout(60)
+        received = b""
+        while chunk := stuck.recv(65536):
+            received += chunk
+        stuck.close()
+        assert received.startswith(b"HTTP/1.1 200")
+        assert b'"event": "dropped"' in received and b"lines behind" in received
+        # the others went on, and go on, receiving every change as it comes
+        portfolio = next(iter(live.market.portfolios))
+        live.market.set_intx(portfolio, "PINNED", quantity="31415926.535897932384626")  # no ticks move it
+        for reader in readers:
+            until(
+                lambda r=reader: any(  # type: ignore[misc]
+                    ln["event"] in ("new", "changed")
+                    and (ln["balance"] or {}).get("quantity") == "31415926.535897932384626"
+                    for ln in r.lines
+                ),
+                "the change reached every reading viewer",
+            )
+        assert not any(r.ended.is_set() for r in readers) and served.server.fanout.dropped == 1
+        first, second = ([ln for ln in r.lines if ln["event"] == "changed"] for r in readers)
+        assert len(first) > 30 and len(second) > 30  # both far past the bound the stuck one could not keep
+
+
+# --- the token ----------------------------------------------------------------------------------------------
+
+
+def test_with_a_token_every_request_needs_it_and_nothing_shows_it(
+    sim: Simulator, config: Path, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    token_file = write_config(tmp_path / "token", f"  {TOKEN}\n")
+    served = serve(config, read_token(token_file))
+    paths = ["/snapshot", "/events", "/metrics", "/healthz", "/detail/intx", "/detail/kraken", "/nowhere"]
+    for path in paths:
+        for header in (None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}"):
+            response = httpx.get(served.url + path, headers={"Authorization": header} if header else {}, timeout=30)
+            assert response.status_code == 401, (path, header)
+            assert set(response.json()) == {"error"} and response.headers["X-Balance-TUI-Contract"] == "2"
+        assert httpx.post(served.url + path, timeout=30).status_code == 401
+    until(lambda: settled_with(served), "every venue answered")
+    reader = Reader(served.url + "/events", TOKEN)
+    until(lambda: reader.lines, "the stream, with the token")
+    seen = []
+    for path in ["/snapshot", "/metrics", "/healthz", "/nowhere", "/detail/intx?venue=x&account=y&asset=z"]:
+        response = get(served.url + path, TOKEN)
+        assert response.status_code == (404 if "/nowhere" in path or "detail" in path else 200)
+        seen.append(response.text + json.dumps(dict(response.headers)))
+    seen.append(httpx.post(served.url + "/snapshot", headers={"Authorization": f"Bearer {TOKEN}"}).text)
+    seen += [json.dumps(line) for line in reader.lines]
+    for text in [*seen, served.err.getvalue(), served.out.getvalue()]:
+        assert TOKEN not in text
+
+
+def settled_with(served: Served) -> bool:
+    doc = get(served.url + "/snapshot", TOKEN).json()
+    return all(v["ok"] for v in doc["venues"])
+
+
+def test_off_loopback_without_a_token_it_refuses_to_start(
+    config: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run_serve(load(config), "0.0.0.0:0") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--token-file" in err and "0.0.0.0" in err and "Traceback" not in err
+    loose = write_config(tmp_path / "loose", TOKEN, mode=0o644)
+    empty = write_config(tmp_path / "empty", "  \n")
+    for path, words in ((loose, "chmod 600"), (empty, "empty"), (tmp_path / "absent", "does not exist")):
+        assert run_serve(load(config), "0.0.0.0:0", path) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "--token-file" in err
+    assert run_serve(load(config), "nonsense") == 2
+    assert "HOST:PORT" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_a_one_line_usage_error(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert run_serve(load(config), f"127.0.0.1:{taken.getsockname()[1]}") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot listen on 127.0.0.1:" in err and "in use" in err
+
+
+# --- the process --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_serve_cleanly(sim: Simulator, config: Path, sig: signal.Signals) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("balance-tui serve: listening on http://127.0.0.1:"), first
+        url = first.rsplit(" ", 1)[-1].strip()
+        reader = Reader(url + "/events")
+        until(lambda: reader.new(), "the stream flowing")
+        proc.send_signal(sig)
+        assert proc.wait(60) == 0
+        assert reader.ended.wait(30)  # its viewers were closed, not left hanging
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "Traceback" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_many_requests_leave_nothing_behind(sim: Simulator, config: Path, serve: Callable[..., Served]) -> None:
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered")
+    intx = doc["venues"][1]
+    detail = {"venue": intx["name"], "account": intx["accounts"][0]["id"], "asset": "BTC"}
+
+    def footprint() -> tuple[int, int, int, int]:
+        return served.call(
+            lambda: (
+                len(asyncio.all_tasks()),
+                len(served.server.fanout.viewers),
+                len(served.server.details.kept) if served.server.details else 0,
+                len(served.poller._hooks),
+            )
+        )
+
+    def burst(rounds: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(rounds):
+                for path in ("/snapshot", "/metrics", "/healthz", "/nowhere"):
+                    client.get(served.url + path)
+                client.get(served.url + "/detail/intx", params=detail)
+                with client.stream("GET", served.url + "/events") as stream:
+                    next(stream.iter_lines())
+
+    burst(20)
+    baseline = until(lambda: (f := footprint())[1] == 0 and f, "the warm-up's viewers gone")
+    burst(200)
+    until(lambda: footprint() == baseline, f"back to {baseline} tasks, viewers, kept answers, pages")

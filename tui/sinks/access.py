@@ -1,0 +1,66 @@
+"""Who may read `serve`: where it listens, and the bearer token every request carries when it has one.
+
+Loopback needs no token (only this machine can connect); any other address needs one, read from a file
+kept as private as the venues' secret files. The token is a `Secret`: remembered for redaction, never
+printed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from pathlib import Path
+
+from tui.credentials import CredentialError, Secret, SecretSource, load_secret, remember
+
+DEFAULT_LISTEN = "127.0.0.1:8765"
+
+
+class AccessError(ValueError):
+    """A listen address or token the server cannot start with: one line, saying what to do."""
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:8765` for IPv6) as (host, port)."""
+    host, colon, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise AccessError(
+            f"--listen {text!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN} (0.0.0.0:8765 for every interface)"
+        )
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may well resolve to an outside address
+
+
+def read_token(path: Path) -> Secret:
+    """The token in `path`, stripped; the file must be private (chmod 600) and not empty."""
+    try:
+        token = load_secret(SecretSource("file", str(path.expanduser())))
+    except CredentialError as exc:
+        raise AccessError(f"--token-file: {exc}") from None
+    remember(token.reveal())  # already remembered by Secret; said here because it matters
+    return token
+
+
+def require_token(host: str, token: Secret | None) -> None:
+    if token is None and not is_loopback(host):
+        raise AccessError(
+            f"refusing to listen on {host} without a token: other machines could read every balance. "
+            "Pass --token-file PATH (a file holding a long random token, chmod 600), or listen on 127.0.0.1"
+        )
+
+
+def authorized(header: str | None, token: Secret) -> bool:
+    """`Authorization: Bearer <token>`, compared in constant time."""
+    scheme, _, given = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.reveal().encode())
