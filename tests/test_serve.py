@@ -164,6 +164,7 @@ def test_a_new_viewer_gets_the_whole_state_first_then_each_change(
     held = balances_of(doc)
     reader = Reader(served.url + "/events")
     until(lambda: len(reader.lines) >= len(held) + 1, "the whole state")
+    assert reader.headers["content-type"] == "application/x-ndjson"
     state = reader.lines[: len(held) + 1]
     assert [ln["event"] for ln in state] == ["new"] * len(held) + ["prices"]
     assert {(ln["venue"], ln["account"]["id"], ln["asset"]): ln["balance"] for ln in state[:-1]} == held
@@ -335,14 +336,58 @@ class Reader:
         return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}
 
 
-def _run_counted(sim: Simulator, config: Path, refreshes: int, viewers: int) -> tuple[Counter[Any], list[Reader]]:
-    """A server from start to `refreshes` finished refreshes of each venue (each venue paused there, so no
-    more start), with `viewers` readers of /events and a /metrics scrape every second; what the simulator
-    saw meanwhile."""
+class Attached:
+    """`balance-tui --attach URL --watch` in its own process, as a desk member runs it, keeping every line."""
+
+    def __init__(self, url: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", "--attach", url, "--watch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        self.lines: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def new(self) -> set[tuple[str, str, str]]:
+        return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, err
+
+
+REFRESHES = 3  # refreshes of each venue asked for by hand, after the first
+
+
+def _run_counted(sim: Simulator, config: Path, viewers: int) -> Counter[Any]:
+    """A server that refreshes only when asked (its period is an hour): the first refresh, then `viewers`
+    attached `--watch` processes join and a /metrics scrape runs every second, then REFRESHES more refreshes
+    of each venue, asked for one at a time. Nothing a viewer does may add a refresh or a call: what the
+    simulator saw over the server's whole life."""
     before = sim.stats()
     served = Served(config)
+    attached: list[Attached] = []
+    engine = served.poller.engine
+    names = [r.name for r in engine.refreshers]
+
+    def refreshed(count: int) -> bool:
+        done = served.call(lambda: dict(served.poller.refreshes))
+        assert all(done[name] <= count for name in names), f"a refresh nobody asked for: {done}"
+        return all(done[name] == count for name in names)
+
     try:
-        readers = [Reader(served.url + "/events") for _ in range(viewers)]
+        until(lambda: refreshed(1) and settled(served), "the first refresh of every venue, and prices")
         stop_scraping = threading.Event()
         scrapes: list[int] = []
 
@@ -354,44 +399,39 @@ def _run_counted(sim: Simulator, config: Path, refreshes: int, viewers: int) -> 
 
         if viewers:
             threading.Thread(target=scrape, daemon=True).start()
-
-        async def pause_each_at_its_count() -> None:
-            engine = served.poller.engine
-            waiting = set(range(len(engine.refreshers)))
-            while waiting:
-                for i in list(waiting):
-                    refresher = engine.refreshers[i]
-                    if served.poller.refreshes[refresher.name] >= refreshes:
-                        refresher.pause()
-                        waiting.discard(i)
-                await asyncio.sleep(0.001)
-
-        asyncio.run_coroutine_threadsafe(pause_each_at_its_count(), served.loop).result(120)
+            attached = [Attached(served.url) for _ in range(viewers)]
+            until(lambda: served.call(lambda: len(served.server.fanout.viewers)) == viewers, "every viewer attached")
+        for count in range(2, REFRESHES + 2):
+            served.call(engine.refresh_now)
+            until(lambda c=count: refreshed(c), f"refresh {count} of every venue")  # type: ignore[misc]
         stop_scraping.set()
-        counts = served.call(lambda: dict(served.poller.refreshes))
-        assert all(n == refreshes for n in counts.values()), counts
         if viewers:
-            assert scrapes and set(scrapes) == {200}
-            total = len(balances_of(get(served.url + "/snapshot").json()))
-            assert until(lambda: all(len(r.new()) == total for r in readers), "every reader has every balance")
+            expected = set(balances_of(get(served.url + "/snapshot").json()))
+            assert len(expected) == sum(len(p.holdings) for p in sim.market.portfolios.values()) + sum(
+                len(v.holdings) for v in sim.market.vaults.values()
+            )
+            until(lambda: all(a.new() == expected for a in attached), "every viewer has every balance")
+            assert scrapes and set(scrapes) == {200} and served.server.fanout.dropped == 0
+        assert refreshed(REFRESHES + 1)
     finally:
+        for viewer in attached:
+            code, err = viewer.stop()
+            assert code == 0 and "Traceback" not in err, err
         assert served.stop() == 0
-    return sim.stats() - before, readers
+    return sim.stats() - before
 
 
-def test_fifty_viewers_cost_the_venues_not_one_request_more(sim: Simulator, config: Path) -> None:
+def test_fifty_attached_viewers_cost_the_venues_not_one_request_more(sim: Simulator, tmp_path: Path) -> None:
     sim.kraken_rate_limit = False  # the two runs follow each other closely: the counter is the client's alone
-    alone, _ = _run_counted(sim, config, refreshes=3, viewers=0)
-    watched, readers = _run_counted(sim, config, refreshes=3, viewers=50)
+    config = tmp_path / "hourly.toml"
+    sim.write_config(config, refresh_seconds=3600)
+    with config.open("a") as out:
+        out.write("\n[history]\nenabled = false\n")
+    watched = _run_counted(sim, config, viewers=50)
+    alone = _run_counted(sim, config, viewers=0)
     assert watched == alone, f"with 50 viewers: {watched - alone} more, {alone - watched} fewer"
-    assert alone[("intx", "balances", "ok")] == 3 * len(sim.market.portfolios)
-    assert alone[("kraken", "GetCustodyBalance", "ok")] == 3 * len(sim.market.vaults)
-    expected = {(v, a, asset) for v, a, asset in readers[0].new()}
-    assert len(expected) == sum(len(p.holdings) for p in sim.market.portfolios.values()) + sum(
-        len(v.holdings) for v in sim.market.vaults.values()
-    )
-    assert all(r.new() == expected for r in readers)
-    assert all(r.headers["content-type"] == "application/x-ndjson" for r in readers)
+    assert alone[("intx", "balances", "ok")] == (REFRESHES + 1) * len(sim.market.portfolios)
+    assert alone[("kraken", "GetCustodyBalance", "ok")] == (REFRESHES + 1) * len(sim.market.vaults)
 
 
 def test_a_viewer_that_stops_reading_is_dropped_and_slows_no_one(tmp_path: Path, serve: Callable[..., Served]) -> None:

@@ -197,6 +197,7 @@ def _tui(args: argparse.Namespace) -> int:
 def _attached(args: argparse.Namespace) -> int:
     """The TUI, --once or --watch, reading from a server: no config, no keys."""
     from tui.remote import attach
+    from tui.remote.client import AttachError
 
     if args.demo or args.command or args.config:
         raise UsageError("--attach reads from a server: it takes no --config, --demo or subcommand")
@@ -211,7 +212,13 @@ def _attached(args: argparse.Namespace) -> int:
         return attach.attached_once(url, token, args.format or "table")
     if args.format is not None:
         raise UsageError("--format applies only to --once and --watch")
-    return attach.attached_tui(url, token)
+    try:
+        config, source = attach.attached_viewer(url, token)
+    except AttachError as exc:
+        return attach.refused(exc)
+    from tui.ui.app import run_app
+
+    return run_app(config, source=source, history=":memory:")
 
 
 def _server(args: argparse.Namespace) -> tuple[str, Any]:

@@ -8,6 +8,7 @@ import asyncio
 import signal
 import sys
 
+from tui.config import Config
 from tui.credentials import Secret
 from tui.remote.client import AttachError, ServerClient
 from tui.remote.source import RemoteSource
@@ -27,7 +28,7 @@ def attached_once(url: str, token: Secret | None, fmt: str) -> int:
     try:
         result = asyncio.run(snapshot())
     except AttachError as exc:
-        return _refused(exc)
+        return refused(exc)
     return print_snapshot(result, fmt)
 
 
@@ -53,7 +54,7 @@ def attached_watch(url: str, token: Secret | None) -> int:
     try:
         return asyncio.run(stream())
     except AttachError as exc:
-        return _refused(exc)
+        return refused(exc)
     except BrokenPipeError:
         return 0
 
@@ -74,23 +75,20 @@ async def _follow(client: ServerClient) -> None:
         retry = min(retry * 2, 8.0)
 
 
-def attached_tui(url: str, token: Secret | None) -> int:
-    from tui.ui.app import run_app
+def attached_viewer(url: str, token: Secret | None) -> tuple[Config, RemoteSource]:
+    """What the TUI needs to show a server (its config as a viewer, and the source): the caller opens the
+    screen, since only the UI imports the UI. AttachError when the server cannot be shown."""
 
     async def first() -> Snapshot:
         async with ServerClient(url, token) as client:
             await client.check()
             return await client.snapshot()
 
-    try:
-        snapshot = asyncio.run(first())
-    except AttachError as exc:
-        return _refused(exc)
+    snapshot = asyncio.run(first())
     client = ServerClient(url, token)
-    config = viewer_config(snapshot, client.via)
-    return run_app(config, source=RemoteSource(client), history=":memory:")
+    return viewer_config(snapshot, client.via), RemoteSource(client)
 
 
-def _refused(exc: AttachError) -> int:
+def refused(exc: AttachError) -> int:
     print(f"balance-tui: {exc.message}", file=sys.stderr)
     return EXIT_USAGE if exc.usage else 1
