@@ -112,9 +112,9 @@ def serve() -> Iterator[Callable[..., Served]]:
         assert served.stop() == 0, served.err.getvalue()
 
 
-def get(url: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.get(url, headers=headers, timeout=30, **kwargs)
+def get(url: str, token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+    sent = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(url, headers={**sent, **(headers or {})}, timeout=30, **kwargs)
 
 
 def settled(served: Served) -> dict[str, Any] | None:
@@ -502,6 +502,22 @@ def test_with_a_token_every_request_needs_it_and_nothing_shows_it(
     seen += [json.dumps(line) for line in reader.lines]
     for text in [*seen, served.err.getvalue(), served.out.getvalue()]:
         assert TOKEN not in text
+
+
+def test_without_a_token_only_requests_addressed_to_this_machine_are_answered(
+    sim: Simulator, config: Path, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """A web page that rebinds its own domain to 127.0.0.1 sends its domain as the Host: refused."""
+    served = serve(config)
+    port = served.server.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+        assert get(served.url + "/healthz", headers={"Host": host}).status_code == 200, host
+    for host in (f"rebound.example:{port}", "rebound.example", f"10.1.2.3:{port}", "", f"127.0.0.1.example:{port}"):
+        refused = get(served.url + "/snapshot", headers={"Host": host})
+        assert refused.status_code == 403 and "--token-file" in refused.json()["error"], host
+    with_token = serve(config, read_token(write_config(tmp_path / "token", TOKEN)))
+    answered = get(with_token.url + "/healthz", TOKEN, headers={"Host": "desk.example:8765"})
+    assert answered.status_code == 200  # with a token, the token decides
 
 
 def settled_with(served: Served) -> bool:

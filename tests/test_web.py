@@ -156,3 +156,25 @@ def test_the_browser_shows_the_balances_the_server_holds(server: Server, web: st
             chromium.terminate()
             chromium.wait(PATIENCE)
     assert biggest["asset"] in text and "worth $" in text
+
+
+def test_only_its_own_page_on_this_machine_gets_a_session(web: str) -> None:
+    """Any web page open in the user's browser could otherwise open a session, and read every balance."""
+    host = web.removeprefix("http://").rstrip("/")
+    assert httpx.get(web, headers={"Host": "rebound.example"}, timeout=PATIENCE).status_code == 403
+    assert httpx.get(web, timeout=PATIENCE).status_code == 200
+
+    async def handshake(origin: str, host_header: str = host) -> int:
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(
+                    f"ws://{host}/ws", headers={"Origin": origin, "Host": host_header}
+                ) as ws:
+                    await ws.close()
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    assert asyncio.run(handshake("https://evil.example")) == 403
+    assert asyncio.run(handshake("http://rebound.example:80", "rebound.example:80")) == 403
+    assert asyncio.run(handshake(f"http://{host}")) == 101

@@ -8,9 +8,9 @@ printed.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from pathlib import Path
 
+from tui.config import is_loopback
 from tui.credentials import CredentialError, Secret, SecretSource, load_secret, remember
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
@@ -31,13 +31,25 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
+def addressed_locally(host_header: str | None) -> bool:
+    """Whether a request's Host names this machine by a loopback name. Without a token, a loopback server
+    answers only these: a web page that rebinds its own domain to 127.0.0.1 (DNS rebinding) sends its own
+    domain as the Host, and is refused."""
+    host = (host_header or "").strip()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return bool(host) and is_loopback(host)
+
+
+def same_origin(origin: str | None, host_header: str | None) -> bool:
+    """Whether a browser's Origin (absent when not a browser) is the page's own host: a page of another site
+    opening a WebSocket or fetching from here is refused."""
+    if origin is None:
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may well resolve to an outside address
+    scheme, _, rest = origin.partition("://")
+    return scheme in ("http", "https") and rest == (host_header or "").strip() and addressed_locally(rest)
 
 
 def read_token(path: Path) -> Secret:

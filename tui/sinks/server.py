@@ -30,7 +30,15 @@ from tui.config import Config, ConfigError
 from tui.credentials import Secret, redact
 from tui.engine.engine import Engine
 from tui.monitor.history import History, HistoryError, path_for
-from tui.sinks.access import DEFAULT_LISTEN, AccessError, authorized, parse_listen, read_token, require_token
+from tui.sinks.access import (
+    DEFAULT_LISTEN,
+    AccessError,
+    addressed_locally,
+    authorized,
+    parse_listen,
+    read_token,
+    require_token,
+)
 from tui.sinks.details import Answer, Details
 from tui.sinks.fanout import QUEUE_LINES, Fanout
 from tui.sinks.metrics import exposition, registry
@@ -39,6 +47,7 @@ from tui.snapshot.contract import CONTRACT
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 NDJSON = "application/x-ndjson"
+MAX_VIEWERS = 500  # streams at once: each holds a connection and up to its queue's bound
 GRACE = 2.0  # seconds a dropped (or, at shutdown, any) viewer has to take its last line before it is cut off
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,6 +98,7 @@ class Server:
         *,
         queue_lines: int = QUEUE_LINES,
         grace: float = GRACE,
+        max_viewers: int = MAX_VIEWERS,
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
@@ -97,6 +107,7 @@ class Server:
         self.port = port  # the port bound, once listening (when asked for port 0)
         self.token = token
         self.grace = grace
+        self.max_viewers = max_viewers
         self.release = release()
         self._out = out or sys.stdout
         self._err = err or sys.stderr
@@ -179,7 +190,14 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The token first (a stranger learns nothing, not even which paths exist), then GET only."""
+        """The token first (a stranger learns nothing, not even which paths exist), then GET only. Without a
+        token, only requests addressed to a loopback name (a rebinding web page's are not)."""
+        if self.token is None and not addressed_locally(request.headers.get("Host")):
+            return _error(
+                403,
+                "without a token this server answers only requests addressed to it on this machine "
+                "(Host: 127.0.0.1, localhost or [::1]); to serve other names, run it with --token-file",
+            )
         if self.token is not None and not authorized(request.headers.get("Authorization"), self.token):
             return _error(
                 401,
@@ -225,6 +243,8 @@ class Server:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """The whole state, then every line as it happens, until the viewer leaves, falls too far behind
         (dropped: told so if it can still be told), or the server stops."""
+        if len(self.fanout.viewers) >= self.max_viewers:
+            return _error(503, f"this server already streams to {self.max_viewers} viewers: try again later")
         viewer = self.fanout.join(_peer(request), self._poller().state())
         response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
         response.force_close()  # the stream ends with its connection

@@ -1,8 +1,8 @@
 """`balance-tui web --attach URL`: the TUI in a browser (textual-serve). Every browser session runs its own
 `balance-tui --attach URL`, a viewer of the server like any terminal: no keys here, one poller there.
 
-It listens on loopback only: textual-serve has no login, so a desk reaches it through SSH port forwarding
-or a reverse proxy that authenticates."""
+It listens on loopback only: textual-serve has no login, so a desk reaches it through SSH port forwarding;
+it answers only its own page, addressed to this machine, so no other web page open in a browser can."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import asyncio
 import os
 import shlex
 import sys
+from typing import Any
 
 from tui.config import is_loopback
 from tui.credentials import Secret
 from tui.remote.client import AttachError, ServerClient
 from tui.remote.viewer import TOKEN_VARIABLE
+from tui.sinks.access import addressed_locally, same_origin
 
 EXIT_USAGE = 2
+MAX_SESSIONS = 20  # browser sessions at once, each its own `balance-tui --attach` process
 
 
 def run_web(url: str, token: Secret | None, listen: str) -> int:
@@ -26,7 +29,7 @@ def run_web(url: str, token: Secret | None, listen: str) -> int:
     if not is_loopback(host.strip("[]")):
         return _usage(
             f"--listen {listen}: web serves the TUI without a login, so it listens on loopback only; reach it "
-            "through SSH port forwarding (ssh -L 8766:127.0.0.1:8766 ...) or an authenticating reverse proxy"
+            "through SSH port forwarding (ssh -L 8766:127.0.0.1:8766 ...)"
         )
     try:
         asyncio.run(_check(url, token))
@@ -35,15 +38,47 @@ def run_web(url: str, token: Secret | None, listen: str) -> int:
         return EXIT_USAGE if exc.usage else 1
     if token is not None:
         os.environ[TOKEN_VARIABLE] = token.reveal()  # the sessions' own --attach reads it; never on a command line
-    from textual_serve.server import Server
-
     command = f"{shlex.quote(sys.executable)} -m tui --attach {shlex.quote(url)}"
     print(f"balance-tui web on http://{listen}/ (attached to {url}); Ctrl-C stops it", flush=True)
     try:
-        Server(command, host=host.strip("[]"), port=int(port_text), title="balance-tui").serve()
+        _guarded_server(command, host.strip("[]"), int(port_text)).serve()
     except OSError as exc:
         return _usage(f"cannot listen on {listen}: {exc.strerror or exc}")
     return 0
+
+
+def _guarded_server(command: str, host: str, port: int) -> Any:
+    """textual-serve's server, answering only pages of its own origin addressed to this machine (any web
+    page could otherwise open a session from the user's browser, DNS rebinding included), with at most
+    MAX_SESSIONS sessions (each is a process) at once."""
+    from aiohttp import web
+    from textual_serve.server import Server
+
+    class Guarded(Server):
+        sessions = 0
+
+        async def _make_app(self) -> web.Application:
+            app: web.Application = await super()._make_app()
+            app.middlewares.append(self._guard)
+            return app
+
+        @web.middleware
+        async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+            host = request.headers.get("Host")
+            if not addressed_locally(host) or not same_origin(request.headers.get("Origin"), host):
+                return web.Response(status=403, text="balance-tui web answers only its own page on this machine\n")
+            return await handler(request)  # type: ignore[no-any-return]
+
+        async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+            if Guarded.sessions >= MAX_SESSIONS:
+                raise web.HTTPServiceUnavailable(text=f"already {MAX_SESSIONS} browser sessions: close one\n")
+            Guarded.sessions += 1
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                Guarded.sessions -= 1
+
+    return Guarded(command, host=host, port=port, title="balance-tui")
 
 
 async def _check(url: str, token: Secret | None) -> None:
