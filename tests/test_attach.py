@@ -147,6 +147,8 @@ class _OtherRelease(BaseHTTPRequestHandler):
         body = json.dumps({"status": "ok", "release": "9.0.0", "contract": 99}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Balance-TUI-Contract", "99")  # as every answer of a real server of that release
+        self.send_header("X-Balance-TUI-Release", "9.0.0")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -169,6 +171,38 @@ def test_a_server_of_another_contract_is_refused_naming_both() -> None:
     finally:
         other.shutdown()
         other.server_close()
+
+
+def test_a_server_upgraded_under_a_running_watch_is_refused_naming_both(frozen: Path) -> None:
+    port = free_port()
+    server = Server(frozen, port)
+    server.ready()
+    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "tui", "--attach", server.url, "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    other = None
+    try:
+        assert watch.stdout is not None
+        assert json.loads(watch.stdout.readline())["event"] == "new"  # following the old release
+        assert server.stop() == 0
+        other = ThreadingHTTPServer(("127.0.0.1", port), _OtherRelease)  # the new release, on the same address
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        out, err = watch.communicate(timeout=PATIENCE)
+        assert watch.returncode == 2, err
+        assert "speaks contract 99 (release 9.0.0)" in err and "this viewer speaks contract 2" in err
+        assert '"contract": 99' not in out  # nothing of the other contract passed through as a line
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+        if other is not None:
+            other.shutdown()
+            other.server_close()
 
 
 def test_the_token_is_asked_for_and_never_shown(frozen: Path, tmp_path: Path) -> None:
@@ -216,3 +250,50 @@ def test_attached_watch_starts_with_the_whole_state(server: Server, sim: Simulat
         proc.terminate()
         _, err = proc.communicate(timeout=PATIENCE)
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--once", "serve"], "--once does not go with `serve`"),
+        (["--attach", "http://127.0.0.1:1", "serve"], "--attach does not go with `serve`"),
+        (["--watch", "--format", "jsonl", "sim"], "--watch and --format do not go with `sim`"),
+        (["web"], "`web` needs --attach URL"),
+    ],
+)
+def test_a_mode_beside_a_subcommand_is_refused_not_ignored(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import run
+
+    assert run(args) == 2
+    assert said in capsys.readouterr().err
+
+
+def test_the_token_file_reaches_serve_whichever_side_of_it(frozen: Path, tmp_path: Path) -> None:
+    """`--token-file T serve` and `serve --token-file T` both read T (the first once lost it to serve's default)."""
+    missing = str(tmp_path / "no-such-token")
+    for args in (["--token-file", missing, "serve"], ["serve", "--token-file", missing]):
+        done = run_cli(*args, "--config", str(frozen), "--listen", "0.0.0.0:0")
+        assert done.returncode == 2 and "--token-file" in done.stderr and "does not exist" in done.stderr, done.stderr
+
+
+def test_a_reconnected_watch_prints_only_what_changed_meanwhile(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.remote.attach import Shown
+
+    def line(event: str, asset: str, quantity: str | None) -> str:
+        balance = None if quantity is None else {"asset": asset, "quantity": quantity}
+        record = {"event": event, "venue": "V", "account": {"id": "a-1-0"}, "asset": asset, "balance": balance}
+        return json.dumps(record)
+
+    shown = Shown()
+    first = [line("new", "BTC", "1"), line("new", "ETH", "2"), line("changed", "ETH", "3")]
+    assert [shown.line(x) for x in first] == first
+    replay = [line("new", "BTC", "1"), line("new", "ETH", "3"), line("new", "SOL", "4"), line("new", "BTC", "1")]
+    assert [shown.line(x) for x in replay] == [None, None, replay[2], None]
+    moved = line("new", "BTC", "1.5")  # changed while the viewer was away: printed
+    assert shown.line(moved) == moved
+    assert shown.line(line("removed", "SOL", None)) is not None and shown.line(line("new", "SOL", "4")) is not None
+    dropped = json.dumps({"event": "dropped", "reason": "fell 31 lines behind (at most 30): read faster"})
+    assert shown.line(dropped) is None
+    assert "the server dropped this viewer: it fell 31 lines behind" in capsys.readouterr().err

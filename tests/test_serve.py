@@ -299,6 +299,11 @@ def test_drill_downs_come_from_the_servers_own_clients_once_for_many_viewers(
     assert spent[("kraken", "GetCustodyVault", "ok")] == 1
     assert get(served.url + "/detail/intx", params={**query, "venue": "nope"}).status_code == 404
     assert get(served.url + "/detail/intx", params={**query, "account": "zzzz-9-99"}).status_code == 404
+    before_unheld = sim.stats()
+    unheld = get(served.url + "/detail/intx", params={**query, "asset": "NOTHELD"})
+    assert unheld.status_code == 404 and "shows no 'NOTHELD'" in unheld.json()["error"]
+    asked = sim.stats() - before_unheld  # a viewer cannot spend the key's budget on what the server does not show
+    assert not [key for key in asked if key[:2] in (("intx", "balance"), ("intx", "summary"))]
     assert get(served.url + "/detail/kraken", params={"venue": intx["name"], "account": vault}).status_code == 404
     sim.faults.set("http-5xx", venue="kraken", endpoint="GetCustodyVault")
     other = kraken["accounts"][1]["id"]
@@ -425,8 +430,9 @@ def test_fifty_attached_viewers_cost_the_venues_not_one_request_more(sim: Simula
     sim.kraken_rate_limit = False  # the two runs follow each other closely: the counter is the client's alone
     config = tmp_path / "hourly.toml"
     sim.write_config(config, refresh_seconds=3600)
-    with config.open("a") as out:
-        out.write("\n[history]\nenabled = false\n")
+    text = config.read_text()
+    assert "refresh_seconds = 60" in text  # the prices' own schedule: an hour too, so no fetch falls in one run only
+    config.write_text(text.replace("refresh_seconds = 60", "refresh_seconds = 3600") + "\n[history]\nenabled = false\n")
     watched = _run_counted(sim, config, viewers=50)
     alone = _run_counted(sim, config, viewers=0)
     assert watched == alone, f"with 50 viewers: {watched - alone} more, {alone - watched} fewer"
@@ -445,7 +451,7 @@ def test_a_viewer_that_stops_reading_is_dropped_and_slows_no_one(tmp_path: Path,
         stuck = socket.socket()
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect(("127.0.0.1", served.server.port))
-        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
+        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         address = f"127.0.0.1:{stuck.getsockname()[1]}"
         readers = [Reader(served.url + "/events") for _ in range(2)]
         until(lambda: f"viewer {address} dropped" in served.err.getvalue(), "the stuck viewer dropped", timeout=90)

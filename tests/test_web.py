@@ -167,9 +167,7 @@ def test_only_its_own_page_on_this_machine_gets_a_session(web: str) -> None:
     async def handshake(origin: str, host_header: str = host) -> int:
         async with aiohttp.ClientSession() as session:
             try:
-                async with session.ws_connect(
-                    f"ws://{host}/ws", headers={"Origin": origin, "Host": host_header}
-                ) as ws:
+                async with session.ws_connect(f"ws://{host}/ws", headers={"Origin": origin, "Host": host_header}) as ws:
                     await ws.close()
                     return 101
             except aiohttp.WSServerHandshakeError as exc:

@@ -63,18 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", metavar="HOST:PORT", default="127.0.0.1:8765", help="where to listen (default: 127.0.0.1:8765)"
     )
     serve.add_argument(
-        "--token-file", metavar="PATH", help="a bearer token every request must carry (required off loopback)"
+        "--token-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="a bearer token every request must carry (required off loopback)",
     )
 
     web = sub.add_parser("web", help="the TUI in a browser, each session attached to a server")
-    web.add_argument("--attach", metavar="URL", required=True, help="the `balance-tui serve` to read from")
+    web.add_argument("--attach", metavar="URL", default=argparse.SUPPRESS, help="the `balance-tui serve` to read from")
     web.add_argument(
         "--listen",
         metavar="HOST:PORT",
         default="127.0.0.1:8766",
         help="where browsers connect (default: 127.0.0.1:8766)",
     )
-    web.add_argument("--token-file", metavar="PATH", help="the server's bearer token (or set BALANCE_TUI_TOKEN)")
+    web.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the server's bearer token (or set BALANCE_TUI_TOKEN)",
+    )
 
     sim = sub.add_parser("sim", help="run the venue simulator alone on 127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
@@ -126,6 +134,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        _one_mode(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "web":
@@ -164,6 +173,22 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _one_mode(args: argparse.Namespace) -> None:
+    """A subcommand is a mode of its own: the TUI's modes given beside it would be silently ignored."""
+    if args.command is None:
+        return
+    given = [flag for flag, on in (("--demo", args.demo), ("--once", args.once), ("--watch", args.watch)) if on]
+    if args.command != "history" and args.format is not None:
+        given.append("--format")
+    if args.command != "web" and args.attach:
+        given.append("--attach")
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise UsageError(f"{' and '.join(given)} {verb} not go with `{args.command}`: run one or the other")
+    if args.command == "web" and not args.attach:
+        raise UsageError("`web` needs --attach URL: the `balance-tui serve` its sessions read from")
 
 
 def _config_path(args: argparse.Namespace) -> Path:

@@ -5,6 +5,7 @@ it, naming both releases."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 
@@ -61,11 +62,13 @@ def attached_watch(url: str, token: Secret | None) -> int:
 
 async def _follow(client: ServerClient) -> None:
     retry = 1.0
+    shown = Shown()
     while True:
         try:
             async for line in client.lines():
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
+                if (text := shown.line(line)) is not None:
+                    sys.stdout.write(text + "\n")
+                    sys.stdout.flush()
                 retry = 1.0
         except AttachError as exc:
             if exc.usage:
@@ -73,6 +76,33 @@ async def _follow(client: ServerClient) -> None:
             print(f"balance-tui: {exc.message}; trying again in {retry:.0f} s", file=sys.stderr, flush=True)
         await asyncio.sleep(retry)
         retry = min(retry * 2, 8.0)
+
+
+class Shown:
+    """What an attached --watch has printed, so a reconnection's replay of the whole state prints only what
+    changed meanwhile (as a local --watch would have), and the server's own notices go to stderr."""
+
+    def __init__(self) -> None:
+        self._balances: dict[tuple[object, ...], object] = {}
+
+    def line(self, line: str) -> str | None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return line
+        if not isinstance(event, dict):
+            return line
+        if event.get("event") == "dropped":
+            print(f"balance-tui: the server dropped this viewer: it {event.get('reason')}", file=sys.stderr)
+            return None
+        account = event.get("account")
+        if event.get("event") in ("new", "changed", "removed") and isinstance(account, dict):
+            key = (event.get("venue"), account.get("id"), event.get("asset"))
+            balance = event.get("balance")
+            if event["event"] == "new" and key in self._balances and self._balances[key] == balance:
+                return None  # replayed: already printed as it is
+            self._balances[key] = balance
+        return line
 
 
 def attached_viewer(url: str, token: Secret | None) -> tuple[Config, RemoteSource]:

@@ -21,6 +21,7 @@ from tui.venues.kraken import VaultAsset, VaultDetails
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=5.0)
 STREAM_TIMEOUT = httpx.Timeout(connect=3.0, read=None, write=5.0, pool=5.0)  # a quiet stream is not a dead one
+DETAIL_TIMEOUT = httpx.Timeout(connect=3.0, read=45.0, write=5.0, pool=5.0)  # the server may wait out a rate limit
 
 
 class AttachError(Exception):
@@ -75,13 +76,8 @@ class ServerClient:
         health = await self._json("/healthz")
         if not isinstance(health, dict):
             raise AttachError(f"{self.url}/healthz: not a balance-tui server's answer", usage=True)
-        theirs = health.get("contract")
-        if theirs != CONTRACT:
-            raise AttachError(
-                f"the server at {self.url} speaks contract {theirs} (release {health.get('release', '?')}); this "
-                f"viewer speaks contract {CONTRACT} (release {release()}): run the same release on both",
-                usage=True,
-            )
+        if health.get("contract") != CONTRACT:
+            raise self._other_contract(health.get("contract"), health.get("release"))
         return health
 
     async def snapshot(self) -> Snapshot:
@@ -102,11 +98,11 @@ class ServerClient:
             raise AttachError(self._unreachable(exc)) from None
 
     async def intx_detail(self, venue: str, account: str, asset: str) -> tuple[Balance, PortfolioSummary]:
-        data = await self._json("/detail/intx", {"venue": venue, "account": account, "asset": asset})
+        data = await self._json("/detail/intx", {"venue": venue, "account": account, "asset": asset}, detail=True)
         return parse_balance(data.get("balance"), "balance"), parse_summary(data.get("summary"))
 
     async def vault(self, venue: str, account: str) -> VaultDetails:
-        data = await self._json("/detail/kraken", {"venue": venue, "account": account})
+        data = await self._json("/detail/kraken", {"venue": venue, "account": account}, detail=True)
         try:
             assets = {
                 name: VaultAsset(
@@ -127,9 +123,10 @@ class ServerClient:
         except (AmountError, AttributeError, TypeError) as exc:
             raise VenueError(ErrorKind.BAD_RESPONSE, f"vault details from the server: {exc}") from None
 
-    async def _json(self, path: str, params: dict[str, str] | None = None) -> Any:
+    async def _json(self, path: str, params: dict[str, str] | None = None, *, detail: bool = False) -> Any:
+        """The JSON a path answers; with `detail`, a venue's failure on the server's call is a VenueError."""
         try:
-            response = await self._http.get(path, params=params)
+            response = await self._http.get(path, params=params, timeout=DETAIL_TIMEOUT if detail else TIMEOUT)
         except httpx.HTTPError as exc:
             raise AttachError(self._unreachable(exc)) from None
         self._refused(response)
@@ -139,7 +136,7 @@ class ServerClient:
             raise AttachError(
                 f"{self.url}{path} answered something that is not JSON: is this a balance-tui server?"
             ) from None
-        if response.status_code == 502 and isinstance(data, dict):  # the venue failed the server's call
+        if detail and response.status_code == 502 and isinstance(data, dict):  # the venue failed the server's call
             kind = data.get("error_kind")
             error_kind = ErrorKind(kind) if kind in {k.value for k in ErrorKind} else ErrorKind.VENUE
             raise VenueError(error_kind, str(data.get("error") or "the venue failed"))
@@ -149,12 +146,23 @@ class ServerClient:
         return data
 
     def _refused(self, response: httpx.Response) -> None:
+        """Every answer is checked, not only the first: a desk upgrades the server while viewers run."""
         if response.status_code == 401:
             raise AttachError(
                 f"the server at {self.url} refused this viewer's token: pass --token-file (or set "
                 "BALANCE_TUI_TOKEN) with the server's token",
                 usage=True,
             )
+        theirs = response.headers.get("X-Balance-TUI-Contract")
+        if theirs is not None and theirs != str(CONTRACT):
+            raise self._other_contract(theirs, response.headers.get("X-Balance-TUI-Release"))
+
+    def _other_contract(self, contract: object, release_: object) -> AttachError:
+        return AttachError(
+            f"the server at {self.url} speaks contract {contract} (release {release_ or '?'}); this "
+            f"viewer speaks contract {CONTRACT} (release {release()}): run the same release on both",
+            usage=True,
+        )
 
     def _unreachable(self, exc: httpx.HTTPError) -> str:
         reason = redact(str(exc)) or type(exc).__name__

@@ -20,7 +20,8 @@ from tui.venues.errors import VenueError
 from tui.venues.intx import IntxClient
 from tui.venues.kraken import KrakenCustodyClient, VaultDetails
 
-MAX_KEPT = 1024  # answers kept at most, whatever viewers ask for
+MAX_KEPT = 256  # answers kept at most, whatever viewers ask for
+AT_ONCE = 2  # drill-downs fetched at once per venue: the key's rate budget is the refreshes' first
 
 Answer = tuple[int, dict[str, Any]]  # HTTP status, JSON body
 
@@ -36,10 +37,11 @@ class Details:
         self.engine = engine
         self._clock = clock
         self.kept: dict[tuple[str, ...], _Entry] = {}
+        self._at_once: dict[str, asyncio.Semaphore] = {}
 
     async def intx(self, venue: str, account: str, asset: str) -> Answer:
         """`{"balance": ..., "summary": ...}`: one asset's balance with every field, and its portfolio's summary."""
-        refresher, problem = self._find(venue, account, IntxClient, "INTX")
+        refresher, problem = self._find(venue, account, IntxClient, "INTX", asset)
         if refresher is None:
             return problem
         client = refresher.client
@@ -66,13 +68,20 @@ class Details:
 
         return await self._kept(("kraken", venue, account), refresher, fetch)
 
-    def _find(self, venue: str, account: str, kind: type, label: str) -> tuple[VenueRefresher | None, Answer]:
+    def _find(
+        self, venue: str, account: str, kind: type, label: str, asset: str | None = None
+    ) -> tuple[VenueRefresher | None, Answer]:
+        """The venue's refresher, if it polls this account (and it holds this asset): a viewer can ask only
+        about what the server already shows, so no viewer can spend the key's budget on anything else."""
         refresher = next((r for r in self.engine.refreshers if r.name == venue and isinstance(r.client, kind)), None)
         if refresher is None:
             return None, (404, {"error": f"no {label} venue named {venue[:80]!r} here"})
         known = self.engine.latest.get(venue) or refresher.snapshot()
-        if account not in {a.id for a in known.accounts}:
+        held = next((a for a in known.accounts if a.id == account), None)
+        if held is None:
             return None, (404, {"error": f"{venue} has no account {account[:80]!r}"})
+        if asset is not None and asset not in {b.asset for b in held.balances}:
+            return None, (404, {"error": f"{venue} shows no {asset[:40]!r} in {account[:80]!r}"})
         return refresher, (200, {})
 
     async def _kept(
@@ -85,7 +94,8 @@ class Details:
             self._forget(now, period)
             if len(self.kept) >= MAX_KEPT:
                 return 503, {"error": "too many drill-downs at once: try again in a moment"}
-            entry = _Entry(asyncio.get_running_loop().create_task(_answer(fetch)))
+            turn = self._at_once.setdefault(refresher.name, asyncio.Semaphore(AT_ONCE))
+            entry = _Entry(asyncio.get_running_loop().create_task(_answer(fetch, turn)))
             self.kept[key] = entry
             entry.task.add_done_callback(lambda _: setattr(entry, "done_at", self._clock()))
         return await asyncio.shield(entry.task)  # a viewer that leaves does not cancel the others' answer
@@ -105,9 +115,10 @@ class Details:
         self.kept.clear()
 
 
-async def _answer(fetch: Callable[[], Awaitable[dict[str, Any]]]) -> Answer:
+async def _answer(fetch: Callable[[], Awaitable[dict[str, Any]]], turn: asyncio.Semaphore) -> Answer:
     try:
-        return 200, await fetch()
+        async with turn:
+            return 200, await fetch()
     except VenueError as exc:
         return 502, {"error": redact(exc.message), "error_kind": exc.kind.value}
 

@@ -8,7 +8,8 @@ import math
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -111,5 +112,7 @@ def registry(poller: Poller, fanout: Fanout, release: str) -> CollectorRegistry:
     return own
 
 
-def exposition(own: CollectorRegistry) -> bytes:
-    return generate_latest(own)
+def exposition(own: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """The scrape in the format the scraper asks for (Prometheus' text format, or OpenMetrics), and its type."""
+    encode, content_type = choose_encoder(accept or "")
+    return encode(own), content_type

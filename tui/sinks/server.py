@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CollectorRegistry
 
 from tui.config import Config, ConfigError
 from tui.credentials import Secret, redact
@@ -190,8 +190,8 @@ class Server:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The token first (a stranger learns nothing, not even which paths exist), then GET only. Without a
-        token, only requests addressed to a loopback name (a rebinding web page's are not)."""
+        """The token first (a stranger learns the release and contract, not even which paths exist), then GET
+        only. Without a token, only requests addressed to a loopback name (a rebinding web page's are not)."""
         if self.token is None and not addressed_locally(request.headers.get("Host")):
             return _error(
                 403,
@@ -226,7 +226,8 @@ class Server:
     async def _metrics(self, request: web.Request) -> web.Response:
         if self._registry is None:
             self._registry = registry(self._poller(), self.fanout, self.release)
-        return web.Response(body=exposition(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body, content_type = exposition(self._registry, request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _intx(self, request: web.Request) -> web.Response:
         venue, account, asset = (request.query.get(k, "") for k in ("venue", "account", "asset"))
