@@ -106,3 +106,17 @@ async def test_failing_prices_say_so_once_and_values_age_then_vanish(sim: Simula
         await until(pilot, lambda: "worth" not in header(kraken), timeout=60)
         assert all(str(kraken.table.get_cell(k, "usd_value")).strip() == "" for k in kraken.rows)
         assert kraken.rows and all(r.values["balance"] is not None for r in kraken.rows.values())  # balances stay
+
+
+async def test_prices_that_arrive_while_the_app_closes_are_ignored(sim: Simulator) -> None:
+    """Seen in CI: a price book posted as the app tore its widgets down raised NoMatches('#status')."""
+    from tui.engine.prices import PriceBook
+    from tui.ui.app import PricesUpdated
+
+    app = app_for(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        for widget in [app.query_one("#status"), *app.all_panes]:
+            await widget.remove()  # as at exit: the status line and the panes go first
+        app.on_prices_updated(PricesUpdated(PriceBook("kraken")))
+        app._status()

@@ -196,6 +196,8 @@ class BalanceApp(App[int]):
             screen.update_from(message.snapshot)
 
     def on_prices_updated(self, message: PricesUpdated) -> None:
+        if self.panes and not self.panes[0].live:  # prices that arrive while the app closes
+            return
         self._draw(self.monitor.take_prices(message.book, self.clock()))
         self._status()
 
@@ -398,7 +400,8 @@ class BalanceApp(App[int]):
             parts.append("amounts masked")
         if self.paused:
             parts.append("PAUSED (p resumes)")
-        self.query_one("#status", Static).update(" · ".join(parts))
+        for status in self.query("#status").results(Static):  # none while the app closes
+            status.update(" · ".join(parts))
 
     def _focused_pane(self) -> VenuePane | None:
         # the panes' screen, also while the command palette or a drill-down is on top of it
