@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,7 +100,25 @@ def browser(debug_port: int, profile: str) -> subprocess.Popen[bytes]:
         [CHROMIUM, *flags, f"--user-data-dir={profile}", f"--remote-debugging-port={debug_port}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the renderers and helpers go with it
     )
+
+
+def close_browser(chromium: subprocess.Popen[bytes]) -> None:
+    """Every process of the browser ended, so none still writes into its profile as it is removed (Debian's
+    `chromium` is a script that starts the browser as its child: terminating the script alone left it)."""
+    group = chromium.pid
+    os.killpg(group, signal.SIGTERM)
+    chromium.wait(PATIENCE)
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            os.killpg(group, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 async def read_page(debug_port: int, url: str, wanted: list[str]) -> str:
@@ -153,8 +172,7 @@ def test_the_browser_shows_the_balances_the_server_holds(server: Server, web: st
         try:
             text = asyncio.run(read_page(port, web, [kraken["name"], coinbase["name"], value, "via 127.0.0.1"]))
         finally:
-            chromium.terminate()
-            chromium.wait(PATIENCE)
+            close_browser(chromium)
     assert biggest["asset"] in text and "worth $" in text
 
 
