@@ -19,7 +19,7 @@ from tests.conftest import run_cli
 from tui.assets import AssetNames
 from tui.config import parse
 from tui.engine.engine import Engine
-from tui.engine.prices import PriceRefresher
+from tui.engine.prices import PriceBook, PriceRefresher
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind
@@ -206,3 +206,37 @@ def test_json_numbers_from_a_proxy_are_still_exact() -> None:
 
     raw = b'{"XXBTZUSD": {"c": [97250.123456789012345678, "1"]}}'
     assert last_trades(loads(raw)) == {"XXBTZUSD": Decimal("97250.123456789012345678")}
+
+
+async def test_assets_announced_during_a_fetch_are_fetched_next(sim: Simulator) -> None:
+    """Seen in CI: a venue answering while the prices of the others were being fetched woke the refresher
+    during that fetch, and the wake was cleared after it: the new assets waited a whole period unpriced."""
+    async with http.new_client(sim.url) as web:
+        source = KrakenPrices(web, AssetNames())
+        refresher = PriceRefresher(source, 3600)
+        refresher.min_gap = 0.0
+        held = {"BTC"}
+        fetched: list[set[str]] = []
+        fetching, finish = asyncio.Event(), asyncio.Event()
+        real_fetch = source.fetch
+
+        async def fetch(assets: Any) -> Any:
+            fetched.append(set(assets))
+            fetching.set()
+            await finish.wait()
+            return await real_fetch(assets)
+
+        source.fetch = fetch  # type: ignore[method-assign]
+        books: list[PriceBook] = []
+        running = asyncio.ensure_future(refresher.run(lambda: set(held), books.append))
+        try:
+            await fetching.wait()
+            held.add("ETH")  # a venue answers with ETH while BTC's price is being fetched
+            refresher.refresh_soon()
+            finish.set()
+            while len(fetched) < 2:
+                await asyncio.sleep(0.01)
+            assert fetched == [{"BTC"}, {"BTC", "ETH"}]
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)

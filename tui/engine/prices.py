@@ -113,13 +113,13 @@ class PriceRefresher:
     async def run(self, assets: Callable[[], set[str]], publish: Callable[[PriceBook], Any]) -> None:
         """Forever: fetch the prices of `assets()`, publish the book, wait for the next turn or a wake."""
         while True:
+            self.wake.clear()  # before the fetch: new assets announced while it runs still wake the next one
             held = assets()
             if held:
                 publish(await self.refresh(held))
                 delay = self.next_delay()
             else:
                 delay = self.refresh_seconds  # nothing held yet: wait to be woken by the first balances
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=delay)
             if self.wake.is_set() and self._last_try is not None:  # woken early: not sooner than min_gap
