@@ -201,7 +201,7 @@ def _book(data: Mapping[str, Any]) -> PriceBook | None:
         _time(data.get("fetched_at")),
         error,
         frozenset(data.get("unpriceable") or ()),
-        float(data.get("period") or 60.0),
+        float(data.get("period") or 60.0),  # ok-float: seconds, not an amount
     )
 
 
