@@ -87,13 +87,30 @@ def build_app(sim: Simulator, clock: Clock) -> BalanceApp:
     )
 
 
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 30.0) -> None:
-    """Poll until `condition` holds; `timeout` is a safety net only, never a measure of speed."""
+async def until(
+    pilot: Pilot[int], condition: Callable[[], object], timeout: float = 30.0, why: Callable[[], object] | None = None
+) -> None:
+    """Poll until `condition` holds; `timeout` is a safety net only, never a measure of speed. `why` says,
+    when the net is reached, what the scene looked like instead."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError("the scene did not reach its state in time")
+            seen = f": {why()}" if why is not None else ""
+            raise TimeoutError(f"the scene did not reach its state in time{seen}")
         await pilot.pause(0.05)
+
+
+def pricing(app: BalanceApp) -> Callable[[], str]:
+    """What the price source has done so far: for a wait on values that did not come."""
+
+    def state() -> str:
+        prices = getattr(app.source, "prices", None)
+        if prices is None:
+            return "no price source"
+        book, held = prices.book, app.source.held()  # type: ignore[attr-defined]
+        return f"prices fetched_at={book.fetched_at} error={book.error} failures={prices.failures} held={held}"
+
+    return state
 
 
 async def settled(pilot: Pilot[int]) -> BalanceApp:
@@ -109,7 +126,7 @@ async def settled(pilot: Pilot[int]) -> BalanceApp:
     for refresher in refreshers:
         refresher.pause()
     await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
-    await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.all_panes))  # valued
+    await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.all_panes), why=pricing(app))
     await pilot.pause(0.1)
     return app
 

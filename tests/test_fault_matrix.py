@@ -20,7 +20,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
-from tests.scenes import until
+from tests.scenes import pricing, until
 from tui import cli
 from tui.config import parse
 from tui.sim import Simulator
@@ -70,7 +70,7 @@ async def started(sim: Simulator, pilot: Pilot[int]) -> BalanceApp:
     app = pilot.app
     assert isinstance(app, BalanceApp)
     await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
-    await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.panes))  # and valued
+    await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.panes), why=pricing(app))
     for refresher in app.source.refreshers:
         if refresher.client is not None and hasattr(refresher.client, "counter"):
             refresher.client.counter = CustodyCounter(limit=10**6)

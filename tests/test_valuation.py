@@ -162,7 +162,25 @@ async def test_a_price_source_that_fails_backs_off_and_keeps_the_last_prices(sim
     assert bad.prices == good.prices and bad.fetched_at == good.fetched_at  # kept, with their age
     fetched = good.fetched_at or 0
     assert not bad.stale(fetched) and bad.stale(fetched + 3 * 60 + 1)  # stale by age, after three periods
-    assert 48 <= refresher.next_delay() <= 72  # backoff, jittered
+    assert 8 <= refresher.next_delay() <= 12  # tried again in about ten seconds (jittered), not a period later
+    async with http.new_client(sim.url) as web:
+        refresher.source = KrakenPrices(web, AssetNames())
+        await refresher.refresh({"BTC", "ETH"})
+    assert 16 <= refresher.next_delay() <= 24  # and doubling after each further failure
+
+
+async def test_the_first_prices_come_when_the_last_venue_to_answer_fails(sim: Simulator) -> None:
+    """Kraken answers, then INTX's first answer fails: Kraken's assets still wake the price source — the
+    wake must not depend on the failing venue holding anything (it holds nothing: it failed)."""
+    sim.faults.set("http-5xx", venue="intx")
+    async with Engine(parse(sim.config_text(1)), keep_nonces=False) as engine:
+        kraken, intx = engine.refreshers
+        assert "Kraken" in kraken.name and "INTX" in intx.name
+        for refresher in (kraken, intx):  # in this order: INTX, failing, is the last to answer
+            await refresher.refresh()
+            engine.seen(refresher.snapshot())  # as published when the refresh is over
+        assert engine.latest[intx.name].error is not None and engine.latest[kraken.name].error is None
+        assert engine.prices is not None and engine.prices.wake.is_set()
 
 
 def test_an_unknown_pair_sends_the_source_back_to_asset_pairs(sim: Simulator) -> None:

@@ -146,14 +146,15 @@ class Engine:
         return next((r.client for r in self.refreshers if r.name == venue), None)
 
     def seen(self, snapshot: VenueSnapshot) -> None:
-        """A venue's refresh as it is published: a finished one is kept, and an asset it holds that the
-        prices do not cover yet wakes the price source, once every venue has answered (or failed) once, so
-        the first prices cover them all."""
+        """A venue's refresh as it is published: a finished one is kept, and once every venue has answered
+        (or failed) once, so that the first prices cover them all, any held asset the prices do not cover
+        yet wakes the price source. Every venue's assets count, not only this one's: when the last venue
+        to answer first fails, the others' assets still need their first prices."""
         if snapshot.refreshing:
             return
         self.latest[snapshot.name] = snapshot
         everyone = len(self.latest) == len(self.refreshers)
-        if everyone and self.prices is not None and self.prices.wants(held_assets([snapshot], self.names)):
+        if everyone and self.prices is not None and self.prices.wants(self.held()):
             self.prices.refresh_soon()
 
     def held(self) -> set[str]:
