@@ -137,6 +137,24 @@ def test_custody_counter_model() -> None:
     assert counter.level() == 0 and counter.delay_for(10) == 0
     counter.record()
     assert counter.delay_for(10) == pytest.approx(10.5)
+    now[0] = 21.5  # that call's answer took two seconds: the venue may have counted it just now
+    counter.settle()
+    assert counter.delay_for(10) == pytest.approx(10.5)  # free at 32 s, not at 30 s
+
+
+async def test_a_slow_answer_does_not_let_the_next_call_cross_the_venues_counter(
+    sim: Simulator, web: httpx.AsyncClient
+) -> None:
+    """The simulator counts a call when it handles it, here 1.5 s after it was sent (as a distant or
+    loaded venue would): the wait for the eleventh call must start from the tenth's answer."""
+    client = kraken_for(sim, web)
+    for _ in range(9):
+        await client.balances(first_vault(sim))
+    sim.faults.set("latency", venue="kraken", value=1.5)
+    await client.balances(first_vault(sim))  # the tenth: the counter is full once the venue counts it
+    sim.faults.clear()  # the eleventh is counted as soon as it is sent
+    await client.balances(first_vault(sim))  # and must wait for ten seconds of silence, as counted there
+    assert sim.count("kraken", "balances", "rate-limited") == 0
 
 
 @pytest.mark.parametrize(

@@ -282,13 +282,13 @@ def test_drill_downs_come_from_the_servers_own_clients_once_for_many_viewers(
         return out
 
     answers = many("/detail/intx", query)
-    assert {a.status_code for a in answers} == {200} and len(answers) == 30
+    assert {a.status_code for a in answers} == {200} and len(answers) == 30, answers[0].text
     body = answers[0].json()
     held = sim.market.portfolios[portfolio].holdings[asset]
     assert body["balance"]["asset"] == asset and body["balance"]["quantity"] == format(held["quantity"], "f")
     assert "collateral" in body["summary"] and all(a.json() == body for a in answers)
     vaults = many("/detail/kraken", {"venue": kraken["name"], "account": vault})
-    assert {v.status_code for v in vaults} == {200}
+    assert {v.status_code for v in vaults} == {200}, vaults[0].text
     details = vaults[0].json()
     assert set(details) == {"assets", "balance_fiat", "available_balance_fiat", "status"}
     assert set(details["assets"]) == set(sim.market.vaults[vault].holdings)

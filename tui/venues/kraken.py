@@ -48,8 +48,9 @@ class CustodyCounter:
     """Our model of Kraken's custody counter for one key.
 
     Each call adds 1 (max `limit`); the counter drops to 0 once `window` seconds pass with no call, and
-    every call restarts that wait. `margin` covers the time a request spends on the wire, so that our
-    idea of "last call" is never earlier than the venue's.
+    every call restarts that wait. The venue counts a call somewhere between our sending it and its
+    answer arriving, so a call's time is the moment its answer came (`settle`): our idea of "last call" is
+    never earlier than the venue's, however slow the answer. `margin` is a little more on top.
     """
 
     def __init__(self, limit: int = 10, window: float = 10.0, margin: float = 0.5, clock: Any = time.monotonic):
@@ -78,6 +79,11 @@ class CustodyCounter:
         now = self._clock() if now is None else now
         self._count = self.level(now) + 1
         self._last = now
+
+    def settle(self, now: float | None = None) -> None:
+        """The answer to the last call came (or the call failed): the venue counted it by now."""
+        if self._last is not None:
+            self._last = max(self._last, self._clock() if now is None else now)
 
     def saturate(self, now: float | None = None) -> None:
         """The venue said we are over the limit: believe it and wait out a full window."""
@@ -192,7 +198,10 @@ class KrakenCustodyClient:
                     "Accept": "application/json",
                 },
             )
-            response = await http.send(self._client, request)
+            try:
+                response = await http.send(self._client, request)
+            finally:
+                self.counter.settle()
         try:
             return read_payload(response, method)
         except VenueError as exc:
