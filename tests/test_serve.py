@@ -259,9 +259,11 @@ def test_healthz_headers_and_errors(sim: Simulator, config: Path, serve: Callabl
 
 
 def test_drill_downs_come_from_the_servers_own_clients_once_for_many_viewers(
-    sim: Simulator, config: Path, serve: Callable[..., Served]
+    sim: Simulator, tmp_path: Path, serve: Callable[..., Served]
 ) -> None:
-    served = serve(config)
+    slow = tmp_path / "slow.toml"  # one answer is shared for a period: a long one, so that 30 requests
+    sim.write_config(slow, refresh_seconds=30)  # from a loaded machine all fall within it
+    served = serve(slow)
     doc = until(lambda: settled(served), "every venue answered")
     kraken, intx = doc["venues"]
     vault = kraken["accounts"][0]["id"]

@@ -401,7 +401,7 @@ class BalanceApp(App[int]):
         if self.paused:
             parts.append("PAUSED (p resumes)")
         for status in self.query("#status").results(Static):  # none while the app closes
-            status.update(" · ".join(parts))
+            status.update(" · ".join(parts), layout=False)  # one line, always: no layout pass
 
     def _focused_pane(self) -> VenuePane | None:
         # the panes' screen, also while the command palette or a drill-down is on top of it

@@ -23,6 +23,8 @@ from tui.snapshot.model import VenueSnapshot
 from tui.ui.rows import MASK, Baseline, Row, build_rows, columns_for, masked
 
 FLASH_SECONDS = 3.0
+SHRINK_SLACK = 12  # a two-line header goes back to one only with this many cells to spare: an age or a
+# round trip gaining a digit must not make it jump (each change of height is a layout of the whole screen)
 ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row
 
 
@@ -176,6 +178,7 @@ class VenuePane(Vertical):
         self.paused = False
         self.now = now
         self._header = Static(name, classes="pane-header", id=f"header-{index}")
+        self._header_shown: tuple[Text, int] | None = None
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
         for column in self.columns:
             self._table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
@@ -223,8 +226,9 @@ class VenuePane(Vertical):
             return
         self.snapshot = snapshot
         self.set_class(snapshot.failures > 0 or snapshot.error is not None, "-failing")
-        if not (snapshot.refreshing and self.rows):  # at the start of a refresh only the header changes
-            self.render_rows()
+        if snapshot.refreshing and self.rows:
+            return  # only the header would change: its next tick says "refreshing" if it still is by then
+        self.render_rows()
         self.refresh_header()
 
     def render_rows(self) -> None:
@@ -375,7 +379,8 @@ class VenuePane(Vertical):
     # --- header -------------------------------------------------------------------------------------
 
     def refresh_header(self) -> None:
-        """Redraw the header. A layout pass (which redraws the tables too) only when its height changes."""
+        """Redraw the header, if its text changed. A layout pass (which redraws every table) only when its
+        height must change: a header that is shorter while a refresh runs keeps its height until it ends."""
         if not self.live:
             return
         text = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
@@ -391,9 +396,14 @@ class VenuePane(Vertical):
         if width <= 0:  # not laid out yet: the first layout measures it
             self._header.update(text)
             return
-        text = fold(text, width)
+        height = self._header.size.height
+        text = fold(text, width - SHRINK_SLACK if height > 1 else width)
+        if (text, width) == self._header_shown:  # a second passed and nothing in the header says so
+            return
+        self._header_shown = (text, width)
         lines = min(2, sum(max(1, -(-line.cell_len // width)) for line in text.split("\n")))
-        self._header.update(text, layout=lines != self._header.size.height)
+        refreshing = self.snapshot is not None and self.snapshot.refreshing
+        self._header.update(text, layout=lines > height or (lines < height and not refreshing))
 
 
 def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Text:
