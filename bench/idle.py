@@ -1,6 +1,7 @@
 """Idle cost of the live TUI in a real terminal (tmux), 5 s refresh.
 
 Scenarios:
+  floor      bench/floor_app.py: a bare Textual app updating one label each second (what ours is held to).
   demo       `balance-tui --demo`: the simulator runs inside the TUI's process, as a new user sees it.
   alone      the same world served by another process (bench/world.py): the TUI's own cost, as in
              production where the venues are not in our process.
@@ -65,7 +66,9 @@ def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0
     socket = f"bench-idle-{os.getpid()}"
     pidfile, config = tmp / "pid", tmp / "world.toml"
     world = None
-    if scenario == "demo":
+    if scenario == "floor":
+        command = f"{sys.executable} {ROOT / 'bench' / 'floor_app.py'}"
+    elif scenario == "demo":
         command = f"{script} --demo"
     else:
         recording = ["--history", str(tmp / "history.sqlite3")] if scenario.endswith("-recording") else []
@@ -115,7 +118,7 @@ def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=("demo", *WORLDS), default="demo")
+    parser.add_argument("--scenario", choices=("floor", "demo", *WORLDS), default="demo")
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     parser.add_argument("--total-seconds", type=float, default=600.0)
     parser.add_argument("--out", type=Path, help="also write the figures here as JSON")

@@ -45,6 +45,7 @@ class FaultBoard:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        self.arrived = 0  # requests that reached the simulator (before any latency or fault): tests poll it
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -85,6 +86,7 @@ class FaultBoard:
         latency = skew = 0.0
         chosen: Fault | None = None
         with self._lock:
+            self.arrived += 1
             for fault in self._faults:
                 if not fault.applies(venue, endpoint):
                     continue
