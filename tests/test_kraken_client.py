@@ -154,7 +154,8 @@ async def test_a_slow_answer_does_not_let_the_next_call_cross_the_venues_counter
     await client.balances(first_vault(sim))  # the tenth: the counter is full once the venue counts it
     sim.faults.clear()  # the eleventh is counted as soon as it is sent
     await client.balances(first_vault(sim))  # and must wait for ten seconds of silence, as counted there
-    assert sim.count("kraken", "balances", "rate-limited") == 0
+    assert sim.count("kraken", "GetCustodyBalance", "ok") == 11
+    assert sim.count("kraken", "GetCustodyBalance", "rate-limited") == 0
 
 
 @pytest.mark.parametrize(

@@ -145,3 +145,42 @@ async def test_rows_drawn_before_the_table_measured_them_are_drawn_again_at_full
         drawn = _screen_lines(pane)
         assert any("12345678.125" in line for line in drawn), drawn
         assert any("       1.5" in line for line in drawn), drawn
+
+
+def test_a_tall_header_stays_tall_near_its_width_and_still_breaks_between_parts() -> None:
+    from rich.text import Text
+
+    from tui.ui.panes import fold_header
+
+    near = Text("X" * 40 + "  " + "Y" * 43)  # 85 cells at width 90: one line, but only 5 to spare
+    assert "\n" not in fold_header(near, 90, tall=False).plain
+    assert fold_header(near, 90, tall=True).plain == "X" * 40 + "\n" + "Y" * 43  # no jump back and forth
+    assert "\n" not in fold_header(Text("Z" * 70), 90, tall=True).plain  # 20 to spare: back to one line
+    # 156 cells: no break leaves a tail within 78, so it breaks where one fits within 90, between two parts
+    long = Text("  ".join(["A" * 40, "B" * 40, "C" * 40, "D" * 30]))
+    assert fold_header(long, 90, tall=True).plain == "A" * 40 + "  " + "B" * 40 + "\n" + "C" * 40 + "  " + "D" * 30
+
+
+async def test_a_hidden_panes_header_never_asks_for_a_layout() -> None:
+    """A hidden pane (the totals on a short terminal) has no width: its header ticks every second, and
+    a layout of the whole screen each time would be most of an idle monitor's CPU."""
+    async with _Host().run_test() as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(_snapshot("1"))
+        await pilot.pause()
+        pane.display = False
+        await pilot.pause()
+        header = pane.query_one(".pane-header")
+        assert header.content_region.width == 0
+        layouts: list[bool] = []
+        original = header.refresh
+
+        def refresh(*regions: object, layout: bool = False, **options: object) -> object:
+            layouts.append(layout)
+            return original(*regions, layout=layout, **options)  # type: ignore[arg-type]
+
+        header.refresh = refresh  # type: ignore[method-assign]
+        for amount in ("2", "3"):
+            pane.show(_snapshot(amount))
+            pane.refresh_header()
+        assert layouts and not any(layouts)

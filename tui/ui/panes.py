@@ -393,11 +393,12 @@ class VenuePane(Vertical):
                 f"  ⚑ {alerts} alert{'s' if alerts != 1 else ''} (a lists them)", style="bold white on dark_red"
             )
         width = self._header.content_region.width
-        if width <= 0:  # not laid out yet: the first layout measures it
-            self._header.update(text)
+        if width <= 0:  # hidden, or not laid out yet: showing it lays it out, so no layout pass for this
+            self._header.update(text, layout=False)
+            self._header_shown = None
             return
         height = self._header.size.height
-        text = fold(text, width - SHRINK_SLACK if height > 1 else width)
+        text = fold_header(text, width, tall=height > 1)
         if (text, width) == self._header_shown:  # a second passed and nothing in the header says so
             return
         self._header_shown = (text, width)
@@ -484,6 +485,15 @@ def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask:
     if stale:
         text.append(f" at prices {ago(worth.book.age(now) or 0)} old", style="yellow")
     return text
+
+
+def fold_header(text: Text, width: int, tall: bool) -> Text:
+    """`fold` for a header; one already two lines `tall` stays two unless it fits with SHRINK_SLACK cells to
+    spare, still broken between two parts when it can be."""
+    if not tall:
+        return fold(text, width)
+    folded = fold(text, width - SHRINK_SLACK)
+    return folded if "\n" in folded.plain or folded.cell_len <= width else fold(text, width)
 
 
 def fold(text: Text, width: int) -> Text:

@@ -34,7 +34,8 @@ def tls_context() -> ssl.SSLContext:
 def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
     # A plain-http base URL (loopback only: config enforces it) never uses TLS: skip building a context.
     tls: ssl.SSLContext | bool = tls_context() if base_url.startswith("https://") else False
-    if urllib.request.getproxies():  # httpx applies the environment's proxies only to its own transport
+    # httpx applies the environment's proxies only to its own transport (a lone no_proxy names none)
+    if set(urllib.request.getproxies()) - {"no"}:
         return httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout or TIMEOUT,
