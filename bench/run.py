@@ -706,7 +706,7 @@ def serve_viewers(rounds: int = 3, refreshes: tuple[int, int] = (20, 6)) -> list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--full", action="store_true", help="Kraken over 3 minutes; RSS after 10 minutes of 2,000 rows (about 35 min)"
+        "--full", action="store_true", help="Kraken over 3 minutes; RSS after 10 minutes of 2,000 rows (about 40 min)"
     )
     parser.add_argument("--only", help="run only benchmarks whose name contains this")
     args = parser.parse_args()
