@@ -72,3 +72,21 @@ async def test_every_kraken_field_shows_its_own_value(sim: Simulator) -> None:
         "1.000000000000000001",
         "8.249999999999999999",  # 9.25 − 1.000000000000000001
     )
+
+
+async def test_a_refresh_that_lands_before_a_drill_down_is_drawn_waits_for_it(sim: Simulator) -> None:
+    """Seen in CI: a venue's answer came between Enter and the detail screen's first frame, and the app
+    wrote into the screen's widgets before they existed (NoMatches '#worth')."""
+    from tui.ui.app import VenueUpdated
+
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, _ = await loaded(pilot)
+        app.action_details()  # pushed now, composed and mounted only when the app is next idle
+        screen = app.screen_stack[-1]
+        assert isinstance(screen, KrakenDetailScreen) and not screen.is_mounted
+        assert kraken.snapshot is not None
+        app.on_venue_updated(VenueUpdated(kraken.index, kraken.snapshot))  # a refresh lands in between
+        assert screen.worth is app.monitor.worth  # kept for it, and shown once it is drawn
+        await until(pilot, lambda: screen.is_mounted and "%" in shown(screen)["share of vault"])
+        assert str(screen.query_one("#worth").render()).startswith(" worth")
