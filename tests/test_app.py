@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, OptionList
 
-from tests.scenes import Clock, until
+from tests.scenes import Clock, pricing, until
 from tui.config import parse
 from tui.sim import Simulator
 from tui.ui import panes
@@ -37,7 +37,13 @@ async def loaded(pilot: Pilot[int]) -> tuple[VenuePane, VenuePane]:
     """Both panes filled and valued: from then on the rows stay in their order unless something moves."""
     app = pilot.app
     assert isinstance(app, BalanceApp)
-    await until(pilot, lambda: all(p.rows and p.worth is not None and p.worth.priced for p in app.panes))
+    await until(
+        pilot,
+        lambda: all(p.rows and p.worth is not None and p.worth.priced for p in app.panes),
+        why=lambda: (
+            f"{[(p.venue_name, len(p.rows), p.snapshot and p.snapshot.error) for p in app.panes]}; {pricing(app)()}"
+        ),
+    )
     kraken, coinbase = app.panes
     return kraken, coinbase
 

@@ -70,6 +70,18 @@ async def test_backoff_grows_with_jitter_and_honours_retry_after(sim: Simulator,
     assert r2.next_delay() >= 60
 
 
+async def test_a_long_period_does_not_delay_the_first_retry(sim: Simulator, web: httpx.AsyncClient) -> None:
+    """A venue polled every minute whose first answer fails is tried again in about ten seconds, not a
+    minute later with an empty pane."""
+    sim.faults.set("http-5xx", venue="intx")
+    r = refresher(intx_for(sim, web), seconds=60)
+    delays = []
+    for _ in range(3):
+        await r.refresh()
+        delays.append(r.next_delay())
+    assert 8 <= delays[0] <= 12 and 16 <= delays[1] <= 24 and 32 <= delays[2] <= 48  # 10 s, doubling, ±20 %
+
+
 async def test_backoff_is_jittered_so_many_monitors_do_not_retry_in_step(
     sim: Simulator, web: httpx.AsyncClient
 ) -> None:

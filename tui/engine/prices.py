@@ -25,7 +25,6 @@ from tui.venues.kraken_prices import USD, KrakenPrices, Price
 STALE_AFTER_PERIODS = 3  # prices older than this many periods are shown as stale
 UNKNOWN_AFTER_PERIODS = 15  # and older than this, not at all
 MIN_GAP = 10.0  # seconds between two fetches at the least, however many new assets appear
-RETRY_BASE = 10.0  # seconds before the first retry after a failure; doubling from there, as balances do
 
 
 ONE_DOLLAR = Price(Decimal(1), "")
@@ -67,9 +66,8 @@ class PriceRefresher:
     """The price source on its own schedule: every `refresh_seconds`, sooner when asked (new assets), with
     exponential backoff and jitter after failures. Never raises; its `book` is always the prices in force.
 
-    The backoff starts at `RETRY_BASE`, not at the period: a source that failed once (a dropped connection,
-    a busy moment) is tried again in about ten seconds, so one glitch costs seconds of values, not a minute
-    without any at start-up."""
+    The backoff starts at ten seconds, not at the period (`schedule.RETRY_BASE`): a source that failed once
+    is tried again soon, so one glitch costs seconds of values, not a minute without any at start-up."""
 
     def __init__(
         self,
@@ -108,7 +106,7 @@ class PriceRefresher:
     def next_delay(self) -> float:
         if self.failures == 0:
             return self.refresh_seconds
-        return backoff(min(self.refresh_seconds, RETRY_BASE), self.failures, self._rng, self.book.error)
+        return backoff(self.refresh_seconds, self.failures, self._rng, self.book.error)
 
     def wants(self, assets: Iterable[str]) -> bool:
         """True when some of these assets have neither a price nor a known lack of one (a new holding)."""
