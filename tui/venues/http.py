@@ -34,22 +34,17 @@ def tls_context() -> ssl.SSLContext:
 def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
     # A plain-http base URL (loopback only: config enforces it) never uses TLS: skip building a context.
     tls: ssl.SSLContext | bool = tls_context() if base_url.startswith("https://") else False
-    # httpx applies the environment's proxies only to its own transport (a lone no_proxy names none)
-    if set(urllib.request.getproxies()) - {"no"}:
-        return httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout or TIMEOUT,
-            verify=tls,
-            limits=httpx.Limits(
-                max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS, keepalive_expiry=KEEPALIVE_SECONDS
-            ),
-            headers=HEADERS,
-            follow_redirects=False,
-        )
+    # httpx applies the environment's proxies only to its own pool (a lone no_proxy names none): with a
+    # proxy it keeps that pool, with these limits; otherwise our pool of one-connection transports
+    proxied = bool(set(urllib.request.getproxies()) - {"no"})
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout or TIMEOUT,
-        transport=Connections(tls),
+        verify=tls,
+        limits=httpx.Limits(
+            max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS, keepalive_expiry=KEEPALIVE_SECONDS
+        ),
+        transport=None if proxied else Connections(tls),
         headers=HEADERS,
         follow_redirects=False,
     )
