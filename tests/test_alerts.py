@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shlex
 import sys
 from decimal import Decimal
@@ -68,6 +69,26 @@ def test_change_within_a_window_absolute_and_percent() -> None:
     # a minute later the 1000 has left the window: 1090 → 1101 is within both lines, so both clear
     cleared = alerts.check_venue(_intx(75.0, quantity="1101"), 75.0)
     assert sorted(e.alert.rule.name for e in cleared if not e.fired) == ["moved", "moved %"]
+
+
+def test_change_rule_matches_every_value_in_force_within_the_window() -> None:
+    """A random walk, judged against the definition: the rule breaches when the value now is more than the
+    threshold away from any value in force at some moment of the last `window` seconds."""
+    rng = random.Random(15)
+    for window in (7.0, 30.0):
+        rule = Rule("moved", "quantity", "change", Decimal("4"), window=window)
+        alerts = Alerts([rule])
+        seen: list[tuple[float, Decimal]] = []  # every observation: (time, value)
+        now, value = 0.0, Decimal(100)
+        for _ in range(600):
+            now += rng.choice((1.0, 2.0, 5.0))
+            value += rng.choice((-3, -1, 0, 0, 1, 2, 3))
+            seen.append((now, value))
+            alerts.check_venue(_intx(now, quantity=str(value)), now)
+            # the value in force at now - window is the last one observed at or before it
+            start = max((i for i, (t, _) in enumerate(seen) if t <= now - window), default=0)
+            breach = any(abs(value - before) > 4 for _, before in seen[start:])
+            assert bool(alerts.active) == breach, (window, now, value)
 
 
 def test_stale_data_never_clears_and_says_it_is_stale() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -116,22 +116,31 @@ class Event:
     fired: bool  # False: cleared
 
 
-@dataclass
 class _Watch:
-    """A value's changes over a change rule's window: only the points where it moved (a step line), the
-    first being the value in force when the window starts. A calm balance costs one point."""
+    """A value's lowest and highest over a change rule's window, the value in force when the window starts
+    included. Two monotonic queues keep only the points that can still be an extreme (a moving balance
+    costs a handful, not one per step); each point ends when the value next moved."""
 
-    points: deque[tuple[float, Decimal]] = field(default_factory=deque)
+    __slots__ = ("highs", "lows")
+
+    def __init__(self) -> None:
+        self.lows: deque[list[Any]] = deque()  # [value, end]: values rising from the lowest
+        self.highs: deque[list[Any]] = deque()  # values falling from the highest
 
     def observe(self, now: float, value: Decimal, window: float) -> None:
-        if not self.points or self.points[-1][1] != value:
-            self.points.append((now, value))
-        while len(self.points) > 1 and self.points[1][0] <= now - window:
-            self.points.popleft()
+        if not self.lows or self.lows[-1][0] != value:
+            for queue, beaten in ((self.lows, value.__le__), (self.highs, value.__ge__)):
+                if queue:
+                    queue[-1][1] = now  # the value in force until now
+                while queue and beaten(queue[-1][0]):
+                    queue.pop()
+                queue.append([value, None])
+        for queue in (self.lows, self.highs):
+            while queue[0][1] is not None and queue[0][1] <= now - window:
+                queue.popleft()
 
     def extremes(self) -> tuple[Decimal, Decimal]:
-        values = [v for _, v in self.points]
-        return min(values), max(values)
+        return self.lows[0][0], self.highs[0][0]
 
 
 class Alerts:
