@@ -481,47 +481,57 @@ def _sim_process(seed: int) -> tuple[subprocess.Popen[str], str, str, str]:
     return proc, f"http://127.0.0.1:{port}", key.group(1), secret.group(1)
 
 
-def kraken_vs_sdk(requests: int = 60, rounds: int = 5) -> Result:
-    """CPU per answered GetCustodyBalance: our client vs python-kraken-sdk's generic signed request.
+def kraken_vs_sdk(requests: int = 200, rounds: int = 7) -> list[Result]:
+    """CPU per answered GetCustodyBalance: our client vs python-kraken-sdk's generic signed request, and
+    the floor: the same signed request through httpx alone (an AsyncClient, as ours, and nothing else).
 
-    Each simulator runs in its own process (its CPU is not counted); ours and theirs use separate keys,
+    Each simulator runs in its own process (its CPU is not counted); every contender has its own key,
     since Kraken nonces are per key. The SDK sends its nonce as a JSON string, which the custody schema
     (an int64) and the simulator refuse: it runs with the integer millisecond nonce a user would give it.
     Every timed call must come back with the vault's balances, or the figure says how many did not.
-    Ours keeps its nonces on disk, as the app does. Batches alternate, `rounds` times; the ratio is the
+    Ours keeps its nonces on disk, as the app does. Batches alternate, `rounds` times; each ratio is the
     median of the rounds', with their spread.
     """
-    name = "Kraken client vs python-kraken-sdk: CPU per answered request"
+    names = (
+        "Kraken client vs python-kraken-sdk: CPU per answered request",
+        "Kraken client / httpx alone (the same signed request, nothing else): CPU per answered request",
+    )
     try:
+        from bench.minimal_once import kraken_headers
         from tests.sdk import IntegerNonceSpotClient
     except ImportError:
-        return {"name": name, "ratio": float("nan"), "target": 1.0, "detail": "skipped: pip install -e '.[test]'"}
+        skipped = "skipped: pip install -e '.[test]'"
+        return [{"name": n, "ratio": float("nan"), "target": 1.0, "detail": skipped} for n in names]
 
-    ours_proc, ours_url, ours_key, ours_secret = _sim_process(11)
-    theirs_proc, theirs_url, theirs_key, theirs_secret = _sim_process(12)
-    vault_ours, vault_theirs = _first_vault(11), _first_vault(12)
-    assets = len(Simulator(seed=11).market.vaults[vault_ours].holdings)
-    answered = {"ours": 0, "theirs": 0}
+    sims = {who: _sim_process(seed) for who, seed in (("ours", 11), ("theirs", 12), ("httpx", 13))}
+    vaults = {who: _first_vault(seed) for who, seed in (("ours", 11), ("theirs", 12), ("httpx", 13))}
+    holdings = {
+        who: len(Simulator(seed=seed).market.vaults[vaults[who]].holdings)
+        for who, seed in (("ours", 11), ("theirs", 12), ("httpx", 13))
+    }
+    answered = dict.fromkeys(sims, 0)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             nonces = NonceSource(Path(tmp) / "nonce")
+            _, ours_url, ours_key, ours_secret = sims["ours"]
 
             async def ours() -> float:
                 async with http.new_client(ours_url) as web:
                     client = KrakenCustodyClient(
                         web, Secret(ours_key), Secret(ours_secret), counter=CustodyCounter(limit=10**9), nonces=nonces
                     )
-                    await client.balances(vault_ours)
+                    await client.balances(vaults["ours"])
                     started = time.process_time()
                     for _ in range(requests):
-                        answered["ours"] += len(await client.balances(vault_ours)) == assets
+                        answered["ours"] += len(await client.balances(vaults["ours"])) == holdings["ours"]
                     return (time.process_time() - started) / requests
 
+            _, theirs_url, theirs_key, theirs_secret = sims["theirs"]
             sdk = IntegerNonceSpotClient(key=theirs_key, secret=theirs_secret, url=theirs_url)
 
             def call_theirs() -> object:
                 return sdk.request(
-                    "POST", "/0/private/GetCustodyBalance", params={"vault_id": vault_theirs}, do_json=True
+                    "POST", "/0/private/GetCustodyBalance", params={"vault_id": vaults["theirs"]}, do_json=True
                 )
 
             def theirs() -> float:
@@ -529,30 +539,72 @@ def kraken_vs_sdk(requests: int = 60, rounds: int = 5) -> Result:
                 started = time.process_time()
                 for _ in range(requests):
                     answer = call_theirs()
-                    answered["theirs"] += isinstance(answer, dict) and len(answer) == assets and "error" not in answer
+                    good = isinstance(answer, dict) and len(answer) == holdings["theirs"] and "error" not in answer
+                    answered["theirs"] += good
                 return (time.process_time() - started) / requests
 
-            ratios, mine, sdks = [], [], []
+            _, bare_url, bare_key, bare_secret = sims["httpx"]
+            bare = {"api_key": bare_key, "api_secret": bare_secret}
+            last_nonce = [0]
+
+            async def alone() -> float:
+                path = "/0/private/GetCustodyBalance"
+
+                async def call(client: httpx.AsyncClient) -> object:
+                    last_nonce[0] = nonce = max(last_nonce[0] + 1, time.time_ns() // 1_000_000)
+                    body = json.dumps({"nonce": nonce, "vault_id": vaults["httpx"]}, separators=(",", ":")).encode()
+                    response = await client.post(
+                        bare_url + path, content=body, headers=kraken_headers(bare, path, nonce, body)
+                    )
+                    return json.loads(response.content, parse_float=Decimal).get("result")
+
+                async with httpx.AsyncClient(timeout=10) as client:
+                    await call(client)
+                    started = time.process_time()
+                    for _ in range(requests):
+                        answer = await call(client)
+                        answered["httpx"] += isinstance(answer, dict) and len(answer) == holdings["httpx"]
+                    return (time.process_time() - started) / requests
+
+            times: dict[str, list[float]] = {who: [] for who in sims}
             for _ in range(rounds):
-                a, b = asyncio.run(ours()), theirs()
-                mine.append(a)
-                sdks.append(b)
-                ratios.append(a / b)
+                times["ours"].append(asyncio.run(ours()))
+                times["theirs"].append(theirs())
+                times["httpx"].append(asyncio.run(alone()))
     finally:
-        for proc in (ours_proc, theirs_proc):
+        for proc, *_ in sims.values():
             proc.terminate()
             proc.wait(10)
     timed = requests * rounds
-    if answered != {"ours": timed, "theirs": timed}:
-        detail = f"not every call was answered: ours {answered['ours']}/{timed}, theirs {answered['theirs']}/{timed}"
-        return {"name": name, "ratio": float("nan"), "target": 1.0, "detail": detail}
-    return {
-        "name": name,
-        "ratio": statistics.median(ratios),
-        "target": 1.0,
-        "detail": f"{statistics.median(mine) * 1e6:.0f} µs vs {statistics.median(sdks) * 1e6:.0f} µs; "
-        f"{timed} of {timed} answered each; rounds {min(ratios):.2f}–{max(ratios):.2f}",
-    }
+    if any(count != timed for count in answered.values()):
+        detail = "not every call was answered: " + ", ".join(f"{k} {v}/{timed}" for k, v in answered.items())
+        return [{"name": n, "ratio": float("nan"), "target": 1.0, "detail": detail} for n in names]
+
+    def med(who: str) -> float:
+        return statistics.median(times[who]) * 1e6
+
+    def against(base: str) -> tuple[float, str]:
+        ratios = [a / b for a, b in zip(times["ours"], times[base], strict=True)]
+        return statistics.median(ratios), f"rounds {min(ratios):.2f}–{max(ratios):.2f}"
+
+    sdk_ratio, sdk_spread = against("theirs")
+    floor_ratio, floor_spread = against("httpx")
+    sdk_vs_floor = statistics.median(t / f for t, f in zip(times["theirs"], times["httpx"], strict=True))
+    return [
+        {
+            "name": names[0],
+            "ratio": sdk_ratio,
+            "target": 1.0,
+            "detail": f"{med('ours'):.0f} µs vs {med('theirs'):.0f} µs; {timed} of {timed} answered each; "
+            f"{sdk_spread}; the SDK (requests, synchronous) is {sdk_vs_floor:.2f} x httpx alone",
+        },
+        {
+            "name": names[1],
+            "ratio": floor_ratio,
+            "target": 1.3,
+            "detail": f"{med('ours'):.0f} µs vs {med('httpx'):.0f} µs; {floor_spread}",
+        },
+    ]
 
 
 def _first_vault(seed: int) -> str:

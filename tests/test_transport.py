@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -97,3 +99,56 @@ async def test_all_connections_busy_waits_the_pool_timeout_then_says_so(sim: Sim
             task.cancel()
         await asyncio.gather(*hung, return_exceptions=True)
         assert set(pool._idle) == pool._all and pool._free._value == http.CONNECTIONS
+
+
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:9", "http://127.0.0.1:9/", "http://127.0.0.1:9/relay", "http://127.0.0.1:9/relay/"]
+)
+async def test_paths_resolve_against_the_base_url_as_httpx_does(base: str) -> None:
+    paths = [
+        "/0/private/GetCustodyBalance",
+        "/0/private/GetCustodyVault?id=VABCDEFGHIJKLM",
+        "/api/v1/portfolios/5189861793641175/balances",
+        "api/v1/portfolios",
+        "/0/public/Ticker?pair=XBTUSD%2CETHUSD",
+        "http://127.0.0.2:9/elsewhere",
+    ]
+    async with http.new_client(base) as ours, httpx.AsyncClient(base_url=base) as plain:
+        for path in paths * 2:  # the second time from what the client resolved the first
+            assert ours.build_request("GET", path).url == plain.build_request("GET", path).url, path
+        assert (
+            ours.build_request("GET", "/x", params={"a": "1"}).url
+            == plain.build_request("GET", "/x", params={"a": "1"}).url
+        )
+
+
+async def test_a_cookie_the_venue_sets_is_neither_kept_nor_sent_back() -> None:
+    """A CDN in front of a venue sets cookies; the signed API needs none, and a client that kept them
+    would parse every answer for them."""
+    received: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append(self.headers.get("Cookie"))
+            self.send_response(200)
+            self.send_header("Set-Cookie", "__cf_bm=tracking; Path=/; HttpOnly")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with http.new_client(f"http://127.0.0.1:{server.server_port}") as client:
+            for _ in range(2):
+                response = await http.send(client, client.build_request("GET", "/api/v1/portfolios"))
+                assert response.headers["set-cookie"].startswith("__cf_bm=")
+            assert not client.cookies
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received == [None, None]
