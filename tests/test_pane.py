@@ -184,3 +184,23 @@ async def test_a_hidden_panes_header_never_asks_for_a_layout() -> None:
             pane.show(_snapshot(amount))
             pane.refresh_header()
         assert layouts and not any(layouts)
+
+
+async def test_a_table_open_for_hours_keeps_only_a_few_screenfuls_of_rendered_rows() -> None:
+    """DataTable keys the cells it renders by the sort's generation: every re-sort strands a screenful. What
+    it keeps must stay in proportion to the screen, not to how long it has been open."""
+
+    class ByAmount(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VenuePane(0, "bench", "kraken-custody", Baseline(), View(sort="amount"))
+
+    async with ByAmount().run_test(size=(120, 40)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        table = pane.table
+        for step in range(50):  # the order changes at every refresh: the biggest balance moves down
+            pane.show(_snapshot(*(str((i + step) % 30 + 1) for i in range(30))))
+            await pilot.pause()
+        cells = table.size.height * len(pane.columns)  # a screenful
+        assert len(table._cell_render_cache) <= 6 * cells, (len(table._cell_render_cache), cells)
+        top = next(line for line in _screen_lines(pane) if re.search(r" A\d+ ", line))
+        assert " 30 " in top  # and the table still draws: the biggest balance first

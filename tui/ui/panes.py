@@ -43,16 +43,20 @@ class BalanceTable(DataTable[Text]):
         Binding("g", "scroll_top", "Top", show=False),
         Binding("G", "scroll_bottom", "Bottom", show=False),
     ]
-    CELL_CACHE = 3000  # rendered cells kept: a screenful (~50 rows x 8 columns) a few times over
+    CELL_SCREENFULS = 4  # rendered cells kept: this many screenfuls of the table (at least MIN_CELLS)
+    MIN_CELLS = 256
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # DataTable keeps 10,000 rendered cells per table; entries left behind by style changes (a
-        # failing pane dims) linger until evicted, so a monitor open for days would hold ~5 MB per
-        # table for nothing. A smaller bound keeps memory flat at no cost for a screenful.
+    def on_resize(self) -> None:
+        """DataTable keeps 10,000 rendered cells, keyed by the sort's generation among others: each re-sort
+        (prices moving the order) strands a screenful, which lingers until evicted, so a monitor open for
+        hours fills the cache — megabytes per table for nothing. A few screenfuls cost nothing on screen."""
         cache = getattr(self, "_cell_render_cache", None)
-        if cache is not None and hasattr(cache, "maxsize"):
-            cache.maxsize = self.CELL_CACHE
+        if cache is None or not hasattr(cache, "maxsize"):
+            return
+        size = max(self.MIN_CELLS, self.CELL_SCREENFULS * self.size.height * max(1, len(self.columns)))
+        if size < len(cache):
+            cache.clear()  # an LRU cache over its size evicts one entry per addition: it would never shrink
+        cache.maxsize = size
 
     def write_cells(self, cells: list[tuple[str, str, Text]]) -> None:
         """Write cells in place (same widths), throwing away the cached renders of their rows only
