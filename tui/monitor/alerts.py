@@ -119,25 +119,28 @@ class Event:
 class _Watch:
     """A value's lowest and highest over a change rule's window, the value in force when the window starts
     included. Two monotonic queues keep only the points that can still be an extreme (a moving balance
-    costs a handful, not one per step); each point ends when the value next moved."""
+    costs a handful, not one per step); each point is (value, when it stopped being in force). Lists, not
+    deques: they hold a handful of points, and a rule on a thousand calm balances keeps a thousand of them."""
 
     __slots__ = ("highs", "lows")
 
     def __init__(self) -> None:
-        self.lows: deque[list[Any]] = deque()  # [value, end]: values rising from the lowest
-        self.highs: deque[list[Any]] = deque()  # values falling from the highest
+        self.lows: list[tuple[Decimal, float | None]] = []  # values rising from the lowest
+        self.highs: list[tuple[Decimal, float | None]] = []  # values falling from the highest
 
     def observe(self, now: float, value: Decimal, window: float) -> None:
         if not self.lows or self.lows[-1][0] != value:
             for queue, beaten in ((self.lows, value.__le__), (self.highs, value.__ge__)):
                 if queue:
-                    queue[-1][1] = now  # the value in force until now
+                    queue[-1] = (queue[-1][0], now)  # the value in force until now
                 while queue and beaten(queue[-1][0]):
                     queue.pop()
-                queue.append([value, None])
+                queue.append((value, None))
         for queue in (self.lows, self.highs):
-            while queue[0][1] is not None and queue[0][1] <= now - window:
-                queue.popleft()
+            expired = 0
+            while (end := queue[expired][1]) is not None and end <= now - window:
+                expired += 1
+            del queue[:expired]
 
     def extremes(self) -> tuple[Decimal, Decimal]:
         return self.lows[0][0], self.highs[0][0]
