@@ -202,5 +202,8 @@ async def test_a_table_open_for_hours_keeps_only_a_few_screenfuls_of_rendered_ro
             await pilot.pause()
         cells = table.size.height * len(pane.columns)  # a screenful
         assert len(table._cell_render_cache) <= 12 * cells, (len(table._cell_render_cache), cells)
+        await pilot.resize_terminal(120, 12)  # a smaller terminal: a smaller bound, and nothing kept for nothing
+        await pilot.pause()
+        assert len(table._cell_render_cache) <= max(1000, 12 * table.size.height * len(pane.columns))
         top = next(line for line in _screen_lines(pane) if re.search(r" A\d+ ", line))
         assert " 30 " in top  # and the table still draws: the biggest balance first

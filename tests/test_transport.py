@@ -108,6 +108,7 @@ async def test_paths_resolve_against_the_base_url_as_httpx_does(base: str) -> No
     paths = [
         "/0/private/GetCustodyBalance",
         "/0/private/GetCustodyVault?id=VABCDEFGHIJKLM",
+        "/0/private/GetCustodyVault?id=VZZZZZZZZZZZZZ",  # the same path, another query
         "/api/v1/portfolios/5189861793641175/balances",
         "api/v1/portfolios",
         "/0/public/Ticker?pair=XBTUSD%2CETHUSD",
@@ -120,6 +121,9 @@ async def test_paths_resolve_against_the_base_url_as_httpx_does(base: str) -> No
             ours.build_request("GET", "/x", params={"a": "1"}).url
             == plain.build_request("GET", "/x", params={"a": "1"}).url
         )
+        ours.base_url = plain.base_url = "http://127.0.0.1:9/moved/"
+        for path in paths:  # nothing resolved against the old base is reused
+            assert ours.build_request("GET", path).url == plain.build_request("GET", path).url, path
 
 
 async def test_a_cookie_the_venue_sets_is_neither_kept_nor_sent_back() -> None:

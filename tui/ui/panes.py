@@ -48,16 +48,15 @@ class BalanceTable(DataTable[Text]):
     MIN_CELLS = 1000
 
     def on_resize(self) -> None:
-        """DataTable keeps 10,000 rendered cells, keyed by the sort's generation among others: each re-sort
-        (prices moving the order) strands a screenful, which lingers until evicted, so a monitor open for
-        hours fills the cache — megabytes per table for nothing. A few screenfuls cost nothing on screen."""
+        """DataTable keeps 10,000 rendered cells, keyed by its update count (bumped by every sort and
+        resize): each re-sort (prices moving the order) strands a screenful, which lingers until evicted, so
+        a monitor open for hours fills the cache — megabytes per table for nothing. What a resize leaves is
+        dead (its count moved on); emptying it also lets the cache grow to its new size again."""
         cache = getattr(self, "_cell_render_cache", None)
         if cache is None or not hasattr(cache, "maxsize"):
             return
-        size = max(self.MIN_CELLS, self.CELL_SCREENFULS * self.size.height * max(1, len(self.columns)))
-        if size < len(cache):
-            cache.clear()  # an LRU cache over its size evicts one entry per addition: it would never shrink
-        cache.maxsize = size
+        cache.clear()
+        cache.maxsize = max(self.MIN_CELLS, self.CELL_SCREENFULS * self.size.height * max(1, len(self.columns)))
 
     def write_cells(self, cells: list[tuple[str, str, Text]]) -> None:
         """Write cells in place (same widths), throwing away the cached renders of their rows only

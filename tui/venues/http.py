@@ -31,13 +31,13 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> VenueClient:
+def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> ApiClient:
     # A plain-http base URL (loopback only: config enforces it) never uses TLS: skip building a context.
     tls: ssl.SSLContext | bool = tls_context() if base_url.startswith("https://") else False
     # httpx applies the environment's proxies only to its own pool (a lone no_proxy names none): with a
     # proxy it keeps that pool, with these limits; otherwise our pool of one-connection transports
     proxied = bool(set(urllib.request.getproxies()) - {"no"})
-    return VenueClient(
+    return ApiClient(
         base_url=base_url,
         timeout=timeout or TIMEOUT,
         verify=tls,
@@ -50,7 +50,7 @@ def new_client(base_url: str, *, timeout: httpx.Timeout | None = None) -> VenueC
     )
 
 
-class VenueClient(httpx.AsyncClient):
+class ApiClient(httpx.AsyncClient):
     """An AsyncClient for a venue's stateless, signed API: it keeps no cookies, and resolves each path
     against the base URL once.
 
@@ -72,6 +72,15 @@ class VenueClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: object) -> None:
         raise TypeError("a venue client keeps no cookies")
+
+    @property
+    def base_url(self) -> httpx.URL:
+        return super().base_url
+
+    @base_url.setter
+    def base_url(self, url: httpx.URL | str) -> None:
+        httpx.AsyncClient.base_url.fset(self, url)  # type: ignore[attr-defined]
+        self._urls = {}  # resolved against the old base
 
     def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
         if isinstance(url, str):
