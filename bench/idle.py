@@ -63,7 +63,7 @@ def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0
         sys.exit("bench/idle.py needs tmux")
     script = Path(sys.executable).with_name("balance-tui")
     tmp = Path(tempfile.mkdtemp())
-    socket = f"bench-idle-{os.getpid()}"
+    socket = f"bench-idle-{os.getpid()}-{scenario}"  # two scenarios may run side by side
     pidfile, config = tmp / "pid", tmp / "world.toml"
     world = None
     if scenario == "floor":
