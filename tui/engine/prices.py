@@ -66,8 +66,8 @@ class PriceRefresher:
     """The price source on its own schedule: every `refresh_seconds`, sooner when asked (new assets), with
     exponential backoff and jitter after failures. Never raises; its `book` is always the prices in force.
 
-    The backoff starts at ten seconds, not at the period (`schedule.RETRY_BASE`): a source that failed once
-    is tried again soon, so one glitch costs seconds of values, not a minute without any at start-up."""
+    The backoff starts at the period or ten seconds (`schedule.RETRY_BASE`), whichever is shorter: a source
+    that failed once is tried again soon, so one glitch costs seconds of values, not a minute without any."""
 
     def __init__(
         self,

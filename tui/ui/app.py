@@ -192,8 +192,8 @@ class BalanceApp(App[int]):
         if not message.snapshot.refreshing:
             self._after_refresh(message.snapshot)
         screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name and screen.is_mounted:
-            screen.update_from(message.snapshot)  # one pushed but not yet drawn gets the next refresh
+        if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
+            screen.update_from(message.snapshot)
 
     def on_prices_updated(self, message: PricesUpdated) -> None:
         if self.panes and not self.panes[0].live:  # prices that arrive while the app closes
@@ -211,10 +211,8 @@ class BalanceApp(App[int]):
         for pane in self.all_panes:
             pane.show_worth(outcome.worth)
         screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, DetailScreen) and screen.is_mounted:
+        if isinstance(screen, DetailScreen):
             screen.show_worth(outcome.worth)
-        elif isinstance(screen, DetailScreen):  # pushed, not yet drawn: it shows these values when it is
-            screen.worth = outcome.worth
         alerts = self.monitor.alerts
         for pane in self.all_panes:
             pane.flag(alerts.flagged(TOTALS if pane is self.totals_pane else pane.venue_name))

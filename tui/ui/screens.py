@@ -61,8 +61,14 @@ class DetailScreen(Screen[None]):
         return Static(id="worth", classes="worth")
 
     def show_worth(self, worth: Appraisal | None) -> None:
-        """What this balance is worth: the rounded value, how it was made, and its exact digits."""
+        """New values: drawn now, or when the screen is (one pushed but not yet mounted keeps them)."""
         self.worth = worth
+        if self.is_mounted:
+            self._draw_worth()
+
+    def _draw_worth(self) -> None:
+        """What this balance is worth: the rounded value, how it was made, and its exact digits."""
+        worth = self.worth
         box = self.query_one("#worth", Static)
         box.display = worth is not None
         if worth is None:
@@ -145,7 +151,7 @@ class IntxDetailScreen(DetailScreen):
     def on_mount(self) -> None:
         self._title()
         self.show_trend()
-        self.show_worth(self.worth)
+        self._draw_worth()
         self.run_worker(self._poll(), exclusive=True, exit_on_error=False, group="detail")
         self.set_interval(1.0, self._title)
         self.set_interval(5.0, self.show_trend)
@@ -252,7 +258,7 @@ class KrakenDetailScreen(DetailScreen):
     def on_mount(self) -> None:
         self._render_values()
         self.show_trend()
-        self.show_worth(self.worth)
+        self._draw_worth()
         self.run_worker(self._vault_share(), exclusive=True, exit_on_error=False, group="detail")
 
     async def _vault_share(self) -> None:
@@ -281,8 +287,9 @@ class KrakenDetailScreen(DetailScreen):
                             },
                         )
         self.snapshot = snapshot
-        self._render_values()
-        self.show_trend()
+        if self.is_mounted:  # otherwise drawn from self.row when mounted
+            self._render_values()
+            self.show_trend()
 
     def _render_values(self) -> None:
         values = self.row.values

@@ -55,7 +55,7 @@ class ApiClient(httpx.AsyncClient):
     against the base URL once.
 
     httpx parses every answer for cookies to keep (building urllib request and response stand-ins even
-    when there are none): ~10 % of a Kraken call's CPU, to keep what a CDN sets and send it back for
+    when there are none): ~12 % of a Kraken call's CPU, to keep what a CDN sets and send it back for
     nothing. Merging a relative path with the base URL re-parses both at every request: ~7 %."""
 
     PATHS = 256  # resolved paths kept: a few methods, times the vaults or portfolios named in them
