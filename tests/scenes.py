@@ -12,12 +12,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import DataTable
 
 from tui.config import parse
 from tui.sim import Simulator
 from tui.ui.app import BalanceApp
+from tui.ui.screens import AlertsScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen
 
 SEED = 7
 SIZE = (120, 40)
@@ -100,6 +105,33 @@ async def until(
         await pilot.pause(0.05)
 
 
+def _width(cell: object) -> int:
+    text = cell if isinstance(cell, Text) else Text.from_markup(str(cell))
+    return max((cell_len(line) for line in text.plain.split("\n")), default=0)
+
+
+def tables_fit(screen: Screen[object]) -> bool:
+    """Every column of every table on the screen is as wide as its widest cell.
+
+    A table widens its columns for new values only when it is next idle: on a loaded machine a frame
+    taken a moment after the values arrive shows them cut to the old width."""
+    for table in screen.query(DataTable):
+        for key, column in table.columns.items():
+            if column.content_width < max((_width(cell) for cell in table.get_column(key)), default=0):
+                return False
+    return True
+
+
+async def drawn(pilot: Pilot[int], screen: type[Screen[object]] = Screen) -> None:
+    """Wait until `screen` is on top with every table as wide as its values, then until the app is idle."""
+    await until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, screen) and tables_fit(pilot.app.screen),
+        why=lambda: f"screen {type(pilot.app.screen).__name__}, tables fit {tables_fit(pilot.app.screen)}",
+    )
+    await pilot.pause()
+
+
 def pricing(app: BalanceApp) -> Callable[[], str]:
     """What the price source has done so far: for a wait on values that did not come."""
 
@@ -127,7 +159,7 @@ async def settled(pilot: Pilot[int]) -> BalanceApp:
         refresher.pause()
     await until(pilot, lambda: all(p.rows and p.snapshot and not p.snapshot.refreshing for p in app.panes))
     await until(pilot, lambda: all(p.worth is not None and p.worth.priced for p in app.all_panes), why=pricing(app))
-    await pilot.pause(0.1)
+    await drawn(pilot)
     return app
 
 
@@ -135,7 +167,7 @@ async def redraw(pilot: Pilot[int], app: BalanceApp) -> None:
     """Draw every header now (after moving the clock) instead of racing the app's one-second timer."""
     for pane in app.all_panes:
         pane.refresh_header()
-    await pilot.pause(0.1)
+    await drawn(pilot)
 
 
 async def overview(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
@@ -146,21 +178,17 @@ async def overview(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
 
 
 async def intx_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
-    from tui.ui.screens import IntxDetailScreen
-
     await settled(pilot)
     await pilot.press("tab", "j", "j", "j", "enter")
     await until(pilot, lambda: isinstance(pilot.app.screen, IntxDetailScreen) and pilot.app.screen.fetched_at)
-    await pilot.pause(0.2)
+    await drawn(pilot)
 
 
 async def kraken_detail(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
-    from tui.ui.screens import KrakenDetailScreen
-
     await settled(pilot)
     await pilot.press("j", "enter")
     await until(pilot, lambda: isinstance(pilot.app.screen, KrakenDetailScreen) and "%" in pilot.app.screen.share)
-    await pilot.pause(0.2)
+    await drawn(pilot)
 
 
 async def failing(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
@@ -184,7 +212,7 @@ async def _one_refresh(pilot: Pilot[int], app: BalanceApp, index: int) -> None:
     refresher.refresh_now()
     await until(pilot, done)
     refresher.pause()
-    await pilot.pause(0.1)
+    await drawn(pilot)
 
 
 async def totals(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
@@ -204,13 +232,13 @@ async def alerts(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
     sim.market.set_intx(last, "USDC", max_withdraw_amount="2500000")
     await _one_refresh(pilot, app, 1)
     await pilot.press("a")
-    await pilot.pause(0.2)
+    await drawn(pilot, AlertsScreen)
 
 
 async def help_screen(pilot: Pilot[int], sim: Simulator, clock: Clock) -> None:
     await settled(pilot)
     await pilot.press("question_mark")
-    await pilot.pause(0.2)
+    await drawn(pilot, HelpScreen)
 
 
 @dataclass(frozen=True)

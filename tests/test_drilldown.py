@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 from tests.scenes import until
 from tests.seed import INTX_BALANCE_AMOUNTS, INTX_BALANCE_FIELDS
 from tests.test_app import SIZE, loaded, make_app
+from tests.test_pane import screen_lines
 from tui.sim import Simulator
 from tui.ui.panes import VenuePane
 from tui.ui.screens import IntxDetailScreen, KrakenDetailScreen
@@ -90,3 +91,26 @@ async def test_a_refresh_that_lands_before_a_drill_down_is_drawn_waits_for_it(si
         assert screen.worth is app.monitor.worth  # kept for it, and shown once it is drawn
         await until(pilot, lambda: screen.is_mounted and "%" in shown(screen)["share of vault"])
         assert str(screen.query_one("#worth").render()).startswith(" worth")
+
+
+async def test_values_drawn_before_the_table_measured_them_are_drawn_again_at_full_width(sim: Simulator) -> None:
+    """Seen in CI (textual#3533): a frame drawn between a new value and the table's next idle moment, when
+    it widens the column, cached the value cut to the old width ("1fb17" for a UUID) until it changed."""
+    app = make_app(sim)
+    async with app.run_test(size=(200, 40)) as pilot:
+        _, coinbase = await loaded(pilot)
+        await open_row(pilot, coinbase, coinbase.cursor_key() or "")
+        screen = app.screen
+        assert isinstance(screen, IntxDetailScreen)
+        await until(pilot, lambda: screen.fetched_at is not None)
+        balance = await screen.client.balance(screen.row.account_id, screen.row.asset)
+        summary = await screen.client.summary(screen.row.account_id)
+        record = balance.as_record() | {"quantity": "98765432109876543210.000000000000000001"}
+        screen._show(record, summary.as_record())
+        table = screen.query_one("#fields")
+        for y in range(table.size.height):
+            table.render_line(y)  # a frame before the idle pass that widens the column
+        await pilot.pause()
+        await pilot.pause()
+        drawn = screen_lines(app)
+    assert any("98765432109876543210.000000000000000001" in line for line in drawn), drawn

@@ -6,6 +6,7 @@ import html
 import re
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
 from textual.app import App, ComposeResult
 
@@ -69,9 +70,9 @@ async def test_a_wider_number_realigns_the_whole_column() -> None:
         assert len({t.index(".") for t in texts}) == 1, texts  # decimal points in one column
 
 
-def _screen_lines(pane: VenuePane) -> list[str]:
+def screen_lines(app: App[Any]) -> list[str]:
     """What the terminal shows, line by line: the compositor's frame, so a row left undrawn shows stale."""
-    svg = pane.app.export_screenshot()
+    svg = app.export_screenshot()
     lines: dict[int, list[str]] = defaultdict(list)
     for line, text in re.findall(r'clip-path="url\(#terminal-(?:[0-9a-z]+-)?line-(\d+)\)">([^<]*)</text>', svg):
         lines[int(line)].append(html.unescape(text).replace("\xa0", " "))
@@ -84,17 +85,17 @@ async def test_the_drawn_table_shows_every_update_and_no_stale_cell() -> None:
         pane = pilot.app.query_one(VenuePane)
         pane.show(_snapshot("1.5", "2.5", "3.5"))
         await pilot.pause()
-        assert any("2.5" in line for line in _screen_lines(pane))
+        assert any("2.5" in line for line in screen_lines(pane.app))
         for value in ("2.7", "2.9", "2.5"):
             pane.show(_snapshot("1.5", value, "3.5"))
             await pilot.pause()
-            drawn = _screen_lines(pane)
+            drawn = screen_lines(pane.app)
             row = next(line for line in drawn if " A1 " in line)
             assert f" {value} " in row, drawn
         pane._flashes = {k: (0.0, d) for k, (_, d) in pane._flashes.items()}  # every flash over now
         pane.expire_flashes()
         await pilot.pause()
-        row = next(line for line in _screen_lines(pane) if " A1 " in line)
+        row = next(line for line in screen_lines(pane.app) if " A1 " in line)
         assert " 2.5 " in row and "+0" not in row
 
 
@@ -105,7 +106,7 @@ async def test_a_number_wider_than_its_column_widens_the_column() -> None:
         await pilot.pause()
         pane.show(_snapshot("1.5", "123456789012345678.125"))
         await pilot.pause()
-        assert any("123456789012345678.125" in line for line in _screen_lines(pane)), _screen_lines(pane)
+        assert any("123456789012345678.125" in line for line in screen_lines(pane.app)), screen_lines(pane.app)
 
 
 async def test_a_changed_cell_flashes_its_direction_for_a_few_seconds_then_goes_plain() -> None:
@@ -142,7 +143,7 @@ async def test_rows_drawn_before_the_table_measured_them_are_drawn_again_at_full
             pane.table.render_line(y)  # a frame before the idle pass that measures the new row
         await pilot.pause()
         await pilot.pause()
-        drawn = _screen_lines(pane)
+        drawn = screen_lines(pane.app)
         assert any("12345678.125" in line for line in drawn), drawn
         assert any("       1.5" in line for line in drawn), drawn
 
@@ -205,5 +206,5 @@ async def test_a_table_open_for_hours_keeps_only_a_few_screenfuls_of_rendered_ro
         await pilot.resize_terminal(120, 12)  # a smaller terminal: a smaller bound, and nothing kept for nothing
         await pilot.pause()
         assert len(table._cell_render_cache) <= max(1000, 12 * table.size.height * len(pane.columns))
-        top = next(line for line in _screen_lines(pane) if re.search(r" A\d+ ", line))
+        top = next(line for line in screen_lines(pane.app) if re.search(r" A\d+ ", line))
         assert " 30 " in top  # and the table still draws: the biggest balance first

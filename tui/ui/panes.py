@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
-from textual.widgets._data_table import CellKey, ColumnKey, RowKey
+from textual.widgets import Static
+from textual.widgets._data_table import ColumnKey, RowKey
 
 from tui.money import Shape, dollars, pad, shape_of
 from tui.monitor.totals import STALE_AFTER_PERIODS
 from tui.monitor.valuation import Appraisal
 from tui.snapshot.model import VenueSnapshot
 from tui.ui.rows import MASK, Baseline, Row, build_rows, columns_for, masked
+from tui.ui.tables import MeasuredTable
 
 FLASH_SECONDS = 3.0
 SHRINK_SLACK = 12  # a two-line header goes back to one only with this many cells to spare: an age or a
@@ -36,7 +36,7 @@ class KeyedText(Text):
         self.row_key = row_key
 
 
-class BalanceTable(DataTable[Text]):
+class BalanceTable(MeasuredTable[Text]):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
@@ -101,22 +101,6 @@ class BalanceTable(DataTable[Text]):
         for index in indexes:
             if index is not None:
                 self.refresh_row(index)
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        self._redraw_if_widths_change(super()._update_dimensions, new_rows)
-
-    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
-        self._redraw_if_widths_change(super()._update_column_widths, updated_cells)
-
-    def _redraw_if_widths_change(self, measure: Callable[[Any], None], argument: Any) -> None:
-        """DataTable measures new and widened cells when it is next idle, but a frame drawn before that
-        caches the cells cut to the old column widths, under a key that does not hold the width: a busy
-        moment left a total drawn as "3212" until the row changed again. New widths retire those renders."""
-        widths = [column.content_width for column in self.columns.values()]
-        measure(argument)
-        if widths != [column.content_width for column in self.columns.values()]:
-            self._update_count += 1  # part of every render cache key
-            self.refresh()
 
     def keep_on_line(self, row: int, line: int) -> None:
         """Scroll so that row `row` sits `line` lines below the top of the view: rows added or removed

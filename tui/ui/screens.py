@@ -22,6 +22,7 @@ from tui.monitor.valuation import Appraisal
 from tui.snapshot.model import VenueSnapshot
 from tui.ui.panes import ago
 from tui.ui.rows import MASK, Baseline, Row, masked
+from tui.ui.tables import MeasuredTable
 from tui.venues import intx
 from tui.venues.errors import VenueError
 from tui.venues.kraken import VaultDetails
@@ -127,7 +128,7 @@ class IntxDetailScreen(DetailScreen):
         yield Static(id="detail-title", classes="detail-title")
         yield self.trend_box()
         yield self.worth_box()
-        fields = DataTable[str | Text](id="fields", cursor_type="row")
+        fields = MeasuredTable[str | Text](id="fields", cursor_type="row")
         fields.add_column("field", key="field")
         fields.add_column(Text("value", justify="right"), key="value")
         fields.add_column(Text("change since opened", justify="right"), key="change")
@@ -137,7 +138,7 @@ class IntxDetailScreen(DetailScreen):
         yield fields
         with Vertical(id="summary-box"):
             yield Static("portfolio summary (GET …/summary)", classes="box-title")
-            summary = DataTable[str | Text](id="summary", cursor_type="none", show_header=False)
+            summary = MeasuredTable[str | Text](id="summary", cursor_type="none", show_header=False)
             for column in ("name0", "value0", "name1", "value1"):
                 summary.add_column(column, key=column)
             for row, pair in enumerate(_pairs(SUMMARY_ITEMS)):
@@ -239,7 +240,7 @@ class KrakenDetailScreen(DetailScreen):
         yield Static(id="detail-title", classes="detail-title")
         yield self.trend_box()
         yield self.worth_box()
-        table = DataTable[str | Text](id="fields", cursor_type="row")
+        table = MeasuredTable[str | Text](id="fields", cursor_type="row")
         table.add_column("field", key="field")
         table.add_column(Text("value", justify="right"), key="value")
         table.add_column("meaning", key="meaning")
@@ -408,7 +409,7 @@ class AlertsScreen(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="alerts-title", classes="detail-title")
-        table = DataTable[str | Text](id="alerts", cursor_type="row")
+        table = MeasuredTable[str | Text](id="alerts", cursor_type="row")
         for key, label in (
             ("state", "state"),
             ("fired", "fired"),
