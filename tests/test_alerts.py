@@ -6,8 +6,11 @@ import json
 import random
 import shlex
 import sys
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
+
+import pytest
 
 from tui.assets import AssetNames
 from tui.money import Balance
@@ -71,24 +74,59 @@ def test_change_within_a_window_absolute_and_percent() -> None:
     assert sorted(e.alert.rule.name for e in cleared if not e.fired) == ["moved", "moved %"]
 
 
-def test_change_rule_matches_every_value_in_force_within_the_window() -> None:
-    """A random walk, judged against the definition: the rule breaches when the value now is more than the
-    threshold away from any value in force at some moment of the last `window` seconds."""
+def _walk_judged_against_the_definition(rule: Rule, start: int, moved: Callable[[Decimal, Decimal], bool]) -> None:
+    """A random walk: the rule breaches when `moved(now, before)` holds for any value in force at some moment
+    of the last `rule.window` seconds."""
     rng = random.Random(15)
-    for window in (7.0, 30.0):
-        rule = Rule("moved", "quantity", "change", Decimal("4"), window=window)
+    alerts = Alerts([rule])
+    seen: list[tuple[float, Decimal]] = []  # every observation: (time, value)
+    now, value = 0.0, Decimal(start)
+    for _ in range(600):
+        now += rng.choice((1.0, 2.0, 5.0))
+        value += rng.choice((-3, -1, 0, 0, 1, 2, 3))
+        seen.append((now, value))
+        alerts.check_venue(_intx(now, quantity=str(value)), now)
+        # the value in force at now - window is the last one observed at or before it
+        first = max((i for i, (t, _) in enumerate(seen) if t <= now - rule.window), default=0)
+        breach = any(moved(value, before) for _, before in seen[first:])
+        assert bool(alerts.active) == breach, (rule.window, now, value)
+
+
+@pytest.mark.parametrize("window", [7.0, 30.0])
+def test_change_rule_matches_every_value_in_force_within_the_window(window: float) -> None:
+    rule = Rule("moved", "quantity", "change", Decimal("4"), window=window)
+    _walk_judged_against_the_definition(rule, 100, lambda now, before: abs(now - before) > 4)
+
+
+@pytest.mark.parametrize("window", [7.0, 30.0])
+@pytest.mark.parametrize("start", [-2, 2])
+@pytest.mark.parametrize("percent", [50, 150])
+def test_percent_change_rule_matches_every_value_in_force_even_across_zero(
+    window: float, start: int, percent: int
+) -> None:
+    """A net or loan value can cross zero: going from -100 through -1 to 5 moves 600 % from the -1, more
+    than from the lowest or the highest value of the window. A value of zero has no percent to move by."""
+    rule = Rule("moved %", "quantity", "change", Decimal(percent), percent=True, window=window)
+    _walk_judged_against_the_definition(
+        rule, start, lambda now, before: before != 0 and abs(now - before) > abs(before) * percent / 100
+    )
+
+
+def test_a_percent_change_is_judged_on_exact_digits() -> None:
+    """10 % of 98765432109.876543210987654321 is 9876543210.9876543210987654321 (29 digits, worked out by
+    hand): a move of exactly that is not more than 10 %, one of 10^-19 more is."""
+    before, ten_percent = "98765432109.876543210987654321", "9876543210.9876543210987654321"
+    exactly = "108641975320.8641975320864197531"  # before + ten_percent, by hand
+    rule = Rule("moved %", "quantity", "change", Decimal("10"), percent=True, window=60.0)
+    for now, more, fires in ((exactly, "0", False), (exactly, "0.0000000000000000001", True)):
         alerts = Alerts([rule])
-        seen: list[tuple[float, Decimal]] = []  # every observation: (time, value)
-        now, value = 0.0, Decimal(100)
-        for _ in range(600):
-            now += rng.choice((1.0, 2.0, 5.0))
-            value += rng.choice((-3, -1, 0, 0, 1, 2, 3))
-            seen.append((now, value))
-            alerts.check_venue(_intx(now, quantity=str(value)), now)
-            # the value in force at now - window is the last one observed at or before it
-            start = max((i for i, (t, _) in enumerate(seen) if t <= now - window), default=0)
-            breach = any(abs(value - before) > 4 for _, before in seen[start:])
-            assert bool(alerts.active) == breach, (window, now, value)
+        alerts.check_venue(_intx(0.0, quantity=before), 0.0)
+        with localcontext(Context(prec=100)):  # this test's own sums, exact
+            value = Decimal(now) + Decimal(more)
+            assert value - Decimal(before) == Decimal(ten_percent) + Decimal(more)
+            assert Decimal(ten_percent) * 10 == Decimal(before)
+        fired = alerts.check_venue(_intx(1.0, quantity=str(value)), 1.0)
+        assert bool(fired) is fires, (now, more)
 
 
 def test_stale_data_never_clears_and_says_it_is_stale() -> None:

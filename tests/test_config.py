@@ -179,6 +179,9 @@ def test_alerts_assets_and_history_load() -> None:
     assert config.assets == {"XBT.M": "BTC"} and config.history.enabled is False
     change = parse(GOOD + RULE.replace('below = "10000.50"', 'change = "2.5%"\nwindow = "15m"')).alerts[0]
     assert change.percent and change.threshold == Decimal("2.5") and change.window == 900.0
+    wide = '"-123456789012345678901234.5678901"'  # 31 digits: a change either way, kept to the last digit
+    exact = parse(GOOD + RULE.replace('below = "10000.50"', f"change = {wide}")).alerts[0]
+    assert str(exact.threshold) == "123456789012345678901234.5678901"
 
 
 @pytest.mark.parametrize(

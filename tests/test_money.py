@@ -40,3 +40,14 @@ def test_align_lines_up_decimal_points_at_one_width() -> None:
     assert len(points) == 1
     assert out[2].rstrip().endswith("13") and out[2].index("13") + 2 == points.pop()
     assert out[3].strip() == ""
+
+
+@pytest.mark.parametrize("sort", ["value", "amount", "change"])
+def test_rows_sort_on_every_digit(sort: str) -> None:
+    """Two amounts that differ only in their 30th digit are not a tie broken by the asset's name."""
+    from tui.ui.rows import Row, sort_rows
+
+    small, big = Decimal("1234567890123456789012345678.91"), Decimal("1234567890123456789012345678.92")
+    column = {"value": "usd_value", "amount": "quantity", "change": "change"}[sort]
+    rows = [Row(f"P:{a}", "P", "Main", a, {column: v}) for a, v in (("AAA", small), ("ZZZ", big))]
+    assert [r.asset for r in sort_rows(rows, sort, "quantity")] == ["ZZZ", "AAA"]

@@ -273,7 +273,7 @@ def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
         name=name,
         field=table["field"],
         kind=kind,
-        threshold=abs(threshold) if kind == "change" else threshold,
+        threshold=threshold.copy_abs() if kind == "change" else threshold,
         percent=percent,
         window=window,
         venue=venue,

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tui.assets import AssetNames
-from tui.money import fmt, sub
+from tui.money import fmt, mul, sub
 from tui.monitor.totals import Total, is_stale
 from tui.snapshot.model import VenueSnapshot, iso
 
@@ -30,6 +30,7 @@ SCOPE_VALUES = ("usd_total", "usd_loans", "usd_net")  # a venue's (or an account
 VALUE_FIELDS = frozenset((*BALANCE_VALUES, *SCOPE_VALUES))
 WHOLE_VENUE = "*"  # the account id of a venue-wide target
 LOG_LIMIT = 500
+HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class Rule:
     field: str
     kind: str  # "below", "above", "change" or "is"
     threshold: Decimal  # unused by "is"
-    percent: bool = False  # change rules: threshold is % of the value at the start of the window
+    percent: bool = False  # change rules: threshold is % of the earlier value (any in force within the window)
     window: float = 300.0  # change rules: seconds
     venue: str | None = None  # a venue name, TOTALS, or None for every venue
     account: str | None = None  # an account id or name
@@ -116,35 +117,63 @@ class Event:
     fired: bool  # False: cleared
 
 
+def _everything(value: Decimal) -> bool:
+    return True
+
+
+def _positive(value: Decimal) -> bool:
+    return value > 0
+
+
+def _negative(value: Decimal) -> bool:
+    return value < 0
+
+
+# (which values a queue keeps, whether a new value beats the last point kept): the lowest, the highest, and
+# for percent rules the smallest above zero and the largest below it
+_LOWEST = (_everything, Decimal.__le__)
+_HIGHEST = (_everything, Decimal.__ge__)
+_NEAREST_ABOVE_ZERO = (_positive, Decimal.__le__)
+_NEAREST_BELOW_ZERO = (_negative, Decimal.__ge__)
+_ABSOLUTE = (_LOWEST, _HIGHEST)
+_PERCENT = (_LOWEST, _HIGHEST, _NEAREST_ABOVE_ZERO, _NEAREST_BELOW_ZERO)
+
+
 class _Watch:
-    """A value's lowest and highest over a change rule's window, the value in force when the window starts
-    included. Two monotonic queues keep only the points that can still be an extreme (a balance moving
-    both ways costs a handful, not one per step; one only rising keeps its steps); each point is (value,
-    when it stopped being in force). Lists, not deques: a deque is 760 bytes empty, and a rule on a
-    thousand calm balances keeps a thousand of these."""
+    """The values a change rule must compare with over its window, the value in force when the window starts
+    included: the lowest and the highest, and for a percent rule also the nearest to zero on either side.
 
-    __slots__ = ("highs", "lows")
+    The farthest any earlier value is from now, in amount, is the lowest or the highest; in percent of the
+    earlier value, for values of one sign it is too, but across zero it is the one nearest zero on the other
+    side (-100 → -1 → 5 moves 600 % from the -1). Each is a monotonic queue that keeps only the points that can
+    still be an extreme (a balance moving both ways costs a handful, not one per step); each point is (value,
+    when it stopped being in force). Lists, not deques: a deque is 760 bytes empty, and a rule on a thousand
+    calm balances keeps a thousand of these."""
 
-    def __init__(self) -> None:
-        self.lows: list[tuple[Decimal, float | None]] = []  # values rising from the lowest
-        self.highs: list[tuple[Decimal, float | None]] = []  # values falling from the highest
+    __slots__ = ("kinds", "queues")
+
+    def __init__(self, percent: bool = False) -> None:
+        self.kinds = _PERCENT if percent else _ABSOLUTE
+        self.queues: tuple[list[tuple[Decimal, float | None]], ...] = tuple([] for _ in self.kinds)
 
     def observe(self, now: float, value: Decimal, window: float) -> None:
-        if not self.lows or self.lows[-1][0] != value:
-            for queue, beaten in ((self.lows, value.__le__), (self.highs, value.__ge__)):
-                if queue:
+        lowest = self.queues[0]
+        if not lowest or lowest[-1][0] != value:  # the lowest queue always ends with the value in force
+            for (keeps, beats), queue in zip(self.kinds, self.queues, strict=True):
+                if queue and queue[-1][1] is None:
                     queue[-1] = (queue[-1][0], now)  # the value in force until now
-                while queue and beaten(queue[-1][0]):
-                    queue.pop()
-                queue.append((value, None))
-        for queue in (self.lows, self.highs):
+                if keeps(value):
+                    while queue and beats(value, queue[-1][0]):
+                        queue.pop()
+                    queue.append((value, None))
+        for queue in self.queues:
             expired = 0
-            while (end := queue[expired][1]) is not None and end <= now - window:
+            while expired < len(queue) and (end := queue[expired][1]) is not None and end <= now - window:
                 expired += 1
             del queue[:expired]
 
-    def extremes(self) -> tuple[Decimal, Decimal]:
-        return self.lows[0][0], self.highs[0][0]
+    def extremes(self) -> list[Decimal]:
+        return [queue[0][0] for queue in self.queues if queue]
 
 
 class Alerts:
@@ -252,7 +281,10 @@ class Alerts:
         now: float,
     ) -> list[Event]:
         if stale_age is None and rule.kind == "change" and not isinstance(value, bool):
-            self._watches.setdefault(key, _Watch()).observe(now, value, rule.window)
+            watch = self._watches.get(key)
+            if watch is None:
+                watch = self._watches[key] = _Watch(rule.percent)
+            watch.observe(now, value, rule.window)
         detail = self._breach(key, rule, value)
         current = self.active.get(key)
         if detail is not None and current is None:
@@ -286,11 +318,13 @@ class Alerts:
         watch = self._watches.get(key)
         if watch is None:
             return None
-        # the farthest a value has been from now within the window is at its lowest or its highest
         for before in watch.extremes():
-            moved = abs(sub(value, before))
-            limit = abs(before) * rule.threshold / 100 if rule.percent else rule.threshold
-            if moved > limit and (not rule.percent or before != 0):
+            moved = sub(value, before).copy_abs()  # abs() would round to the default context
+            if rule.percent:  # moved > |before| × threshold / 100, without a division to round
+                breached = before != 0 and mul(moved, HUNDRED) > mul(before.copy_abs(), rule.threshold)
+            else:
+                breached = moved > rule.threshold
+            if breached:
                 return f"moved {fmt(sub(value, before))} from {fmt(before)} within {_span(rule.window)}"
         return None
 

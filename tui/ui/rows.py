@@ -178,15 +178,15 @@ def sort_rows(rows: Iterable[Row], sort: str, primary: str) -> list[Row]:
     if sort == "asset":
         return sorted(rows, key=lambda r: (r.asset, r.account))
     if sort == "amount":
-        return sorted(rows, key=lambda r: (-(r.values.get(primary) or Decimal(0)), r.asset))
+        return sorted(rows, key=lambda r: ((r.values.get(primary) or Decimal(0)).copy_negate(), r.asset))
     if sort == "change":
-        return sorted(rows, key=lambda r: (-abs(r.values.get("change") or Decimal(0)), r.asset))
+        return sorted(rows, key=lambda r: ((r.values.get("change") or Decimal(0)).copy_abs().copy_negate(), r.asset))
     return rows  # the venue's own order of accounts, assets within each
 
 
 def _by_value(row: Row) -> tuple[bool, Decimal, str, str]:
     value = row.values.get(VALUE.key)
-    return (value is None, -(value or Decimal(0)), row.asset, row.account)
+    return (value is None, (value or Decimal(0)).copy_negate(), row.asset, row.account)
 
 
 MASK = "•••••••"
