@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,22 +97,66 @@ def no_leaked_threads() -> Iterator[None]:
     assert not leaked, f"simulator threads left running: {[t.name for t in leaked]}"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """The real program in a fresh process, as a user or a cron job runs it."""
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli_env(env: dict[str, str] | None) -> dict[str, str]:
+    """This environment plus `env`, without the user's BALANCE_TUI_CONFIG unless `env` names one."""
     import os
-    import sys
 
     full_env = {**os.environ, **(env or {})}
-    full_env.pop("BALANCE_TUI_CONFIG", None) if env is None or "BALANCE_TUI_CONFIG" not in env else None
+    if env is None or "BALANCE_TUI_CONFIG" not in env:
+        full_env.pop("BALANCE_TUI_CONFIG", None)
+    return full_env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real program in a fresh process, as a user or a cron job runs it."""
     return subprocess.run(
         [sys.executable, "-m", "tui", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full_env,
+        env=_cli_env(env),
         stdin=subprocess.DEVNULL,
         check=False,
+        cwd=ROOT,
     )
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The real program started in a fresh process that keeps running (serve, --watch, web), its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_cli_env(env),
+        cwd=ROOT,
+    )
+
+
+class Attached:
+    """`balance-tui --attach URL --watch` in its own process, as a desk member runs it, keeping every line."""
+
+    def __init__(self, url: str) -> None:
+        self.proc = start_cli("--attach", url, "--watch")
+        self.lines: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def new(self) -> set[tuple[str, str, str]]:
+        return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, err
 
 
 def write_config(path: Path, text: str, mode: int = 0o600) -> Path:

@@ -5,10 +5,8 @@ themselves after the server restarts. Over real HTTP: simulator ← serve ← vi
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import run_cli, write_config
+from tests.conftest import Attached, run_cli, start_cli, write_config
 from tui.sim import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,16 +37,7 @@ class Server:
 
     def __init__(self, config: Path, port: int, *extra: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}", *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
+        self.proc = start_cli("serve", "--config", str(config), "--listen", f"127.0.0.1:{port}", *extra)
 
     def ready(self, headers: dict[str, str] | None = None) -> None:
         """Until the server answers with every venue polled once."""
@@ -177,15 +166,7 @@ def test_a_server_upgraded_under_a_running_watch_is_refused_naming_both(frozen: 
     port = free_port()
     server = Server(frozen, port)
     server.ready()
-    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-    watch = subprocess.Popen(
-        [sys.executable, "-m", "tui", "--attach", server.url, "--watch"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    watch = start_cli("--attach", server.url, "--watch")
     other = None
     try:
         assert watch.stdout is not None
@@ -225,31 +206,21 @@ def test_the_token_is_asked_for_and_never_shown(frozen: Path, tmp_path: Path) ->
 
 
 def test_attached_watch_starts_with_the_whole_state(server: Server, sim: Simulator) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "--attach", server.url, "--watch"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
+    expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
+        len(p.holdings) for p in sim.market.portfolios.values()
     )
+    attached = Attached(server.url)
     try:
-        assert proc.stdout is not None
-        expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
-            len(p.holdings) for p in sim.market.portfolios.values()
-        )
-        news = []
-        while len(news) < expected:
-            line = json.loads(proc.stdout.readline())
-            if line["event"] == "new":
-                news.append(line)
+        deadline = time.monotonic() + PATIENCE  # a safety net only
+        while len(attached.new()) < expected and attached.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        news = [line for line in attached.lines if line["event"] == "new"]
+        assert len(news) == expected, attached.lines[:3]
         assert {line["kind"] for line in news} == {"kraken-custody", "coinbase-intx"}
         assert all(line["balance"]["asset"] == line["asset"] for line in news)
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=PATIENCE)
-    assert proc.returncode == 0 and "Traceback" not in err
+        code, err = attached.stop()
+    assert code == 0 and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import run_cli, write_config
+from tests.conftest import Attached, run_cli, start_cli, write_config
 from tui.config import load
 from tui.credentials import Secret
 from tui.sim import Simulator
@@ -343,37 +341,6 @@ class Reader:
         return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}
 
 
-class Attached:
-    """`balance-tui --attach URL --watch` in its own process, as a desk member runs it, keeping every line."""
-
-    def __init__(self, url: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", "--attach", url, "--watch"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        self.lines: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(json.loads(line))
-
-    def new(self) -> set[tuple[str, str, str]]:
-        return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}
-
-    def stop(self) -> tuple[int, str]:
-        self.proc.terminate()
-        _, err = self.proc.communicate(timeout=60)
-        return self.proc.returncode, err
-
-
 REFRESHES = 3  # refreshes of each venue asked for by hand, after the first
 
 
@@ -563,16 +530,7 @@ def test_a_port_in_use_is_a_one_line_usage_error(config: Path, capsys: pytest.Ca
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_ends_serve_cleanly(sim: Simulator, config: Path, sig: signal.Signals) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    proc = start_cli("serve", "--config", str(config), "--listen", "127.0.0.1:0")
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import start_cli
 from tui.money import Balance
 from tui.monitor.changes import CHANGED, NEW, REMOVED, ChangeTracker
 from tui.sim import Simulator
@@ -62,16 +63,7 @@ class Watch:
     """`balance-tui --watch` in its own process, its lines collected as they come."""
 
     def __init__(self, config: Path, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", "--watch", *args, "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
+        self.proc = start_cli("--watch", *args, "--config", str(config))
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()

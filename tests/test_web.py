@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ import aiohttp
 import httpx
 import pytest
 
-from tests.test_attach import PATIENCE, ROOT, Server, free_port
+from tests.conftest import start_cli
+from tests.test_attach import PATIENCE, Server, free_port
 from tui.money import dollars
 from tui.sim import Simulator
 
@@ -57,15 +57,7 @@ def server(sim_config: Path, sim: Simulator) -> Iterator[Server]:
 @pytest.fixture
 def web(server: Server) -> Iterator[str]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "web", "--attach", server.url, "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
+    proc = start_cli("web", "--attach", server.url, "--listen", f"127.0.0.1:{port}")
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + PATIENCE
     while True:
