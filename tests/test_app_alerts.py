@@ -58,12 +58,15 @@ async def test_a_breach_marks_rings_once_pages_and_clears(sim: Simulator, tmp_pa
         assert fired["rule"] == "USDC withdrawable low" and fired["stale"] is False
 
         await pilot.press("a")
-        assert isinstance(app.screen, AlertsScreen)
-        assert "1 firing" in str(app.screen.query_one("#alerts-title").render())
-        await pilot.press("escape")
+        view = app.screen
+        assert isinstance(view, AlertsScreen)
+        assert "1 firing" in str(view.query_one("#alerts-title").render())
 
         sim.market.set_intx(main, "USDC", max_withdraw_amount="10000")
-        await refreshed(pilot, coinbase)
+        await refreshed(pilot, coinbase)  # the alerts view open across a refresh (and its prices) follows it
+        await until(pilot, lambda: "0 firing · 1 cleared" in str(view.query_one("#alerts-title").render()))
+        assert app.screen is view
+        await pilot.press("escape")
         assert coinbase.flagged == set() and not app.monitor.alerts.active
         await until(pilot, lambda: pages.read_text().count("\n") >= 2)
         cleared = json.loads(pages.read_text().splitlines()[1])

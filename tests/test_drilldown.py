@@ -103,14 +103,55 @@ async def test_values_drawn_before_the_table_measured_them_are_drawn_again_at_fu
         screen = app.screen
         assert isinstance(screen, IntxDetailScreen)
         await until(pilot, lambda: screen.fetched_at is not None)
+        screen.workers.cancel_group(screen, "detail")  # no later poll to overwrite the value or redraw it
         balance = await screen.client.balance(screen.row.account_id, screen.row.asset)
         summary = await screen.client.summary(screen.row.account_id)
-        record = balance.as_record() | {"quantity": "98765432109876543210.000000000000000001"}
-        screen._show(record, summary.as_record())
+        wide = "98765432109876543210.000000000000000001"
+        screen._show(balance.as_record() | {"quantity": wide}, summary.as_record())
         table = screen.query_one("#fields")
         for y in range(table.size.height):
             table.render_line(y)  # a frame before the idle pass that widens the column
-        await pilot.pause()
-        await pilot.pause()
-        drawn = screen_lines(app)
-    assert any("98765432109876543210.000000000000000001" in line for line in drawn), drawn
+        await until(pilot, lambda: any(wide in line for line in screen_lines(app)), why=lambda: screen_lines(app)[6:9])
+
+
+async def test_values_that_land_on_a_screen_being_taken_down_are_not_drawn(sim: Simulator) -> None:
+    """Seen in CI: the app closing removes a drill-down's widgets before the screen itself, and a refresh that
+    landed in between was drawn into them (NoMatches '#worth'). A poll's reply or a timer can land the same way
+    on a screen the operator has left."""
+    from tui.ui.app import VenueUpdated
+    from tui.ui.screens import AlertsScreen
+
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, coinbase = await loaded(pilot)
+        assert kraken.snapshot is not None
+        await open_row(pilot, kraken, kraken.cursor_key() or "")
+        screen = app.screen
+        assert isinstance(screen, KrakenDetailScreen)
+        await until(pilot, lambda: "%" in shown(screen)["share of vault"])
+        await pilot.press("escape")
+        await until(pilot, lambda: not screen.children)  # its widgets gone; late values still reach it
+        screen.update_from(kraken.snapshot)
+        screen.show_worth(app.monitor.worth)
+        screen.show_trend()
+
+        await open_row(pilot, coinbase, coinbase.cursor_key() or "")
+        intx = app.screen
+        assert isinstance(intx, IntxDetailScreen)
+        await until(pilot, lambda: intx.fetched_at is not None)
+        balance = await intx.client.balance(intx.row.account_id, intx.row.asset)
+        summary = await intx.client.summary(intx.row.account_id)
+        await pilot.press("escape")
+        await until(pilot, lambda: not intx.children)
+        intx._show(balance.as_record(), summary.as_record())
+        intx._title()
+        intx.show_worth(app.monitor.worth)
+
+        await pilot.press("a")
+        alerts = app.screen
+        assert isinstance(alerts, AlertsScreen)
+        await pilot.press("a")
+        await until(pilot, lambda: not alerts.children)
+        alerts.refresh_alerts()
+        app.on_venue_updated(VenueUpdated(kraken.index, kraken.snapshot))  # and the app is still well
+        assert app.screen is not screen and app.is_running

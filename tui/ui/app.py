@@ -35,7 +35,7 @@ from tui.snapshot.model import VenueSnapshot
 from tui.snapshot.source import SnapshotSource
 from tui.ui.panes import BalanceTable, VenuePane, View
 from tui.ui.rows import SORT_LABELS, SORTS, Baseline
-from tui.ui.screens import AlertsScreen, DetailScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
+from tui.ui.screens import AlertsScreen, Drilldown, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
 
 TOTALS_MIN_HEIGHT = 30  # below this, three stacked panes would show two or three rows each
 
@@ -211,7 +211,7 @@ class BalanceApp(App[int]):
         for pane in self.all_panes:
             pane.show_worth(outcome.worth)
         screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, DetailScreen):
+        if isinstance(screen, Drilldown):
             screen.show_worth(outcome.worth)
         alerts = self.monitor.alerts
         for pane in self.all_panes:
@@ -356,7 +356,7 @@ class BalanceApp(App[int]):
             return self.monitor.trend(pane.venue_name, row.account_id, row.asset, self.clock())
 
         if pane.kind == "coinbase-intx":
-            screen: DetailScreen = IntxDetailScreen(client, pane.venue_name, row, self.config.refresh_seconds, trend)
+            screen: Drilldown = IntxDetailScreen(client, pane.venue_name, row, self.config.refresh_seconds, trend)
         else:
             screen = KrakenDetailScreen(client, pane.venue_name, row, self.baseline, trend)
         screen.worth = self.monitor.worth

@@ -47,9 +47,27 @@ Trend = Callable[[], tuple[str, str]]
 
 
 class DetailScreen(Screen[None]):
-    """A drill-down. `trend` gives its two sparkline lines (this session, last 24 h)."""
+    """A full screen over the panes (a drill-down, the alerts): Esc or q goes back."""
 
     BINDINGS = [Binding("escape", "back", "Back"), Binding("q", "back", "Back", show=False)]
+
+    @property
+    def drawable(self) -> bool:
+        """Its widgets are there to draw into: composed, and not being taken down. A refresh, a reply or a
+        timer can land on a screen pushed but not yet composed, or on one whose widgets Textual is removing
+        (leaving it, or the app closing): what it brings is kept, not drawn."""
+        return bool(self.children) and self.display  # `display` is False while Textual prunes the screen
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def mask(self, text: str) -> str:
+        return masked(text) if getattr(self.app, "view", None) and self.app.view.mask else text  # type: ignore[attr-defined]
+
+
+class Drilldown(DetailScreen):
+    """One balance. `trend` gives its two sparkline lines (this session, last 24 h)."""
+
     trend: Trend | None = None
     venue: str
     row: Row
@@ -64,11 +82,12 @@ class DetailScreen(Screen[None]):
     def show_worth(self, worth: Appraisal | None) -> None:
         """New values: drawn now, or when the screen is (one pushed but not yet mounted keeps them)."""
         self.worth = worth
-        if self.is_mounted:
-            self._draw_worth()
+        self._draw_worth()
 
     def _draw_worth(self) -> None:
         """What this balance is worth: the rounded value, how it was made, and its exact digits."""
+        if not self.drawable:
+            return
         worth = self.worth
         box = self.query_one("#worth", Static)
         box.display = worth is not None
@@ -95,7 +114,7 @@ class DetailScreen(Screen[None]):
         box.update(text)
 
     def show_trend(self) -> None:
-        if self.trend is None:
+        if self.trend is None or not self.drawable:
             return
         session, day = self.trend()
         masked_view = getattr(self.app, "view", None) and self.app.view.mask  # type: ignore[attr-defined]
@@ -103,14 +122,8 @@ class DetailScreen(Screen[None]):
             session, day = (line.split("  ")[0] + "  (masked)" for line in (session, day))
         self.query_one("#trend", Static).update(Text(f" {session}\n {day}", style="cyan"))
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
-    def mask(self, text: str) -> str:
-        return masked(text) if getattr(self.app, "view", None) and self.app.view.mask else text  # type: ignore[attr-defined]
-
-
-class IntxDetailScreen(DetailScreen):
+class IntxDetailScreen(Drilldown):
     """All 17 fields of one INTX balance, live through the seed endpoint, beside the portfolio summary."""
 
     def __init__(self, client: Any, venue: str, row: Row, refresh_seconds: float, trend: Trend | None = None) -> None:
@@ -173,6 +186,8 @@ class IntxDetailScreen(DetailScreen):
             await asyncio.sleep(self.refresh_seconds)
 
     def _show(self, record: dict[str, str | None], summary: dict[str, str | bool | None]) -> None:
+        if not self.drawable:
+            return
         fields = self.query_one("#fields", DataTable)
         amounts = dict(
             zip(intx.AMOUNTS, align([record.get(n) or "" for n in intx.AMOUNTS], len("not reported")), strict=True)
@@ -210,6 +225,8 @@ class IntxDetailScreen(DetailScreen):
             table.update_cell(f"row{i // 2}", f"value{i % 2}", Text(text, style=style), update_width=True)
 
     def _title(self) -> None:
+        if not self.drawable:
+            return
         text = Text()
         text.append(f" {self.row.asset} ", style="bold reverse")
         text.append(f" in portfolio {self.row.account} ({self.row.account_id}) · {self.venue}\n")
@@ -224,7 +241,7 @@ class IntxDetailScreen(DetailScreen):
         self.query_one("#detail-title", Static).update(text)
 
 
-class KrakenDetailScreen(DetailScreen):
+class KrakenDetailScreen(Drilldown):
     """One Kraken custody asset: balance, hold, available, its share of the vault, change since start."""
 
     def __init__(self, client: Any, venue: str, row: Row, baseline: Baseline, trend: Trend | None = None) -> None:
@@ -288,11 +305,12 @@ class KrakenDetailScreen(DetailScreen):
                             },
                         )
         self.snapshot = snapshot
-        if self.is_mounted:  # otherwise drawn from self.row when mounted
-            self._render_values()
-            self.show_trend()
+        self._render_values()  # or, on a screen not yet composed, when it is (from self.row)
+        self.show_trend()
 
     def _render_values(self) -> None:
+        if not self.drawable:
+            return
         values = self.row.values
         first = self.baseline.first(self.venue, self.row.key)
         balance = values.get("balance")
@@ -427,6 +445,8 @@ class AlertsScreen(DetailScreen):
 
     def refresh_alerts(self) -> None:
         """Redraw from the alert log (the app calls this after each refresh while the view is open)."""
+        if not self.drawable:
+            return
         table = self.query_one("#alerts", DataTable)
         table.clear()
         active = list(self.alerts.active.values())
