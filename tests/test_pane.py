@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -146,6 +147,33 @@ async def test_rows_drawn_before_the_table_measured_them_are_drawn_again_at_full
         drawn = screen_lines(pane.app)
         assert any("12345678.125" in line for line in drawn), drawn
         assert any("       1.5" in line for line in drawn), drawn
+
+
+def test_a_header_too_long_for_two_lines_leaves_out_what_matters_least() -> None:
+    """At 80 columns the INTX header with an alert needed three lines and its second was cut: "⚑ 1 alert (a
+    lists". The round trip goes first, then the next refresh, then the key's hint; never the state or the flag."""
+    from rich.text import Text
+
+    from tui.ui.panes import fit_header
+
+    parts = [" Coinbase INTX ", "3 portfolios", "● live", "updated 2 s ago", "next in 3 s", "rtt 0 ms"]
+    full = Text("  ".join([*parts, "worth $32,871,194.91 (loans $395,124.58)", "⚑ 1 alert (a lists them)"]))
+    assert fit_header(full, 200, tall=False).plain == full.plain  # room for all of it: nothing left out
+    assert fit_header(full, 100, tall=False).plain == full.plain.replace("rtt 0 ms  ", "rtt 0 ms\n", 1)
+    # widths worked out by hand from the parts' lengths: 54 up to "ago", 13 "  next in 3 s", 10 "  rtt 0 ms", 40 worth
+    line_one = " Coinbase INTX   3 portfolios  ● live  updated 2 s ago"
+    worth, flag = "worth $32,871,194.91 (loans $395,124.58)", "⚑ 1 alert (a lists them)"
+    assert fit_header(full, 76, tall=False).plain == f"{line_one}  next in 3 s\nrtt 0 ms  {worth}  {flag}"
+    assert fit_header(full, 70, tall=False).plain == f"{line_one}  next in 3 s\n{worth}  {flag}"
+    assert fit_header(full, 66, tall=False).plain == f"{line_one}\n{worth}  {flag}"
+    assert fit_header(full, 62, tall=False).plain == f"{line_one}\n{worth}  ⚑ 1 alert"
+    # no break between parts gives two lines: the fewest left out that wrap word by word into two, here none
+    failing = Text("  ".join([" Kraken ", "● failing: " + "x" * 30 + " " + "y" * 30, "next in 3 s", "rtt 9 ms"]))
+    assert fit_header(failing, 60, tall=False).plain == failing.plain
+    assert len(textwrap.wrap(failing.plain, 60)) == 2
+    assert fit_header(full, 52, tall=False).plain == f"{line_one}  {worth}  ⚑ 1 alert"  # all it can leave out
+    styled = fit_header(Text.assemble(("● live", "bold green"), "  rtt 0 ms  ", ("⚑ 1 alert", "red")), 12, False)
+    assert styled.plain == "● live\n⚑ 1 alert" and {str(span.style) for span in styled.spans} == {"bold green", "red"}
 
 
 def test_a_tall_header_stays_tall_near_its_width_and_still_breaks_between_parts() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rich.console import Console
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -386,7 +388,7 @@ class VenuePane(Vertical):
             self._header_shown = None
             return
         height = self._header.size.height
-        text = fold_header(text, width, tall=height > 1)
+        text = fit_header(text, width, tall=height > 1)
         if (text, width) == self._header_shown:  # a second passed and nothing in the header says so
             return
         self._header_shown = (text, width)
@@ -473,6 +475,37 @@ def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask:
     if stale:
         text.append(f" at prices {ago(worth.book.age(now) or 0)} old", style="yellow")
     return text
+
+
+LEAST_NEEDED = ("  rtt ", "  next in ", " (a lists them)")  # what a header too long for two lines leaves out,
+# first to last: the alert flag, the venue's state and what it is worth are never cut off
+
+
+def fit_header(text: Text, width: int, tall: bool) -> Text:
+    """`fold_header`, leaving out the fewest of what matters least so that the header breaks between two
+    parts into two lines; failing that, the fewest so that it wraps word by word into two, nothing cut off."""
+    folded = fold_header(text, width, tall)
+    if "\n" in folded.plain or folded.cell_len <= width:
+        return folded
+    shorter = [folded]
+    for part in LEAST_NEEDED:
+        text = _without(text, part)
+        shorter.append(fold_header(text, width, tall))
+        if "\n" in shorter[-1].plain or shorter[-1].cell_len <= width:
+            return shorter[-1]
+    return next((f for f in shorter if len(f.wrap(_MEASURE, width)) <= 2), shorter[-1])
+
+
+_MEASURE = Console(file=io.StringIO())  # measures how a header wraps word by word; prints nothing
+
+
+def _without(text: Text, part: str) -> Text:
+    """`text` without the part that starts with `part` (up to the next part, two spaces on)."""
+    start = text.plain.find(part)
+    if start < 0:
+        return text
+    end = text.plain.find("  ", start + len(part)) if part.startswith("  ") else start + len(part)
+    return text[:start] + (text[end:] if end >= 0 else Text())
 
 
 def fold_header(text: Text, width: int, tall: bool) -> Text:
