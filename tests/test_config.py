@@ -190,6 +190,8 @@ def test_alerts_assets_and_history_load() -> None:
         (('field = "max_withdraw_amount"', 'field = "max_withdraw"'), "alert[1].field", "field =", "not a field"),
         (('venue = "INTX main"', 'venue = "Binance"'), "alert[1].venue", 'venue = "B', "no venue is named"),
         (('below = "10000.50"', 'below = "lots"'), "alert[1].below", "below =", "must be a number"),
+        (('below = "10000.50"', 'below = "1e999999"'), "alert[1].below", "below =", "below 10^60"),
+        (('below = "10000.50"', f'change = "{"1" * 301}%"'), "alert[1].change", "change =", "at most 60 decimal"),
         (('below = "10000.50"', "below = 1\nabove = 2"), "alert[1]", "[[alert]]", "exactly one of"),
         (('below = "10000.50"', 'below = 1\nwindow = "5m"'), "alert[1].window", "window", "only to change"),
         (('below = "10000.50"', 'change = 1\nwindow = "soon"'), "alert[1].window", "window", "span"),

@@ -258,6 +258,7 @@ async def test_empty_result_is_an_empty_list(sim: Simulator, web: httpx.AsyncCli
         {"result": []},
         {"result": {"XBT": "12"}},
         {"result": {"XBT": {"balance": "abc"}}},
+        {"result": {"XBT": {"balance": "1e999999"}}},  # would make every product with it raise
         {"result": {"XBT": {"balance": True}}},
         {"error": 5},
         {"nothing": 1},

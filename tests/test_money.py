@@ -51,3 +51,33 @@ def test_rows_sort_on_every_digit(sort: str) -> None:
     column = {"value": "usd_value", "amount": "quantity", "change": "change"}[sort]
     rows = [Row(f"P:{a}", "P", "Main", a, {column: v}) for a, v in (("AAA", small), ("ZZZ", big))]
     assert [r.asset for r in sort_rows(rows, sort, "quantity")] == ["ZZZ", "AAA"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("9" * 60, True),  # 60 digits: below 10^60
+        ("1e60", False),
+        ("-1" + "0" * 60, False),
+        ("0." + "0" * 59 + "1", True),  # 60 places
+        ("0." + "0" * 60 + "1", False),
+        ("1e-61", False),
+        ("0E-1000", False),  # a zero, but one that would carry a thousand places into every sum
+        ("1e999999", False),  # garbage from a venue that would make every product raise
+    ],
+)
+def test_amounts_beyond_sixty_digits_either_side_are_refused(raw: str, kept: bool) -> None:
+    if kept:
+        assert parse_amount(raw) == Decimal(raw)
+    else:
+        with pytest.raises(AmountError):
+            parse_amount(raw)
+
+
+def test_sums_of_products_of_the_widest_amounts_stay_exact() -> None:
+    from tui.money import add, mul
+
+    big, small = parse_amount("9" * 60), parse_amount("0." + "0" * 59 + "1")
+    assert big is not None and small is not None
+    total = add(mul(big, big), mul(small, small))  # (10^60 - 1)^2 + 10^-120 = 10^120 - 2*10^60 + 1 + 10^-120
+    assert str(total) == "9" * 59 + "8" + "0" * 59 + "1." + "0" * 119 + "1"

@@ -19,6 +19,9 @@ EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, traps=[decimal.In
 ROUNDED = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, rounding=decimal.ROUND_HALF_UP)
 CENT = Decimal("0.01")
 MAX_AMOUNT_CHARS = 128
+MAX_PLACES = 60  # an amount is below 10^60 and has at most 60 decimal places: every sum of products of two
+# such (a holding's worth, a total of worths, a move times 100) then has at most 242 digits, inside EXACT's 400,
+# so it is never rounded and never raises; "1e999999" from a venue is refused as garbage instead
 
 
 class AmountError(ValueError):
@@ -56,6 +59,10 @@ def parse_amount(value: object) -> Decimal | None:
         raise AmountError(f"expected an amount, got a {type(value).__name__}")
     if not amount.is_finite():
         raise AmountError(f"expected a finite amount, got {amount}")
+    if amount.adjusted() >= MAX_PLACES or amount.as_tuple().exponent < -MAX_PLACES:  # type: ignore[operator]
+        raise AmountError(
+            f"expected an amount below 10^{MAX_PLACES} with at most {MAX_PLACES} places, got {_excerpt(str(value))!r}"
+        )
     return amount
 
 
