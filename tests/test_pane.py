@@ -6,15 +6,18 @@ import html
 import re
 import textwrap
 from collections import defaultdict
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 
 from tui.money import Balance
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.ui.panes import VenuePane, View
 from tui.ui.rows import Baseline
+from tui.venues.errors import ErrorKind, VenueError
 
 
 def _snapshot(*amounts: str) -> VenueSnapshot:
@@ -149,31 +152,65 @@ async def test_rows_drawn_before_the_table_measured_them_are_drawn_again_at_full
         assert any("       1.5" in line for line in drawn), drawn
 
 
+def _header(*pieces: tuple[str, str | None]) -> tuple[Text, dict[str, tuple[int, int]]]:
+    """A header from (words, part) pieces, and where each part is (worked out here, not by the pane)."""
+    text, parts, at = Text(), {}, 0
+    for words, part in pieces:
+        text.append(words, style="red" if "⚑" in words else "")
+        if part is not None:
+            parts[part] = (at, at + len(words))
+        at += len(words)
+    return text, parts
+
+
 def test_a_header_too_long_for_two_lines_leaves_out_what_matters_least() -> None:
     """At 80 columns the INTX header with an alert needed three lines and its second was cut: "⚑ 1 alert (a
     lists". The round trip goes first, then the next refresh, then the key's hint; never the state or the flag."""
-    from rich.text import Text
-
     from tui.ui.panes import fit_header
 
-    parts = [" Coinbase INTX ", "3 portfolios", "● live", "updated 2 s ago", "next in 3 s", "rtt 0 ms"]
-    full = Text("  ".join([*parts, "worth $32,871,194.91 (loans $395,124.58)", "⚑ 1 alert (a lists them)"]))
-    assert fit_header(full, 200, tall=False).plain == full.plain  # room for all of it: nothing left out
-    assert fit_header(full, 100, tall=False).plain == full.plain.replace("rtt 0 ms  ", "rtt 0 ms\n", 1)
-    # widths worked out by hand from the parts' lengths: 54 up to "ago", 13 "  next in 3 s", 10 "  rtt 0 ms", 40 worth
     line_one = " Coinbase INTX   3 portfolios  ● live  updated 2 s ago"
     worth, flag = "worth $32,871,194.91 (loans $395,124.58)", "⚑ 1 alert (a lists them)"
-    assert fit_header(full, 76, tall=False).plain == f"{line_one}  next in 3 s\nrtt 0 ms  {worth}  {flag}"
-    assert fit_header(full, 70, tall=False).plain == f"{line_one}  next in 3 s\n{worth}  {flag}"
-    assert fit_header(full, 66, tall=False).plain == f"{line_one}\n{worth}  {flag}"
-    assert fit_header(full, 62, tall=False).plain == f"{line_one}\n{worth}  ⚑ 1 alert"
+    full, parts = _header(
+        (line_one, None),
+        ("  next in 3 s", "next"),
+        ("  rtt 0 ms", "rtt"),
+        (f"  {worth}  ⚑ 1 alert", None),
+        (" (a lists them)", "hint"),
+    )
+
+    def fit(width: int) -> str:
+        return fit_header(full, width, tall=False, parts=parts).plain
+
+    assert fit(200) == full.plain  # room for all of it: nothing left out
+    assert fit(100) == full.plain.replace("rtt 0 ms  ", "rtt 0 ms\n", 1)
+    # widths worked out by hand from the parts' lengths: 54 up to "ago", 13 "  next in 3 s", 10 "  rtt 0 ms", 40 worth
+    assert fit(76) == f"{line_one}  next in 3 s\nrtt 0 ms  {worth}  {flag}"
+    assert fit(70) == f"{line_one}  next in 3 s\n{worth}  {flag}"
+    assert fit(66) == f"{line_one}\n{worth}  {flag}"
+    assert fit(62) == f"{line_one}\n{worth}  ⚑ 1 alert"
+    assert fit(52) == f"{line_one}  {worth}  ⚑ 1 alert"  # all it can leave out
     # no break between parts gives two lines: the fewest left out that wrap word by word into two, here none
-    failing = Text("  ".join([" Kraken ", "● failing: " + "x" * 30 + " " + "y" * 30, "next in 3 s", "rtt 9 ms"]))
-    assert fit_header(failing, 60, tall=False).plain == failing.plain
+    failing, marks = _header((" Kraken   ● failing: " + "x" * 30 + " " + "y" * 30, None), ("  rtt 9 ms", "rtt"))
+    assert fit_header(failing, 60, tall=False, parts=marks).plain == failing.plain
     assert len(textwrap.wrap(failing.plain, 60)) == 2
-    assert fit_header(full, 52, tall=False).plain == f"{line_one}  {worth}  ⚑ 1 alert"  # all it can leave out
-    styled = fit_header(Text.assemble(("● live", "bold green"), "  rtt 0 ms  ", ("⚑ 1 alert", "red")), 12, False)
-    assert styled.plain == "● live\n⚑ 1 alert" and {str(span.style) for span in styled.spans} == {"bold green", "red"}
+    short, marks = _header(("● live", None), ("  rtt 0 ms", "rtt"), ("  ⚑ 1 alert", None))
+    styled = fit_header(short, 12, False, parts=marks)
+    assert styled.plain == "● live\n⚑ 1 alert" and [(s.start, s.end, str(s.style)) for s in styled.spans] == [
+        (7, 16, "red")
+    ]
+
+
+def test_a_header_leaves_out_its_own_parts_never_words_of_an_error() -> None:
+    """An error message may say "  rtt " too: the real round trip is what goes."""
+    from tui.ui.panes import fit_header, header_text
+
+    error = VenueError(ErrorKind.SERVER, "upstream said  rtt 40 ms  next in 3 s", retryable=True)
+    snap = replace(_snapshot("1"), error=error, failures=1, round_trip=0.04, next_refresh_at=5.0)
+    text, parts = header_text("Kraken", snap, paused=False, shown=1, now=2.0)
+    assert text.plain.count("rtt 40 ms") == 2 and text.plain.count("next in 3 s") == 2  # the error's, and the real
+    fitted = fit_header(text, 60, tall=False, parts=parts).plain
+    assert "upstream said  rtt 40 ms  next in 3 s" in fitted.replace("\n", "  ")
+    assert fitted.count("rtt 40 ms") == 1 and fitted.endswith("updated 2 s ago  next in 3 s")  # only rtt went
 
 
 def test_a_tall_header_stays_tall_near_its_width_and_still_breaks_between_parts() -> None:

@@ -373,22 +373,22 @@ class VenuePane(Vertical):
         height must change: a header that is shorter while a refresh runs keeps its height until it ends."""
         if not self.live:
             return
-        text = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
+        text, parts = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
         text.append_text(worth_text(self.worth, self.venue_name, self.kind, self.now(), self.view.mask))
         if self.via:
             text.append(f"  via {self.via}", style="bold cyan")
         alerts = len({key for key, _ in self.flagged})
         if alerts:
-            text.append(
-                f"  ⚑ {alerts} alert{'s' if alerts != 1 else ''} (a lists them)", style="bold white on dark_red"
-            )
+            flag, hint = f"  ⚑ {alerts} alert{'s' if alerts != 1 else ''}", " (a lists them)"
+            parts["hint"] = (len(text.plain) + len(flag), len(text.plain) + len(flag) + len(hint))
+            text.append(flag + hint, style="bold white on dark_red")
         width = self._header.content_region.width
         if width <= 0:  # hidden, or not laid out yet: showing it lays it out, so no layout pass for this
             self._header.update(text, layout=False)
             self._header_shown = None
             return
         height = self._header.size.height
-        text = fit_header(text, width, tall=height > 1)
+        text = fit_header(text, width, tall=height > 1, parts=parts)
         if (text, width) == self._header_shown:  # a second passed and nothing in the header says so
             return
         self._header_shown = (text, width)
@@ -397,12 +397,16 @@ class VenuePane(Vertical):
         self._header.update(text, layout=lines > height or (lines < height and not refreshing))
 
 
-def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Text:
-    text = Text()
+Parts = dict[str, tuple[int, int]]  # where in a header each part it may leave out is: (start, end)
+
+
+def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> tuple[Text, Parts]:
+    """A venue's header, and where in it are the parts `fit_header` may leave out."""
+    text, parts = Text(), Parts()
     text.append(f" {name} ", style="bold reverse")
     if snap is None:
         text.append("  connecting…", style="italic")
-        return text
+        return text, parts
     if snap.kind == "totals":
         assets = sum(len(a.balances) for a in snap.accounts)
         text.append(f"  {assets} asset{'s' if assets != 1 else ''} across every venue")
@@ -437,15 +441,20 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     if age is not None:
         text.append(f"  updated {ago(age)} ago", style="dim")
     if snap.next_refresh_at is not None and not paused and not snap.refreshing:
-        text.append(f"  next in {ago(math.ceil(max(0.0, snap.next_refresh_at - now)))}", style="dim")
+        _append_part(text, parts, "next", f"  next in {ago(math.ceil(max(0.0, snap.next_refresh_at - now)))}", "dim")
     if snap.round_trip is not None:
-        text.append(f"  rtt {snap.round_trip * 1000:.0f} ms", style="dim")
+        _append_part(text, parts, "rtt", f"  rtt {snap.round_trip * 1000:.0f} ms", "dim")
     if snap.note:
         text.append(f"  ⚠ {snap.note}", style="yellow")
     total = sum(len(a.balances) for a in snap.accounts)
     if shown != total:
         text.append(f"  showing {shown} of {total}", style="italic")
-    return text
+    return text, parts
+
+
+def _append_part(text: Text, parts: Parts, part: str, words: str, style: str) -> None:
+    parts[part] = (len(text.plain), len(text.plain) + len(words))
+    text.append(words, style=style)
 
 
 def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask: bool) -> Text:
@@ -477,19 +486,21 @@ def worth_text(worth: Appraisal | None, venue: str, kind: str, now: float, mask:
     return text
 
 
-LEAST_NEEDED = ("  rtt ", "  next in ", " (a lists them)")  # what a header too long for two lines leaves out,
-# first to last: the alert flag, the venue's state and what it is worth are never cut off
+LEAST_NEEDED = ("rtt", "next", "hint")  # what a header too long for two lines leaves out, first to last: the
+# round trip, the next refresh, the alerts key's hint; the venue's state, its worth and the alert flag never
 
 
-def fit_header(text: Text, width: int, tall: bool) -> Text:
-    """`fold_header`, leaving out the fewest of what matters least so that the header breaks between two
-    parts into two lines; failing that, the fewest so that it wraps word by word into two, nothing cut off."""
+def fit_header(text: Text, width: int, tall: bool, parts: Parts | None = None) -> Text:
+    """`fold_header`, leaving out the fewest of `parts` (what matters least) so that the header breaks
+    between two parts into two lines; failing that, the fewest so that it wraps word by word into two,
+    nothing cut off. Parts are found where they were written, not by their words: an error may say "rtt"."""
     folded = fold_header(text, width, tall)
     if "\n" in folded.plain or folded.cell_len <= width:
         return folded
+    parts = dict(parts or {})
     shorter = [folded]
     for part in LEAST_NEEDED:
-        text = _without(text, part)
+        text = _without(text, parts, part)
         shorter.append(fold_header(text, width, tall))
         if "\n" in shorter[-1].plain or shorter[-1].cell_len <= width:
             return shorter[-1]
@@ -499,13 +510,15 @@ def fit_header(text: Text, width: int, tall: bool) -> Text:
 _MEASURE = Console(file=io.StringIO())  # measures how a header wraps word by word; prints nothing
 
 
-def _without(text: Text, part: str) -> Text:
-    """`text` without the part that starts with `part` (up to the next part, two spaces on)."""
-    start = text.plain.find(part)
-    if start < 0:
+def _without(text: Text, parts: Parts, part: str) -> Text:
+    """`text` without `part`; `parts` then says where the others are in what is left."""
+    if part not in parts:
         return text
-    end = text.plain.find("  ", start + len(part)) if part.startswith("  ") else start + len(part)
-    return text[:start] + (text[end:] if end >= 0 else Text())
+    start, end = parts.pop(part)
+    for other, (a, b) in parts.items():
+        if a >= end:
+            parts[other] = (a - (end - start), b - (end - start))
+    return text[:start] + text[end:]
 
 
 def fold_header(text: Text, width: int, tall: bool) -> Text:
