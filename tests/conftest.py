@@ -148,7 +148,10 @@ class Attached:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.append(json.loads(line))
+            try:
+                self.lines.append(json.loads(line))
+            except json.JSONDecodeError:  # kept, to be shown by whatever then waits for a line in vain
+                self.lines.append({"event": "not JSON", "line": line})
 
     def new(self) -> set[tuple[str, str, str]]:
         return {(ln["venue"], ln["account"]["id"], ln["asset"]) for ln in self.lines if ln["event"] == "new"}

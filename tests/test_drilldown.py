@@ -155,3 +155,48 @@ async def test_values_that_land_on_a_screen_being_taken_down_are_not_drawn(sim: 
         alerts.refresh_alerts()
         app.on_venue_updated(VenueUpdated(kraken.index, kraken.snapshot))  # and the app is still well
         assert app.screen is not screen and app.is_running
+
+
+async def test_a_screen_being_taken_down_is_not_drawn_into(sim: Simulator) -> None:
+    """While Textual removes a screen (the app closing prunes the one on top), its widgets may still be there:
+    nothing is drawn into them, so none is half gone when it is written to."""
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, _ = await loaded(pilot)
+        await open_row(pilot, kraken, kraken.cursor_key() or "")
+        screen = app.screen
+        assert isinstance(screen, KrakenDetailScreen)
+        await until(pilot, lambda: "%" in shown(screen)["share of vault"] and screen.worth is not None)
+        box = screen.query_one("#worth")
+        assert box.styles.display == "block"
+        removing = screen.remove()  # as the app closing does: the screen is still on top, its widgets still there
+        assert screen.children
+        screen.show_worth(None)  # drawn, this would hide the box
+        assert box.styles.display == "block"
+        await removing
+
+
+async def test_a_drill_down_under_help_or_the_alerts_keeps_up(sim: Simulator) -> None:
+    """Help and the alerts view open over a drill-down: it still takes each refresh and its values, so it is
+    current the moment the operator comes back to it."""
+    from tui.ui.screens import AlertsScreen, HelpScreen
+
+    vault = next(iter(sim.market.vaults))
+    sim.market.set_kraken(vault, "XBT", "3", "0")
+    app = make_app(sim)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, _ = await loaded(pilot)
+        await open_row(pilot, kraken, f"{vault}:XBT")
+        screen = app.screen
+        assert isinstance(screen, KrakenDetailScreen)
+        await until(pilot, lambda: "%" in shown(screen)["share of vault"])
+        for key, over in (("question_mark", HelpScreen), ("a", AlertsScreen)):
+            await pilot.press(key)
+            assert isinstance(app.screen, over)
+            moved = "4.25" if over is HelpScreen else "5.5"
+            sim.market.set_kraken(vault, "XBT", moved, "0")
+            worth_before = screen.worth
+            await until(pilot, lambda m=moved: shown(screen)["balance"] == m, timeout=30)  # a refresh, underneath
+            await until(pilot, lambda w=worth_before: screen.worth is not w)
+            await pilot.press("escape")
+            assert app.screen is screen

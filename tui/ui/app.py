@@ -191,9 +191,9 @@ class BalanceApp(App[int]):
         pane.show(message.snapshot)
         if not message.snapshot.refreshing:
             self._after_refresh(message.snapshot)
-        screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
-            screen.update_from(message.snapshot)
+        for screen in self.screen_stack:  # one under help or the alerts keeps up too
+            if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
+                screen.update_from(message.snapshot)
 
     def on_prices_updated(self, message: PricesUpdated) -> None:
         if self.panes and not self.panes[0].live:  # prices that arrive while the app closes
@@ -210,9 +210,9 @@ class BalanceApp(App[int]):
             self.totals_pane.show(outcome.totals)
         for pane in self.all_panes:
             pane.show_worth(outcome.worth)
-        screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, Drilldown):
-            screen.show_worth(outcome.worth)
+        for drilldown in self.screen_stack:
+            if isinstance(drilldown, Drilldown):
+                drilldown.show_worth(outcome.worth)
         alerts = self.monitor.alerts
         for pane in self.all_panes:
             pane.flag(alerts.flagged(TOTALS if pane is self.totals_pane else pane.venue_name))
@@ -220,9 +220,9 @@ class BalanceApp(App[int]):
             if event.alert.rule.command:
                 self._page(event.alert.rule.command, event.alert.to_json())
         self._announce(outcome.events)
-        screen = self.screen_stack[-1] if self.screen_stack else None
-        if isinstance(screen, AlertsScreen):
-            screen.refresh_alerts()
+        for view in self.screen_stack:
+            if isinstance(view, AlertsScreen):
+                view.refresh_alerts()
 
     def _announce(self, events: list[Event]) -> None:
         """One bell for a refresh that fires anything; a notice per alert, or one for many (the view lists them)."""
