@@ -14,7 +14,7 @@ from tests.test_app import loaded, refreshed
 from tui.config import parse
 from tui.sim import Simulator
 from tui.ui.app import BalanceApp
-from tui.ui.screens import AlertsScreen
+from tui.ui.screens import AlertsScreen, HelpScreen
 
 PAGER = "import sys, pathlib; pathlib.Path(sys.argv[1]).open('a').write(sys.stdin.read())"
 
@@ -62,9 +62,13 @@ async def test_a_breach_marks_rings_once_pages_and_clears(sim: Simulator, tmp_pa
         assert isinstance(view, AlertsScreen)
         assert "1 firing" in str(view.query_one("#alerts-title").render())
 
+        await pilot.press("question_mark")  # help over it: the view underneath still follows
+        assert isinstance(app.screen, HelpScreen)
+
         sim.market.set_intx(main, "USDC", max_withdraw_amount="10000")
         await refreshed(pilot, coinbase)  # the alerts view open across a refresh (and its prices) follows it
         await until(pilot, lambda: "0 firing · 1 cleared" in str(view.query_one("#alerts-title").render()))
+        await pilot.press("escape")
         assert app.screen is view
         await pilot.press("escape")
         assert coinbase.flagged == set() and not app.monitor.alerts.active

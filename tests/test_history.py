@@ -75,6 +75,24 @@ def test_a_series_starts_with_the_value_in_force(tmp_path: Path) -> None:
     history.close()
 
 
+def test_a_recorded_value_that_is_no_amount_is_left_out_of_a_series(tmp_path: Path) -> None:
+    """An older release recorded what a venue sent, "9e999999" included: drawn, it would raise deep inside."""
+    path = tmp_path / "h.sqlite3"
+    history, tracker = History(path), ChangeTracker()
+    for at, value in ((100.0, "1"), (300.0, "3")):
+        history.record(tracker.diff(_venue(value, at)))
+    history.flush()
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT * FROM changes WHERE value = '3'").fetchone()
+        for at, bad in ((150.0, "9e999999"), (200.0, "NaN")):
+            db.execute("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", (at, *row[1:5], bad))
+    assert history.series("Kraken", "V1", "XBT", "balance", since=50.0) == [
+        (100.0, Decimal("1")),
+        (300.0, Decimal("3")),
+    ]
+    history.close()
+
+
 WRITER = """
 import sys, time
 from decimal import Decimal

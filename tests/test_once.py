@@ -10,6 +10,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli, write_config
 from tui.sim import Simulator
 from tui.venues import intx
@@ -134,3 +136,18 @@ def test_back_to_back_runs_wait_out_the_kraken_counter_instead_of_failing(sim: S
     codes = [run_cli("--once", "--format", "json", "--config", str(sim_config)).returncode for _ in range(3)]
     assert codes == [0, 0, 0]
     assert sim.count("kraken", verdict="rate-limited") == 1
+
+
+@pytest.mark.parametrize("price", ["1e999999", "abc", "sNaN", "NaN", "-1", None])
+def test_a_served_price_that_is_no_price_is_a_contract_error(sim_config: Path, price: object) -> None:
+    """An attached viewer appraises again from the served prices: one that is not an amount it can multiply
+    exactly (or a negative one) is refused like any other broken document, not raised from deep inside."""
+    from tui.snapshot.contract import ContractError, from_contract
+
+    done = run_cli("--once", "--config", str(sim_config), "--format", "json")
+    doc = json.loads(done.stdout)
+    assert from_contract(doc).appraisal is not None  # the document as served is read
+    asset = next(iter(doc["prices"]["usd_prices"]))
+    doc["prices"]["usd_prices"][asset]["usd"] = price
+    with pytest.raises(ContractError):
+        from_contract(doc)

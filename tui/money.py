@@ -19,9 +19,10 @@ EXACT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, traps=[decimal.In
 ROUNDED = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, rounding=decimal.ROUND_HALF_UP)
 CENT = Decimal("0.01")
 MAX_AMOUNT_CHARS = 128
-MAX_PLACES = 60  # an amount is below 10^60 and has at most 60 decimal places: every sum of products of two
-# such (a holding's worth, a total of worths, a move times 100) then has at most 242 digits, inside EXACT's 400,
-# so it is never rounded and never raises; "1e999999" from a venue is refused as garbage instead
+MAX_PLACES = 60  # an amount is below 10^60 and has at most 60 decimal places: a product of two such has at most
+# 240 digits and one of three (a percent alert on a worth: its |value| x threshold) at most 360, a sum of a
+# million of them a few more: all inside EXACT's 400, so never rounded and never raising. "1e999999" from a
+# venue is refused as garbage instead
 
 
 class AmountError(ValueError):

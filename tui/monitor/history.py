@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tui.config import Config
-from tui.money import fmt
+from tui.money import AmountError, fmt, parse_amount
 from tui.monitor.changes import Change
 
 SCHEMA = """
@@ -181,7 +181,15 @@ class History:
                 (*key, since),
             ).fetchall()
         points = [(max(at, since), value) for at, value in before] + list(after)
-        return [(at, Decimal(value)) for at, value in points if value is not None]
+        return [(at, amount) for at, value in points if (amount := _amount(value)) is not None]
+
+
+def _amount(value: str | None) -> Decimal | None:
+    """A recorded value, or None for one that is no amount (written by an older release, or by hand)."""
+    try:
+        return parse_amount(value)
+    except AmountError:
+        return None
 
 
 def query(

@@ -190,10 +190,18 @@ def _account(data: Mapping[str, Any], amounts: tuple[str, ...]) -> AccountSnapsh
     )
 
 
+def _price(value: object) -> Decimal:
+    """A USD price as the poller's own source takes them (kraken_prices.last_trades): an amount, not below zero."""
+    price = parse_amount(value)
+    if price is None or price < 0:
+        raise AmountError(f"expected a price not below zero, got {str(value)[:40]!r}")
+    return price
+
+
 def _book(data: Mapping[str, Any]) -> PriceBook | None:
     if data.get("source") in (None, "none"):
         return None
-    prices = {a: Price(Decimal(p["usd"]), str(p["pair"])) for a, p in (data.get("usd_prices") or {}).items()}
+    prices = {a: Price(_price(p["usd"]), str(p["pair"])) for a, p in (data.get("usd_prices") or {}).items()}
     error = _error(data.get("error_kind"), data.get("error")) if data.get("error") else None
     return PriceBook(
         str(data["source"]),
