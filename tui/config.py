@@ -251,18 +251,17 @@ def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
     try:
         if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
             raise InvalidOperation
-        text = str(raw).strip().rstrip("%") if percent else str(raw).strip()
-        if not Decimal(text).is_finite():
+        threshold = Decimal(str(raw).strip().rstrip("%") if percent else str(raw).strip())
+        if not threshold.is_finite():
             raise InvalidOperation
     except InvalidOperation:
         raise bad(
             'must be a number, e.g. 10000 or "10000.50"' + (' or a percentage "5%"' if kind == "change" else ""), kind
         ) from None
     try:
-        parse_amount(text)  # the same range as an amount from a venue: it is compared exactly with them
+        parse_amount(threshold)  # the same range as an amount from a venue: it is compared exactly with them
     except AmountError:
         raise bad(f"must be below 10^{MAX_PLACES} with at most {MAX_PLACES} decimal places", kind) from None
-    threshold = Decimal(text)
     window = 300.0
     if "window" in table:
         if kind != "change":
