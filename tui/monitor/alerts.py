@@ -9,7 +9,7 @@ stale data says so, with the data's age. No Textual here: the app shows what thi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -117,63 +117,53 @@ class Event:
     fired: bool  # False: cleared
 
 
-def _everything(value: Decimal) -> bool:
-    return True
-
-
-def _positive(value: Decimal) -> bool:
-    return value > 0
-
-
-def _negative(value: Decimal) -> bool:
-    return value < 0
-
-
-# (which values a queue keeps, whether a new value beats the last point kept): the lowest, the highest, and
-# for percent rules the smallest above zero and the largest below it
-_LOWEST = (_everything, Decimal.__le__)
-_HIGHEST = (_everything, Decimal.__ge__)
-_NEAREST_ABOVE_ZERO = (_positive, Decimal.__le__)
-_NEAREST_BELOW_ZERO = (_negative, Decimal.__ge__)
-_ABSOLUTE = (_LOWEST, _HIGHEST)
-_PERCENT = (_LOWEST, _HIGHEST, _NEAREST_ABOVE_ZERO, _NEAREST_BELOW_ZERO)
+Point = tuple[Decimal, float | None]  # a value, and when it stopped being in force (None: it still is)
 
 
 class _Watch:
     """The values a change rule must compare with over its window, the value in force when the window starts
-    included: the lowest and the highest, and for a percent rule also the nearest to zero on either side.
+    included: the lowest and the highest, and for a percent rule also the smallest above zero and the largest
+    below it.
 
     The farthest any earlier value is from now, in amount, is the lowest or the highest; in percent of the
     earlier value, for values of one sign it is too, but across zero it is the one nearest zero on the other
     side (-100 → -1 → 5 moves 600 % from the -1). Each is a monotonic queue that keeps only the points that can
-    still be an extreme (a balance moving both ways costs a handful, not one per step); each point is (value,
-    when it stopped being in force). Lists, not deques: a deque is 760 bytes empty, and a rule on a thousand
-    calm balances keeps a thousand of these."""
+    still be an extreme (a balance moving both ways costs a handful, not one per step). Lists, not deques: a
+    deque is 760 bytes empty, and a rule on a thousand calm balances keeps a thousand of these."""
 
-    __slots__ = ("kinds", "queues")
+    __slots__ = ("queues",)
 
     def __init__(self, percent: bool = False) -> None:
-        self.kinds = _PERCENT if percent else _ABSOLUTE
-        self.queues: tuple[list[tuple[Decimal, float | None]], ...] = tuple([] for _ in self.kinds)
+        self.queues: tuple[list[Point], ...] = ([], [], [], []) if percent else ([], [])
 
     def observe(self, now: float, value: Decimal, window: float) -> None:
-        lowest = self.queues[0]
+        queues = self.queues
+        lowest = queues[0]
         if not lowest or lowest[-1][0] != value:  # the lowest queue always ends with the value in force
-            for (keeps, beats), queue in zip(self.kinds, self.queues, strict=True):
+            for queue in queues:
                 if queue and queue[-1][1] is None:
                     queue[-1] = (queue[-1][0], now)  # the value in force until now
-                if keeps(value):
-                    while queue and beats(value, queue[-1][0]):
-                        queue.pop()
-                    queue.append((value, None))
-        for queue in self.queues:
-            expired = 0
-            while expired < len(queue) and (end := queue[expired][1]) is not None and end <= now - window:
-                expired += 1
-            del queue[:expired]
+            _push(lowest, value, value.__le__)
+            _push(queues[1], value, value.__ge__)
+            if len(queues) > 2 and value:
+                _push(queues[2], value, value.__le__) if value > 0 else _push(queues[3], value, value.__ge__)
+        start = now - window
+        for queue in queues:
+            if queue and (end := queue[0][1]) is not None and end <= start:
+                expired = 1
+                while expired < len(queue) and (end := queue[expired][1]) is not None and end <= start:
+                    expired += 1
+                del queue[:expired]
 
     def extremes(self) -> list[Decimal]:
         return [queue[0][0] for queue in self.queues if queue]
+
+
+def _push(queue: list[Point], value: Decimal, beats: Callable[[Decimal], bool]) -> None:
+    """`value` onto a monotonic queue, after dropping the points it beats (they can no longer be an extreme)."""
+    while queue and beats(queue[-1][0]):
+        queue.pop()
+    queue.append((value, None))
 
 
 class Alerts:
@@ -319,6 +309,8 @@ class Alerts:
         if watch is None:
             return None
         for before in watch.extremes():
+            if before == value:  # a calm balance: every extreme is the value now
+                continue
             moved = sub(value, before).copy_abs()  # abs() would round to the default context
             if rule.percent:  # moved > |before| × threshold / 100, without a division to round
                 breached = before != 0 and mul(moved, HUNDRED) > mul(before.copy_abs(), rule.threshold)
