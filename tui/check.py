@@ -7,6 +7,7 @@ import sys
 import time
 
 from tui.config import Config, ConfigError, resolve_secrets
+from tui.untrusted import visible
 from tui.venues.errors import ErrorKind, VenueError
 
 ADVICE: dict[ErrorKind, str] = {
@@ -36,24 +37,24 @@ ADVICE: dict[ErrorKind, str] = {
 
 
 def diagnose(error: VenueError) -> str:
-    return f"{ADVICE.get(error.kind, 'failed')}\n      venue said: {error.message}"
+    return f"{ADVICE.get(error.kind, 'failed')}\n      venue said: {visible(error.message)}"
 
 
 def run_check(config: Config) -> int:
     """Exit 0 when every venue answered a signed call, 1 otherwise (each failure explained)."""
-    print(f"{config.path}: valid; {len(config.venues)} venue(s), refresh every {config.refresh_seconds:g} s")
+    print(f"{visible(config.path)}: valid; {len(config.venues)} venue(s), refresh every {config.refresh_seconds:g} s")
     if not config.venues:
         print("no [[venue]] configured yet: add one (see the template from `balance-tui config init`)")
         return 1
     results = asyncio.run(_check_all(config))
     failed = 0
     for venue, (outcome, took) in zip(config.venues, results, strict=True):
-        label = f"{venue.name} ({venue.kind.kind}, {venue.base_url})"
+        label = visible(f"{venue.name} ({venue.kind.kind}, {venue.base_url})")
         if isinstance(outcome, str):
             print(f"  ok    {label}: {outcome} in {took * 1000:.0f} ms")
         elif isinstance(outcome, ConfigError):
             failed += 1
-            print(f"  FAIL  {label}: a secret is not loaded, so the venue was not called\n      {outcome}")
+            print(f"  FAIL  {label}: a secret is not loaded, so the venue was not called\n      {visible(outcome)}")
         else:
             failed += 1
             print(f"  FAIL  {label}: {diagnose(outcome)}")
@@ -69,7 +70,7 @@ def _check_prices(config: Config) -> str:
     from tui.venues import http
     from tui.venues.kraken_prices import KrakenPrices
 
-    label = f"prices ({config.prices.source}, {config.prices.base_url})"
+    label = visible(f"prices ({config.prices.source}, {config.prices.base_url})")
 
     async def pairs() -> int:
         async with http.new_client(config.prices.base_url) as web:

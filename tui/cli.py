@@ -365,6 +365,6 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _err(message: str) -> None:
-    from tui.credentials import redact
+    from tui.stderr import say
 
-    print(f"balance-tui: {redact(message)}", file=sys.stderr)
+    say(message)

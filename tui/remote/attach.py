@@ -15,6 +15,8 @@ from tui.remote.client import AttachError, ServerClient
 from tui.remote.source import RemoteSource
 from tui.remote.viewer import viewer_config
 from tui.snapshot.model import Snapshot
+from tui.stderr import say
+from tui.untrusted import json_line
 
 EXIT_USAGE = 2
 
@@ -73,14 +75,17 @@ async def _follow(client: ServerClient) -> None:
         except AttachError as exc:
             if exc.usage:
                 raise
-            print(f"balance-tui: {exc.message}; trying again in {retry:.0f} s", file=sys.stderr, flush=True)
+            say(f"{exc.message}; trying again in {retry:.0f} s")
         await asyncio.sleep(retry)
         retry = min(retry * 2, 8.0)
 
 
 class Shown:
     """What an attached --watch has printed, so a reconnection's replay of the whole state prints only what
-    changed meanwhile (as a local --watch would have), and the server's own notices go to stderr."""
+    changed meanwhile (as a local --watch would have), and the server's own notices go to stderr.
+
+    Only JSON objects are passed on, and with the characters that could steer a terminal as JSON escapes: a
+    line that is anything else is refused with a note, never printed (it could be any bytes at all)."""
 
     def __init__(self) -> None:
         self._balances: dict[tuple[object, ...], object] = {}
@@ -89,11 +94,14 @@ class Shown:
         try:
             event = json.loads(line)
         except ValueError:
-            return line
+            event = None
         if not isinstance(event, dict):
-            return line
+            refused = f"{line[:60]}…" if len(line) > 60 else line
+            say(f"the server sent a line that is not a JSON object, not shown: {refused}")
+            return None
+        line = json_line(line)
         if event.get("event") == "dropped":
-            print(f"balance-tui: the server dropped this viewer: it {event.get('reason')}", file=sys.stderr)
+            say(f"the server dropped this viewer: it {event.get('reason')}")
             return None
         account = event.get("account")
         if event.get("event") in ("new", "changed", "removed") and isinstance(account, dict):
@@ -120,5 +128,5 @@ def attached_viewer(url: str, token: Secret | None) -> tuple[Config, RemoteSourc
 
 
 def refused(exc: AttachError) -> int:
-    print(f"balance-tui: {exc.message}", file=sys.stderr)
+    say(exc.message)
     return EXIT_USAGE if exc.usage else 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sqlite3
 import sys
 import time
@@ -12,9 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tui.config import ConfigError, load, parse_span
-from tui.money import align
+from tui.money import AmountError, align, parse_amount
 from tui.monitor.history import HistoryError, Point, connect, default_path, path_for, query
 from tui.snapshot.model import iso
+from tui.stderr import say
+from tui.untrusted import csv_cell, json_text, visible
 
 
 def parse_since(text: str, now: float | None = None) -> float:
@@ -47,39 +48,44 @@ def run_history(config_path: Path, *, venue: str | None, asset: str | None, sinc
         raise ConfigError(None, str(exc)) from None
     path = history_path(config_path)
     if not path.exists():
-        print(f"balance-tui: no history yet at {path}: the live TUI records it as it runs", file=sys.stderr)
+        say(f"no history yet at {path}: the live TUI records it as it runs")
         return 0
     try:
         db = connect(path)
         points = query(db, venue=venue, asset=asset, since=start)
     except (HistoryError, sqlite3.Error) as exc:  # a damaged file is a message, never a traceback
-        print(f"balance-tui: {exc}", file=sys.stderr)
+        say(exc)
         return 1
     sys.stdout.write(render(points, fmt))
     return 0
 
 
 def render(points: list[Point], fmt: str) -> str:
+    """The rows as asked. A history file is text from outside too (written by an older release, or by hand):
+    its words are made visible in the table and inert in the CSV, and a value that is no amount is shown as
+    words, never aligned as digits."""
     if fmt == "json":
-        return json.dumps([_record(p) for p in points], indent=1, ensure_ascii=False) + "\n"
+        return json_text([_record(p) for p in points], indent=1) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(
             out, fieldnames=("at", "venue", "account", "asset", "field", "value"), lineterminator="\n"
         )
         writer.writeheader()
-        writer.writerows(_record(p) for p in points)
+        for point in points:
+            record = _record(point)
+            writer.writerow({k: v if v is None or _is_amount(v, k) else csv_cell(v) for k, v in record.items()})
         return out.getvalue()
     if not points:
         return "no changes recorded for that selection\n"
     columns = [
         ["time", *(iso(p.at) for p in points)],
-        ["venue", *(p.venue for p in points)],
-        ["account", *(p.account for p in points)],
-        ["asset", *(p.asset for p in points)],
-        ["field", *(p.field for p in points)],
+        ["venue", *(visible(p.venue) for p in points)],
+        ["account", *(visible(p.account) for p in points)],
+        ["asset", *(visible(p.asset) for p in points)],
+        ["field", *(visible(p.field) for p in points)],
     ]
-    values = align([p.value if p.value is not None else "" for p in points])
+    values = align([_value_text(p.value) for p in points])
     columns.append(["value", *(v if v.strip() else "(gone)" for v in values)])
     widths = [max(len(cell) for cell in column) for column in columns]
     lines = [
@@ -87,6 +93,24 @@ def render(points: list[Point], fmt: str) -> str:
         for i in range(len(points) + 1)
     ]
     return "\n".join(lines) + "\n"
+
+
+def _is_amount(text: str, column: str) -> bool:
+    """Whether a CSV cell is an amount left as it is: the time we wrote, or a value that parses as one."""
+    if column == "at":
+        return True
+    if column != "value":
+        return False
+    try:
+        return parse_amount(text) is not None
+    except AmountError:
+        return False
+
+
+def _value_text(value: str | None) -> str:
+    if value is None:
+        return ""
+    return value if _is_amount(value, "value") else visible(value)
 
 
 def _record(point: Point) -> dict[str, str | None]:

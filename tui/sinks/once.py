@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +14,8 @@ from tui.config import load
 from tui.money import align, dollars
 from tui.snapshot.contract import to_contract
 from tui.snapshot.model import Snapshot, iso
+from tui.stderr import say
+from tui.untrusted import csv_cell, json_text, visible
 from tui.venues import intx, kraken
 
 TABLE_FIELDS = {
@@ -23,6 +24,7 @@ TABLE_FIELDS = {
 }
 WORTH_FIELDS = ("usd_price", "usd_value", "loan_usd_value")
 CSV_FIELDS = ("venue", "kind", "account_id", "account_name", "asset", *kraken.FIELDS, *intx.FIELDS, *WORTH_FIELDS)
+CSV_TEXT = frozenset(("venue", "kind", "account_id", "account_name", "asset", *intx.LABELS))  # words, not amounts
 
 
 def run_once(path: Path, fmt: str = "table") -> int:
@@ -45,21 +47,21 @@ def print_snapshot(result: Snapshot, fmt: str) -> int:
     for venue in result.venues:
         error = venue.first_error()
         if error is not None:
-            print(f"balance-tui: {venue.name}: {error.message}", file=sys.stderr)
+            say(f"{venue.name}: {error.message}")
     return 0 if result.ok else 1
 
 
 def render(snapshot: Snapshot, fmt: str) -> str:
     contract = to_contract(snapshot)
     if fmt == "json":
-        return json.dumps(contract, indent=1) + "\n"
+        return json_text(contract, indent=1, ensure_ascii=True) + "\n"
     if fmt == "csv":
         return _csv(contract)
     return _table(snapshot, contract)
 
 
 def _csv(contract: dict[str, Any]) -> str:
-    """One row per balance, every amount and value exact (as in the JSON)."""
+    """One row per balance, every amount and value exact (as in the JSON); text cells inert in a spreadsheet."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -67,7 +69,8 @@ def _csv(contract: dict[str, Any]) -> str:
         for account in venue["accounts"]:
             for balance in account["balances"]:
                 where = {"venue": venue["name"], "kind": venue["kind"], "account_id": account["id"]}
-                writer.writerow({**where, "account_name": account["name"], **balance})
+                row = {**where, "account_name": account["name"], **balance}
+                writer.writerow({k: csv_cell(v) if k in CSV_TEXT and v is not None else v for k, v in row.items()})
     return out.getvalue()
 
 
@@ -76,13 +79,18 @@ def _table(snapshot: Snapshot, contract: dict[str, Any]) -> str:
     blocks = [f"balance-tui snapshot at {iso(snapshot.generated_at)}"]
     for venue, shown in zip(snapshot.venues, contract["venues"], strict=True):
         error = venue.first_error()
-        status = "ok" if venue.ok else f"FAILED: {error.message if error else 'no data'}"
+        status = "ok" if venue.ok else f"FAILED: {visible(error.message) if error else 'no data'}"
         worth = f", worth ${_dollars(shown['usd_value'])}" if shown["usd_value"] is not None else ""
-        blocks.append(f"\n== {venue.name} ({venue.kind}): {status}{worth}")
+        blocks.append(f"\n== {visible(venue.name)} ({venue.kind}): {status}{worth}")
         fields = TABLE_FIELDS.get(venue.kind, ())
         header = ("account", "asset", *fields, "value (USD)")
         rows = [
-            (account["name"], balance["asset"], *(balance.get(f) or "" for f in fields), _value(balance))
+            (
+                visible(account["name"]),
+                visible(balance["asset"]),
+                *(balance.get(f) or "" for f in fields),
+                _value(balance),
+            )
             for account in shown["accounts"]
             for balance in account["balances"]
         ]
@@ -120,14 +128,14 @@ def _worth_lines(contract: dict[str, Any]) -> str:
         return '\nvalues: off ([prices] source = "none")'
     lines = ["", f"prices: {prices['source']}, fetched {prices['fetched_at'] or 'never'}"]
     if prices["error"]:
-        lines.append(f"prices failing: {prices['error']}")
+        lines.append(f"prices failing: {visible(prices['error'])}")
     if contract["usd_total"] is not None:
         lines.append(
             f"worth: ${_dollars(contract['usd_total'])} gross, ${_dollars(contract['usd_loans'])} loans, "
             f"${_dollars(contract['usd_net'])} net"
         )
     if contract["unpriced"]:
-        lines.append(f"unpriced (not counted): {', '.join(contract['unpriced'])}")
+        lines.append(f"unpriced (not counted): {visible(', '.join(contract['unpriced']))}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ the server.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from tui.sinks.fanout import Fanout
 from tui.sinks.watch import Lines, encode
 from tui.snapshot.contract import to_contract
 from tui.snapshot.model import Snapshot, VenueSnapshot
+from tui.untrusted import json_text
 
 
 class Poller:
@@ -76,7 +76,7 @@ class Poller:
     def contract(self) -> bytes:
         """`/snapshot`: the `--once --format json` document, built once per change."""
         if self._contract is None:
-            self._contract = json.dumps(to_contract(self.snapshot()), ensure_ascii=False).encode()
+            self._contract = json_text(to_contract(self.snapshot())).encode()
         return self._contract
 
     def state(self) -> bytes:

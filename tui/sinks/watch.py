@@ -9,7 +9,6 @@ values keep the contract of `--once`: exact strings, `null` where there is nothi
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ from tui.monitor.changes import NEW, Change, ChangeTracker
 from tui.monitor.valuation import Appraisal, appraise
 from tui.snapshot.contract import balance_record, firm_record
 from tui.snapshot.model import VenueSnapshot, iso
+from tui.untrusted import json_text
 
 
 def change_line(change: Change, worth: Appraisal | None) -> dict[str, Any]:
@@ -135,8 +135,9 @@ def known(snapshot: VenueSnapshot) -> list[Change]:
 
 
 def encode(line: dict[str, Any]) -> str:
-    """One line of the stream, as written (the same bytes on stdout and to every viewer of a server)."""
-    return json.dumps(line, ensure_ascii=False) + "\n"
+    """One line of the stream, as written (the same bytes on stdout and to every viewer of a server): text from
+    outside as JSON escapes where it could steer a terminal."""
+    return json_text(line) + "\n"
 
 
 class Stream:

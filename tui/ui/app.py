@@ -16,11 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -36,6 +38,7 @@ from tui.snapshot.source import SnapshotSource
 from tui.ui.panes import BalanceTable, VenuePane, View
 from tui.ui.rows import SORT_LABELS, SORTS, Baseline
 from tui.ui.screens import AlertsScreen, Drilldown, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
+from tui.untrusted import visible
 
 TOTALS_MIN_HEIGHT = 30  # below this, three stacked panes would show two or three rows each
 
@@ -115,6 +118,20 @@ class BalanceApp(App[int]):
         self.panes: list[VenuePane] = []  # one per venue, in the config's order
         self.totals_pane: VenuePane | None = None
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification (the screens' too) goes through the gate: its words often quote a venue, a
+        name or a command, so they are made visible and never read as markup (a `[` in a vault name would
+        otherwise style the text, or fail it)."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
+
     # --- layout ---------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -139,7 +156,9 @@ class BalanceApp(App[int]):
     async def on_mount(self) -> None:
         self._open_history()
         self.title = (
-            "balance-tui" + (" · DEMO" if self.demo else "") + (f" via {self.source.via}" if self.source.via else "")
+            "balance-tui"
+            + (" · DEMO" if self.demo else "")
+            + (f" via {visible(self.source.via)}" if self.source.via else "")
         )
         self.query_one("#filter", Input).display = False
         self._status()
@@ -393,7 +412,7 @@ class BalanceApp(App[int]):
         if prices:
             parts.append(prices)
         if self.view.filter_text:
-            parts.append(f"filter: {self.view.filter_text!r}")
+            parts.append(f"filter: {visible(self.view.filter_text)!r}")
         if self.view.hide_zero:
             parts.append("zero balances hidden")
         if self.view.mask:
@@ -401,7 +420,7 @@ class BalanceApp(App[int]):
         if self.paused:
             parts.append("PAUSED (p resumes)")
         for status in self.query("#status").results(Static):  # none while the app closes
-            status.update(" · ".join(parts), layout=False)  # one line, always: no layout pass
+            status.update(Text(" · ".join(parts)), layout=False)  # one line, always: no layout pass; never markup
 
     def _focused_pane(self) -> VenuePane | None:
         # the panes' screen, also while the command palette or a drill-down is on top of it

@@ -23,6 +23,7 @@ from tui.monitor.valuation import Appraisal
 from tui.snapshot.model import VenueSnapshot
 from tui.ui.rows import MASK, Baseline, Row, build_rows, columns_for, masked
 from tui.ui.tables import MeasuredTable
+from tui.untrusted import visible
 
 FLASH_SECONDS = 3.0
 SHRINK_SLACK = 12  # a two-line header goes back to one only with this many cells to spare: an age or a
@@ -376,7 +377,7 @@ class VenuePane(Vertical):
         text, parts = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
         text.append_text(worth_text(self.worth, self.venue_name, self.kind, self.now(), self.view.mask))
         if self.via:
-            text.append(f"  via {self.via}", style="bold cyan")
+            text.append(f"  via {visible(self.via)}", style="bold cyan")
         alerts = len({key for key, _ in self.flagged})
         if alerts:
             flag, hint = f"  ⚑ {alerts} alert{'s' if alerts != 1 else ''}", " (a lists them)"
@@ -403,7 +404,7 @@ Parts = dict[str, tuple[int, int]]  # where in a header each part it may leave o
 def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> tuple[Text, Parts]:
     """A venue's header, and where in it are the parts `fit_header` may leave out."""
     text, parts = Text(), Parts()
-    text.append(f" {name} ", style="bold reverse")
+    text.append(f" {visible(name)} ", style="bold reverse")
     if snap is None:
         text.append("  connecting…", style="italic")
         return text, parts
@@ -420,7 +421,7 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     stale = age is not None and period > 0 and age > STALE_AFTER_PERIODS * period
     if snap.error is not None or (snap.failures > 0 and error is not None):
         text.append("● failing", style="bold red")
-        text.append(f": {error.message if error else 'no data'}", style="red")
+        text.append(f": {visible(error.message) if error else 'no data'}", style="red")
         if age is not None:
             text.append(f"  stale for {ago(age)}", style="yellow")
     elif paused:
@@ -433,7 +434,7 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         failing = [a.name for a in snap.accounts if a.error is not None]  # the venue answered: error is failing[0]'s
         more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
         text.append("◐ partial", style="bold yellow")
-        text.append(f": {failing[0]}: {error.message}{more}", style="yellow")
+        text.append(f": {visible(failing[0])}: {visible(error.message)}{more}", style="yellow")
     elif stale:
         text.append(f"● stale for {ago(age or 0)}", style="bold yellow")
     else:
@@ -445,7 +446,7 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     if snap.round_trip is not None:
         _append_part(text, parts, "rtt", f"  rtt {snap.round_trip * 1000:.0f} ms", "dim")
     if snap.note:
-        text.append(f"  ⚠ {snap.note}", style="yellow")
+        text.append(f"  ⚠ {visible(snap.note)}", style="yellow")
     total = sum(len(a.balances) for a in snap.accounts)
     if shown != total:
         text.append(f"  showing {shown} of {total}", style="italic")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from tui.money import Balance, dollars, fmt, sub
 from tui.snapshot.model import VenueSnapshot
+from tui.untrusted import visible
 from tui.venues import KINDS
 
 if TYPE_CHECKING:
@@ -82,13 +83,14 @@ class Row:
     _texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def text(self, column: str) -> str:
+        """The cell as shown: names and labels from outside made visible, amounts as their digits."""
         if column == "account":
-            return self.account
+            return visible(self.account)
         if column == "asset":
-            return self.asset
+            return visible(self.asset)
         text = self._texts.get(column)
         if text is None and column not in self.values:  # a label column: words the source carries
-            return (self.source.labels.get(column) if self.source else None) or ""
+            return visible((self.source.labels.get(column) if self.source else None) or "")
         if text is None:
             value = self.values.get(column)
             text = "+" + fmt(value) if column == "change" and value is not None and value > 0 else fmt(value)

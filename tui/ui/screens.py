@@ -23,6 +23,7 @@ from tui.snapshot.model import VenueSnapshot
 from tui.ui.panes import ago
 from tui.ui.rows import MASK, Baseline, Row, masked
 from tui.ui.tables import MeasuredTable
+from tui.untrusted import visible
 from tui.venues import intx
 from tui.venues.errors import VenueError
 from tui.venues.kraken import VaultDetails
@@ -104,7 +105,7 @@ class Drilldown(DetailScreen):
         mask = getattr(self.app, "view", None) is not None and self.app.view.mask  # type: ignore[attr-defined]
         stale = "yellow" if worth.stale else ""
         text.append(f"${MASK if mask else dollars(found.value)}", style=f"bold {stale}")
-        where = f"{found.price.pair} on {book.source}" if found.price.pair and book else "USD is 1"
+        where = f"{visible(found.price.pair)} on {visible(book.source)}" if found.price.pair and book else "USD is 1"
         fetched = f", {prices_age(book, worth.now)}" if book is not None and found.price.pair else ""
         text.append(f"  = holding × ${fmt(found.price.usd)} ({where}{fetched})", style=stale or "dim")
         if not mask:
@@ -192,8 +193,8 @@ class IntxDetailScreen(Drilldown):
         amounts = dict(
             zip(intx.AMOUNTS, align([record.get(n) or "" for n in intx.AMOUNTS], len("not reported")), strict=True)
         )
-        width = max([len(t) for t in amounts.values()] + [len(record.get(n) or "") for n in intx.LABELS])
-        texts = [(amounts.get(n) or record.get(n) or "").rjust(width) for n in intx.FIELDS]
+        width = max([len(t) for t in amounts.values()] + [len(visible(record.get(n) or "")) for n in intx.LABELS])
+        texts = [(amounts.get(n) or visible(record.get(n) or "")).rjust(width) for n in intx.FIELDS]
         changes = []
         for name in intx.FIELDS:
             value = record.get(name)
@@ -228,10 +229,11 @@ class IntxDetailScreen(Drilldown):
         if not self.drawable:
             return
         text = Text()
-        text.append(f" {self.row.asset} ", style="bold reverse")
-        text.append(f" in portfolio {self.row.account} ({self.row.account_id}) · {self.venue}\n")
+        row = self.row
+        text.append(f" {visible(row.asset)} ", style="bold reverse")
+        text.append(f" in portfolio {visible(row.account)} ({visible(row.account_id)}) · {visible(self.venue)}\n")
         if self.error is not None:
-            text.append(f" ● failing: {self.error.message}", style="bold red")
+            text.append(f" ● failing: {visible(self.error.message)}", style="bold red")
         elif self.fetched_at is not None:
             age = self.app.clock() - self.fetched_at  # type: ignore[attr-defined]
             text.append(f" ● live · updated {age:.0f} s ago", style="green")
@@ -283,7 +285,7 @@ class KrakenDetailScreen(Drilldown):
         try:
             vault = await self.client.vault(self.row.account_id)
         except VenueError as exc:
-            self.share = f"unavailable: {exc.message}"[:60]
+            self.share = visible(f"unavailable: {exc.message}"[:60])
         else:
             self.share = vault_share(vault, self.row.asset)
         self._render_values()
@@ -332,8 +334,9 @@ class KrakenDetailScreen(Drilldown):
             )
         table.update_cell("share", "value", Text(self.share, justify="right"), update_width=True)
         title = Text()
-        title.append(f" {self.row.asset} ", style="bold reverse")
-        title.append(f" in vault {self.row.account} ({self.row.account_id}) · {self.venue}")
+        row = self.row
+        title.append(f" {visible(row.asset)} ", style="bold reverse")
+        title.append(f" in vault {visible(row.account)} ({visible(row.account_id)}) · {visible(self.venue)}")
         self.query_one("#detail-title", Static).update(title)
 
 
@@ -374,7 +377,7 @@ def prices_status(book: PriceBook | None, now: float) -> str:
         return f"prices: {book.source}, fetching…"
     if book.error is not None:
         since = f"values from prices fetched {prices_age(book, now)}" if book.fetched_at else "no values yet"
-        return f"prices failing ({since}): {book.error.message}"
+        return f"prices failing ({since}): {visible(book.error.message)}"
     return f"prices: {book.source}, fetched {prices_age(book, now)}"
 
 
@@ -462,9 +465,9 @@ class AlertsScreen(DetailScreen):
                 state,
                 _clock(alert.fired_at),
                 _clock(alert.cleared_at) if alert.cleared_at is not None else "",
-                alert.rule.name,
-                alert.detail if not self.app.view.mask else alert.rule.describe(),  # type: ignore[attr-defined]
-                alert.target.label(),
+                Text(visible(alert.rule.name)),
+                Text(visible(alert.detail if not self.app.view.mask else alert.rule.describe())),  # type: ignore[attr-defined]
+                Text(visible(alert.target.label())),
                 key=str(i),
             )
         title = self.query_one("#alerts-title", Static)
