@@ -243,3 +243,19 @@ def test_attached_watch_refuses_what_is_not_json_and_escapes_the_rest(hostile_se
     assert "not a JSON object, not shown" in err and "not json Vault\\x1b]0;PWNED" in err
     assert "fell behindVault\\x1b]0;PWNED" in err
     assert not forbidden_in(err)
+
+
+async def test_half_a_surrogate_pair_from_a_venue_is_read_as_a_replacement(sim: Simulator, tmp_path: Path) -> None:
+    """`"\\ud800"` is valid JSON but no text: it cannot be printed, stored or sent. Read as U+FFFD, it is
+    recorded in the history like any asset (a writer that raised on it would record nothing more)."""
+    vault = next(iter(sim.market.vaults))
+    sim.market.set_kraken(vault, "X\ud800", "1.5")
+    history = tmp_path / "history.sqlite3"
+    app = BalanceApp(parse(sim.config_text(60)), demo=True, history=history)
+    async with app.run_test(size=(120, 40)) as pilot:
+        kraken, _ = await loaded(pilot)
+        assert "X\ufffd" in {row.asset for row in kraken.rows.values()}
+        assert app.monitor.history is not None
+        app.monitor.history.flush()
+        recorded = {asset for (asset,) in sqlite3.connect(history).execute("SELECT asset FROM changes")}
+    assert "X\ufffd" in recorded and "XBT" in recorded

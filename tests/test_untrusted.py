@@ -81,3 +81,27 @@ def test_no_csv_text_cell_starts_a_formula(text: str) -> None:
 @given(SURROGATES)
 def test_a_lone_surrogate_is_shown_not_raised(char: str) -> None:
     assert visible(char) == f"\\u{ord(char):04x}"
+
+
+def _replaced(value: object) -> object:
+    """`value` as a reader of text sees it: two halves of a pair side by side are one character, and half a
+    pair alone is U+FFFD (UTF-16's own decoder decides, not the code under test)."""
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, list):
+        return [_replaced(v) for v in value]
+    if isinstance(value, dict):
+        return {_replaced(k): _replaced(v) for k, v in value.items()}
+    return value
+
+
+@given(_JSON, st.booleans())
+def test_what_a_venue_sends_is_read_as_text(value: object, as_bytes: bool) -> None:
+    """A venue's JSON escapes may name half a surrogate pair: read as U+FFFD, so every string can be printed,
+    stored and sent; every other character comes through exactly."""
+    from tui.money import loads
+
+    raw = json.dumps(value)  # escapes every non-ASCII character, lone surrogates included
+    decoded = loads(raw.encode() if as_bytes else raw)
+    assert decoded == _replaced(value)
+    json.dumps(decoded, ensure_ascii=False).encode("utf-8")

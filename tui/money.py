@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,8 +31,30 @@ class AmountError(ValueError):
 
 
 def loads(raw: str | bytes) -> Any:
-    """Decode JSON keeping every fractional number exact as `Decimal` (integers are exact as `int`)."""
-    return json.loads(raw, parse_float=Decimal)
+    """Decode JSON keeping every fractional number exact as `Decimal` (integers are exact as `int`).
+
+    A string escape naming half a surrogate pair alone (`"\\ud800"`) is valid JSON but no text: nothing can
+    print, store or send it (it raises at the first encode, deep in a writer thread). Each is read as U+FFFD,
+    the replacement character, as a UTF-8 decoder reads a broken byte."""
+    value = json.loads(raw, parse_float=Decimal)
+    escape = _SURROGATE_ESCAPE if isinstance(raw, str) else _SURROGATE_ESCAPE_BYTES
+    return value if escape.search(raw) is None else _whole(value)  # type: ignore[arg-type]
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    if isinstance(value, dict):
+        return {_whole(key): _whole(item) for key, item in value.items()}
+    return value
 
 
 def parse_amount(value: object) -> Decimal | None:
