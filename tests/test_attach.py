@@ -187,7 +187,7 @@ def test_a_server_upgraded_under_a_running_watch_is_refused_naming_both(frozen: 
 
 
 def test_the_token_is_asked_for_and_never_shown(frozen: Path, tmp_path: Path) -> None:
-    token = "desk-token-4f9a2c-never-shown"
+    token = "desk-token-4f9a2c-never-shown-7b1d3e5f"
     token_file = write_config(tmp_path / "token", token + "\n")
     server = Server(frozen, free_port(), "--token-file", str(token_file))
     try:

@@ -29,7 +29,7 @@ from tui.sinks.server import Server, run_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
-TOKEN = "s3rve-t0ken-9f6b2c1e7d"
+TOKEN = "s3rve-t0ken-9f6b2c1e7d-4a8e0b3c5f7d9e1a"  # at least 32 characters, as serve demands
 
 
 def until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> T:

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token-file", metavar="PATH", help="the server's bearer token, for --attach (or set BALANCE_TUI_TOKEN)"
     )
+    parser.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="for an https:// --attach URL: the CA certificate (PEM) that signed the server's, if not a public CA",
+    )
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="{serve,web,sim,history,config}", parser_class=_Parser)
 
@@ -66,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="a bearer token every request must carry (required off loopback)",
+        help="a bearer token every request must carry (required off loopback; at least 32 characters)",
     )
+    serve.add_argument("--tls-cert", metavar="PATH", help="serve HTTPS with this certificate (PEM, chain after it)")
+    serve.add_argument("--tls-key", metavar="PATH", help="the private key of --tls-cert (PEM, unencrypted, chmod 600)")
 
     web = sub.add_parser("web", help="the TUI in a browser, each session attached to a server")
     web.add_argument("--attach", metavar="URL", default=argparse.SUPPRESS, help="the `balance-tui serve` to read from")
@@ -82,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         default=argparse.SUPPRESS,
         help="the server's bearer token (or set BALANCE_TUI_TOKEN)",
+    )
+    web.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="for an https:// --attach URL: the CA certificate (PEM) that signed the server's",
     )
 
     sim = sub.add_parser("sim", help="run the venue simulator alone on 127.0.0.1")
@@ -143,6 +156,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _attached(args)
         if args.token_file:
             raise UsageError("--token-file goes with --attach (or with `serve` and `web`)")
+        if args.ca_file:
+            raise UsageError("--ca-file goes with an https:// --attach URL (or with `web`)")
         if args.command == "sim":
             return _sim(args)
         if args.command == "config":
@@ -247,13 +262,23 @@ def _attached(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> tuple[str, Any]:
+    """The server a viewer reads from, and its token; an https:// server's certificate is verified against
+    the system's CA store, or only against --ca-file's."""
     from tui.credentials import CredentialError
     from tui.remote.client import check_url
     from tui.remote.viewer import load_token
+    from tui.tls import TLSError, trust
 
     problem = check_url(args.attach)
     if problem:
         raise UsageError(f"--attach {problem}")
+    if args.ca_file:
+        if not args.attach.lower().startswith("https:"):
+            raise UsageError(f"--ca-file is for an https:// server; {args.attach} is attached without TLS")
+        try:
+            trust(Path(args.ca_file).expanduser().absolute())
+        except TLSError as exc:
+            raise UsageError(str(exc)) from None
     try:
         return args.attach, load_token(args.token_file)
     except CredentialError as exc:
@@ -264,11 +289,14 @@ def _serve(args: argparse.Namespace) -> int:
     from tui.config import load
     from tui.sinks.server import run_serve
 
+    if args.ca_file:
+        raise UsageError("--ca-file is for viewers (--attach, web); `serve` takes --tls-cert and --tls-key")
     config = load(_config_path(args))
     if not config.venues:
         raise UsageError(f"{config.path}: no [[venue]] configured: `serve` polls the venues of the config")
     token_file = Path(args.token_file).expanduser() if args.token_file else None
-    code: int = run_serve(config, args.listen, token_file)
+    cert, key = (Path(f).expanduser() if f else None for f in (args.tls_cert, args.tls_key))
+    code: int = run_serve(config, args.listen, token_file, cert, key)
     return code
 
 

@@ -1,10 +1,18 @@
 """A `serve` seen from a viewer: its release and contract, its snapshot, its event stream and drill-downs,
-over HTTP with the desk's token. Every failure is an `AttachError` in operator words."""
+over HTTP(S) with the desk's token. Every failure is an `AttachError` in operator words.
+
+Every read is bounded, in size and in time, whatever the server does: an answer larger than
+`Limits.answer_bytes` or an /events line longer than `Limits.line_bytes` is a protocol error, not memory
+spent; a connection must open within 3 s, an answer may pause at most 10 s between bytes, and the whole
+answer must be in within `Limits.deadline` (a server dripping a byte every few seconds never trips a
+per-read timeout). Only the /events stream may stay quiet for as long as it likes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -15,13 +23,32 @@ from tui.credentials import Secret, redact
 from tui.money import AmountError, Balance, parse_amount
 from tui.snapshot.contract import CONTRACT, ContractError, from_contract
 from tui.snapshot.model import Snapshot
+from tui.tls import client_context, tls_failure, unverified
+from tui.untrusted import visible
 from tui.venues.errors import ErrorKind, VenueError
 from tui.venues.intx import PortfolioSummary, parse_balance, parse_summary
 from tui.venues.kraken import VaultAsset, VaultDetails
 
-TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=5.0)
+TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=5.0)  # read: the longest pause between bytes
 STREAM_TIMEOUT = httpx.Timeout(connect=3.0, read=None, write=5.0, pool=5.0)  # a quiet stream is not a dead one
 DETAIL_TIMEOUT = httpx.Timeout(connect=3.0, read=45.0, write=5.0, pool=5.0)  # the server may wait out a rate limit
+# A /snapshot of 100,000 balances, all of INTX's larger kind, measured 76 MB (bench/hostile.py): 100 MB holds
+# it with room, and reading a hostile answer stops there (about 115 MB of memory at most).
+ANSWER_BYTES = 100_000_000
+# The longest /events line is the prices line: about 3 MB for 100,000 distinct priced assets.
+LINE_BYTES = 8_000_000
+DEADLINE = 30.0  # seconds for a whole answer, first byte to last
+DETAIL_DEADLINE = 60.0  # a drill-down's: the server may wait out a venue's rate limit first (45 s)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much a viewer reads, and for how long, before it calls the server broken."""
+
+    answer_bytes: int = ANSWER_BYTES
+    line_bytes: int = LINE_BYTES
+    deadline: float = DEADLINE
+    detail_deadline: float = DETAIL_DEADLINE
 
 
 class AttachError(Exception):
@@ -54,14 +81,25 @@ def check_url(url: str) -> str | None:
 
 
 class ServerClient:
-    def __init__(self, url: str, token: Secret | None = None) -> None:
+    def __init__(self, url: str, token: Secret | None = None, limits: Limits | None = None) -> None:
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         self.via = parts.netloc
-        headers = {"Accept": "application/json", "User-Agent": f"balance-tui/{release()}"}
+        self.limits = limits or Limits()
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",  # what is counted is what arrives: no decompression bomb
+            "User-Agent": f"balance-tui/{release()}",
+        }
         if token is not None:
             headers["Authorization"] = f"Bearer {token.reveal()}"
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=TIMEOUT, headers=headers, follow_redirects=False)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=TIMEOUT,
+            headers=headers,
+            follow_redirects=False,
+            verify=client_context(),  # one context for every client of the process: its CA store loads once
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -87,15 +125,45 @@ class ServerClient:
             raise AttachError(f"{self.url}/snapshot: {exc}", usage=True) from None
 
     async def lines(self) -> AsyncIterator[str]:
-        """The server's event stream, line by line, until it ends or fails (AttachError)."""
+        """The server's event stream, line by line, until it ends or fails (AttachError). The stream may be
+        quiet for as long as it likes, but its answer must start within the deadline, and a line longer than
+        `line_bytes` ends it: a line that never ends must not grow without bound."""
+        request = self._http.build_request("GET", "/events", timeout=STREAM_TIMEOUT)
         try:
-            async with self._http.stream("GET", "/events", timeout=STREAM_TIMEOUT) as response:
-                self._refused(response)
-                async for line in response.aiter_lines():
-                    if line.strip():
-                        yield line
+            async with asyncio.timeout(self.limits.deadline):
+                response = await self._http.send(request, stream=True)
+        except TimeoutError:
+            raise self._too_slow("/events") from None
         except httpx.HTTPError as exc:
-            raise AttachError(self._unreachable(exc)) from None
+            raise self._failed(exc) from None
+        try:
+            self._refused(response)
+            self._plain(response, "/events")
+            async for line in self._split(response):
+                if line.strip():
+                    yield line
+        except httpx.HTTPError as exc:
+            raise self._failed(exc) from None
+        finally:
+            await response.aclose()
+
+    async def _split(self, response: httpx.Response) -> AsyncIterator[str]:
+        """The body's lines, each at most `line_bytes` long (an AttachError past it)."""
+        bound = self.limits.line_bytes
+        pending = bytearray()
+        async for chunk in response.aiter_raw():
+            *whole, rest = chunk.split(b"\n")
+            for part in whole:
+                pending += part
+                if len(pending) > bound:
+                    raise self._line_too_long()
+                yield pending.decode("utf-8", "replace").rstrip("\r")
+                pending = bytearray()
+            pending += rest
+            if len(pending) > bound:
+                raise self._line_too_long()
+        if pending.strip():
+            yield pending.decode("utf-8", "replace").rstrip("\r")
 
     async def intx_detail(self, venue: str, account: str, asset: str) -> tuple[Balance, PortfolioSummary]:
         data = await self._json("/detail/intx", {"venue": venue, "account": account, "asset": asset}, detail=True)
@@ -125,25 +193,59 @@ class ServerClient:
 
     async def _json(self, path: str, params: dict[str, str] | None = None, *, detail: bool = False) -> Any:
         """The JSON a path answers; with `detail`, a venue's failure on the server's call is a VenueError."""
+        deadline = self.limits.detail_deadline if detail else self.limits.deadline
         try:
-            response = await self._http.get(path, params=params, timeout=DETAIL_TIMEOUT if detail else TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise AttachError(self._unreachable(exc)) from None
-        self._refused(response)
+            async with asyncio.timeout(deadline):
+                status, body = await self._get(path, params, DETAIL_TIMEOUT if detail else TIMEOUT)
+        except TimeoutError:
+            raise self._too_slow(path, deadline) from None
         try:
-            data = json.loads(response.content)
+            data = json.loads(body)
         except ValueError:
             raise AttachError(
                 f"{self.url}{path} answered something that is not JSON: is this a balance-tui server?"
             ) from None
-        if detail and response.status_code == 502 and isinstance(data, dict):  # the venue failed the server's call
+        if detail and status == 502 and isinstance(data, dict):  # the venue failed the server's call
             kind = data.get("error_kind")
             error_kind = ErrorKind(kind) if kind in {k.value for k in ErrorKind} else ErrorKind.VENUE
-            raise VenueError(error_kind, str(data.get("error") or "the venue failed"))
-        if response.status_code >= 400:
+            raise VenueError(error_kind, _outside(data.get("error") or "the venue failed", 300))
+        if status >= 400:
             message = data.get("error") if isinstance(data, dict) else None
-            raise AttachError(f"{self.url}{path}: HTTP {response.status_code}: {message or 'refused'}")
+            raise AttachError(f"{self.url}{path}: HTTP {status}: {_outside(message or 'refused', 300)}")
         return data
+
+    async def _get(self, path: str, params: dict[str, str] | None, timeout: httpx.Timeout) -> tuple[int, bytearray]:
+        """The status and body of GET `path`, read to at most `answer_bytes`."""
+        request = self._http.build_request("GET", path, params=params, timeout=timeout)
+        try:
+            response = await self._http.send(request, stream=True)
+            try:
+                self._refused(response)
+                self._plain(response, path)
+                bound = self.limits.answer_bytes
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > bound:
+                    raise self._too_big(path, int(declared))
+                body = bytearray()
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > bound:
+                        raise self._too_big(path, None)
+                return response.status_code, body
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            raise self._failed(exc) from None
+
+    def _plain(self, response: httpx.Response, path: str) -> None:
+        """An answer compressed although the viewer asked for none is refused: its size says nothing of what
+        it would become."""
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise AttachError(
+                f"{self.url}{path}: answered compressed ({_outside(encoding, 40)}), which this viewer did not ask "
+                "for: is this a balance-tui server, or a proxy in the way?"
+            )
 
     def _refused(self, response: httpx.Response) -> None:
         """Every answer is checked, not only the first: a desk upgrades the server while viewers run."""
@@ -159,11 +261,60 @@ class ServerClient:
 
     def _other_contract(self, contract: object, release_: object) -> AttachError:
         return AttachError(
-            f"the server at {self.url} speaks contract {contract} (release {release_ or '?'}); this "
-            f"viewer speaks contract {CONTRACT} (release {release()}): run the same release on both",
+            f"the server at {self.url} speaks contract {_outside(contract, 20)} (release "
+            f"{_outside(release_ or '?', 40)}); this viewer speaks contract {CONTRACT} (release {release()}): run "
+            "the same release on both",
             usage=True,
         )
 
-    def _unreachable(self, exc: httpx.HTTPError) -> str:
-        reason = redact(str(exc)) or type(exc).__name__
-        return f"cannot reach the balance-tui server at {self.url}: {reason[:120]}"
+    def _too_big(self, path: str, declared: int | None) -> AttachError:
+        size = f"announced {declared / 1e6:,.0f} MB" if declared is not None else "went on past that"
+        return AttachError(
+            f"{self.url}{path}: the answer is larger than {self.limits.answer_bytes / 1e6:,.0f} MB, the most a "
+            f"viewer reads (it {size}; a balance-tui server's for 100,000 balances is about 76 MB): is this a "
+            "balance-tui server?"
+        )
+
+    def _line_too_long(self) -> AttachError:
+        return AttachError(
+            f"{self.url}/events: a line longer than {self.limits.line_bytes / 1e6:,.0f} MB, the most a viewer reads "
+            "(a balance-tui server's lines are a few KB): not a balance-tui server's stream"
+        )
+
+    def _too_slow(self, path: str, deadline: float | None = None) -> AttachError:
+        seconds = deadline if deadline is not None else self.limits.deadline
+        return AttachError(
+            f"{self.url}{path}: no whole answer within {seconds:g} s (it came too slowly, or not at all): is the "
+            "server or the network overloaded?"
+        )
+
+    def _failed(self, exc: httpx.HTTPError) -> AttachError:
+        """What an HTTP failure means for the operator. A certificate the viewer cannot verify is a usage
+        error: trying again will not help, --ca-file may."""
+        bad_cert = unverified(exc)
+        if bad_cert is not None:
+            why = _outside(bad_cert.verify_message or bad_cert.reason or "not trusted", 120)
+            return AttachError(
+                f"the server at {self.url} presents a certificate this viewer cannot verify ({why}): if the "
+                "desk's own CA signed it, pass that CA's certificate with --ca-file FILE; if the name differs, "
+                "attach by the name in the certificate",
+                usage=True,
+            )
+        if isinstance(exc, httpx.ConnectTimeout):
+            reason = "no connection within 3 s"
+        elif isinstance(exc, httpx.ReadTimeout):
+            reason = "it stopped sending for 10 s in the middle of an answer"
+        else:
+            reason = _outside(str(exc).rstrip("."), 120) or type(exc).__name__
+        hint = ""
+        if self.url.startswith("https:") and tls_failure(exc) is not None:
+            hint = " (does it speak HTTPS? a server without --tls-cert is attached as http://)"
+        elif self.url.startswith("http:") and isinstance(exc, httpx.RemoteProtocolError):
+            hint = " (if it speaks HTTPS, attach to https://)"
+        return AttachError(f"cannot reach the balance-tui server at {self.url}: {reason}{hint}")
+
+
+def _outside(text: object, limit: int) -> str:
+    """Text a server sent, fit for a message: no secret, nothing that steers a terminal, not too long."""
+    shown = visible(redact(str(text)))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

@@ -14,6 +14,8 @@ from tui.config import is_loopback
 from tui.credentials import CredentialError, Secret, SecretSource, load_secret, remember
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
+MIN_TOKEN = 32  # characters; token_urlsafe(32) gives 43 (256 random bits)
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > token; chmod 600 token"
 
 
 class AccessError(ValueError):
@@ -53,12 +55,18 @@ def same_origin(origin: str | None, host_header: str | None) -> bool:
 
 
 def read_token(path: Path) -> Secret:
-    """The token in `path`, stripped; the file must be private (chmod 600) and not empty."""
+    """The token in `path`, stripped; the file must be private (chmod 600) and the token long enough that
+    guessing it is hopeless (MIN_TOKEN characters)."""
     try:
         token = load_secret(SecretSource("file", str(path.expanduser())))
     except CredentialError as exc:
         raise AccessError(f"--token-file: {exc}") from None
     remember(token.reveal())  # already remembered by Secret; said here because it matters
+    if len(token.reveal()) < MIN_TOKEN:
+        raise AccessError(
+            f"--token-file {path}: the token is {len(token.reveal())} characters, and at least {MIN_TOKEN} are "
+            f"needed. Make one: {MAKE_TOKEN}"
+        )
     return token
 
 
@@ -66,13 +74,14 @@ def require_token(host: str, token: Secret | None) -> None:
     if token is None and not is_loopback(host):
         raise AccessError(
             f"refusing to listen on {host} without a token: other machines could read every balance. "
-            "Pass --token-file PATH (a file holding a long random token, chmod 600), or listen on 127.0.0.1"
+            f"Pass --token-file PATH (a file holding a long random token: {MAKE_TOKEN}), or listen on 127.0.0.1"
         )
 
 
 def authorized(header: str | None, token: Secret) -> bool:
-    """`Authorization: Bearer <token>`, compared in constant time."""
+    """`Authorization: Bearer <token>`, compared in constant time. A header that is not UTF-8 (aiohttp keeps
+    such bytes as lone surrogates) is compared as the bytes it was: never equal, never an error."""
     scheme, _, given = (header or "").strip().partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode(), token.reveal().encode())
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.reveal().encode())

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
+import ssl
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from tui.config import Config, ConfigError
-from tui.credentials import Secret, redact
+from tui.config import Config, ConfigError, is_loopback
+from tui.credentials import Secret
 from tui.engine.engine import Engine
 from tui.monitor.history import History, HistoryError, path_for
 from tui.sinks.access import (
@@ -41,9 +41,12 @@ from tui.sinks.access import (
 )
 from tui.sinks.details import Answer, Details
 from tui.sinks.fanout import QUEUE_LINES, Fanout
+from tui.sinks.listener import HEADER_TIMEOUT, IDLE_TIMEOUT, Door, raise_open_files
 from tui.sinks.metrics import exposition, registry
 from tui.sinks.poller import Poller
 from tui.snapshot.contract import CONTRACT
+from tui.stderr import say
+from tui.tls import TLSError, server_context
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 NDJSON = "application/x-ndjson"
@@ -61,17 +64,33 @@ def release() -> str:
         return "unknown"
 
 
-def run_serve(config: Config, listen: str = DEFAULT_LISTEN, token_file: Path | None = None) -> int:
+def run_serve(
+    config: Config,
+    listen: str = DEFAULT_LISTEN,
+    token_file: Path | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> int:
     """Poll every configured key once, serve what it sees to any number of viewers; exit code 0 on
     SIGTERM/SIGINT, 2 on a usage problem (message on stderr, one line, no traceback)."""
     try:
         host, port = parse_listen(listen)
         token = read_token(token_file) if token_file is not None else None
         require_token(host, token)
-    except AccessError as exc:
+        tls = _tls(tls_cert, tls_key)
+    except (AccessError, TLSError) as exc:
         _usage(str(exc))
         return EXIT_USAGE
-    return asyncio.run(_until_signalled(Server(config, host, port, token)))
+    raise_open_files()
+    return asyncio.run(_until_signalled(Server(config, host, port, token, tls=tls)))
+
+
+def _tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise TLSError("--tls-cert and --tls-key go together: the server's certificate and its private key")
+    return server_context(cert, key)
 
 
 async def _until_signalled(server: Server) -> int:
@@ -83,7 +102,7 @@ async def _until_signalled(server: Server) -> int:
 
 
 def _usage(message: str) -> None:
-    print(f"balance-tui: {redact(message)}", file=sys.stderr, flush=True)
+    say(message)
 
 
 class Server:
@@ -99,6 +118,9 @@ class Server:
         queue_lines: int = QUEUE_LINES,
         grace: float = GRACE,
         max_viewers: int = MAX_VIEWERS,
+        tls: ssl.SSLContext | None = None,
+        header_timeout: float = HEADER_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
@@ -108,6 +130,9 @@ class Server:
         self.token = token
         self.grace = grace
         self.max_viewers = max_viewers
+        self.tls = tls
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
         self.release = release()
         self._out = out or sys.stdout
         self._err = err or sys.stderr
@@ -116,9 +141,10 @@ class Server:
         self.details: Details | None = None
         self._registry: CollectorRegistry | None = None
         self.on_ready: Callable[[int], None] | None = None  # called with the port once listening
+        self.door: Door | None = None
 
     def say(self, message: str) -> None:
-        print(f"balance-tui serve: {redact(message)}", file=self._err, flush=True)
+        say(message, who="balance-tui serve", to=self._err)
 
     async def run(self, stop: asyncio.Event) -> int:
         try:
@@ -130,20 +156,34 @@ class Server:
         async with engine:
             self.poller = poller = Poller(self.config, engine, self.fanout, history, self.say)
             self.details = details = Details(engine)
-            runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True, shutdown_timeout=self.grace)
-            with _aiohttp_errors_said(self.say):
+            runner = web.AppRunner(
+                self._app(),
+                access_log=None,
+                handler_cancellation=True,
+                shutdown_timeout=self.grace,
+                keepalive_timeout=self.idle_timeout,
+            )
+            with Door(self.say, self.header_timeout) as door:
+                self.door = door
                 try:
                     await runner.setup()
                     try:
-                        await web.TCPSite(runner, self.host, self.port).start()
+                        self.port = await door.open(runner, self.host, self.port, self.tls)
                     except OSError as exc:
                         _usage(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}")
                         return EXIT_USAGE
-                    self.port = runner.addresses[0][1]
-                    print(f"balance-tui serve: listening on http://{_netloc(self.host, self.port)}", file=self._out)
+                    scheme = "https" if self.tls is not None else "http"
+                    print(f"balance-tui serve: listening on {scheme}://{_netloc(self.host, self.port)}", file=self._out)
                     self._out.flush()
+                    if self.tls is None and not is_loopback(self.host):
+                        self.say(
+                            f"listening on {self.host} without TLS: the token and every balance cross the network "
+                            "in clear text. Pass --tls-cert and --tls-key, or listen on 127.0.0.1 and let viewers "
+                            f"come through SSH (ssh -L {self.port}:127.0.0.1:{self.port} this-host)"
+                        )
                     return await self._serve(poller, stop)
                 finally:
+                    door.close()
                     self.fanout.close()  # every viewer's stream ends; one that does not read is cut off
                     await runner.cleanup()
                     details.close()
@@ -193,13 +233,13 @@ class Server:
         """The token first (a stranger learns the release and contract, not even which paths exist), then GET
         only. Without a token, only requests addressed to a loopback name (a rebinding web page's are not)."""
         if self.token is None and not addressed_locally(request.headers.get("Host")):
-            return _error(
+            return _refusal(
                 403,
                 "without a token this server answers only requests addressed to it on this machine "
                 "(Host: 127.0.0.1, localhost or [::1]); to serve other names, run it with --token-file",
             )
         if self.token is not None and not authorized(request.headers.get("Authorization"), self.token):
-            return _error(
+            return _refusal(
                 401,
                 "this server needs its bearer token: send Authorization: Bearer <token>",
                 {"WWW-Authenticate": 'Bearer realm="balance-tui"'},
@@ -295,6 +335,13 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
+def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """An error that also ends the connection: a stranger keeps no connection open by asking wrongly."""
+    response = _error(status, message, headers)
+    response.force_close()
+    return response
+
+
 def _answer(answer: Answer) -> web.Response:
     status, body = answer
     return web.json_response(body, status=status)
@@ -309,27 +356,3 @@ def _peer(request: web.Request) -> str:
 
 def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@contextlib.contextmanager
-def _aiohttp_errors_said(say: Callable[[str], None]) -> Iterator[None]:
-    """aiohttp's own error reports as one line each, without tracebacks (a viewer cut off mid-write is routine)."""
-    logger = logging.getLogger("aiohttp")
-    handler = _OneLine(say)
-    logger.addHandler(handler)
-    before = logger.propagate
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = before
-
-
-class _OneLine(logging.Handler):
-    def __init__(self, say: Callable[[str], None]) -> None:
-        super().__init__(logging.ERROR)
-        self._say = say
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._say(f"http: {record.getMessage()}"[:300])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import signal
 import sys
 from typing import Any
 
@@ -17,9 +18,13 @@ from tui.credentials import Secret
 from tui.remote.client import AttachError, ServerClient
 from tui.remote.viewer import TOKEN_VARIABLE
 from tui.sinks.access import addressed_locally, same_origin
+from tui.sinks.listener import IDLE_TIMEOUT, Door, raise_open_files
+from tui.stderr import say
+from tui.tls import trusted
 
 EXIT_USAGE = 2
 MAX_SESSIONS = 20  # browser sessions at once, each its own `balance-tui --attach` process
+GRACE = 2.0  # seconds the sessions have to end when web stops
 
 
 def run_web(url: str, token: Secret | None, listen: str) -> int:
@@ -34,11 +39,14 @@ def run_web(url: str, token: Secret | None, listen: str) -> int:
     try:
         asyncio.run(_check(url, token))
     except AttachError as exc:
-        print(f"balance-tui: {exc.message}", file=sys.stderr)
+        say(exc.message)
         return EXIT_USAGE if exc.usage else 1
     if token is not None:
         os.environ[TOKEN_VARIABLE] = token.reveal()  # the sessions' own --attach reads it; never on a command line
     command = f"{shlex.quote(sys.executable)} -m tui --attach {shlex.quote(url)}"
+    if (ca_file := trusted()) is not None:  # the sessions verify the server as this check did
+        command += f" --ca-file {shlex.quote(str(ca_file))}"
+    raise_open_files()
     print(f"balance-tui web on http://{listen}/ (attached to {url}); Ctrl-C stops it", flush=True)
     try:
         _guarded_server(command, host.strip("[]"), int(port_text)).serve()
@@ -50,12 +58,35 @@ def run_web(url: str, token: Secret | None, listen: str) -> int:
 def _guarded_server(command: str, host: str, port: int) -> Any:
     """textual-serve's server, answering only pages of its own origin addressed to this machine (any web
     page could otherwise open a session from the user's browser, DNS rebinding included), with at most
-    MAX_SESSIONS sessions (each is a process) at once."""
+    MAX_SESSIONS sessions (each is a process) at once; listening as `serve` does (a connection has 10 s to
+    send its headers, errors are throttled lines), not through textual-serve's own `run_app` and its
+    tracebacks."""
     from aiohttp import web
     from textual_serve.server import Server
 
     class Guarded(Server):
         sessions = 0
+
+        def serve(self, debug: bool = False) -> None:
+            asyncio.run(self._serve())
+
+        async def _serve(self) -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            app = await self._make_app()
+            runner = web.AppRunner(app, access_log=None, keepalive_timeout=IDLE_TIMEOUT, shutdown_timeout=GRACE)
+            with Door(
+                lambda message: say(message, who="balance-tui web"), loggers=("aiohttp", "textual-serve")
+            ) as door:
+                await runner.setup()
+                try:
+                    await door.open(runner, self.host, self.port)
+                    await stop.wait()
+                finally:
+                    door.close()
+                    await runner.cleanup()
 
         async def _make_app(self) -> web.Application:
             app: web.Application = await super()._make_app()
