@@ -168,7 +168,7 @@ class VenuePane(Vertical):
         self.flagged: set[tuple[str, str]] = set()
         self.paused = False
         self.now = now
-        self._header = Static(name, classes="pane-header", id=f"header-{index}")
+        self._header = Static(Text(visible(name)), classes="pane-header", id=f"header-{index}")
         self._header_shown: tuple[Text, int] | None = None
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
         for column in self.columns:
