@@ -259,3 +259,26 @@ async def test_half_a_surrogate_pair_from_a_venue_is_read_as_a_replacement(sim: 
         app.monitor.history.flush()
         recorded = {asset for (asset,) in sqlite3.connect(history).execute("SELECT asset FROM changes")}
     assert "X\ufffd" in recorded and "XBT" in recorded
+
+
+def test_what_serve_serves_escapes_it(sim: Simulator, tmp_path: Path) -> None:
+    """/snapshot and /events keep the exact text as JSON escapes; /metrics' labels show it visibly."""
+    import httpx
+
+    from tests.test_attach import Server, free_port
+
+    make_hostile(sim)
+    server = Server(write_config(tmp_path / "hostile.toml", _config(sim)), free_port())
+    try:
+        server.ready()
+        snapshot = httpx.get(server.url + "/snapshot", timeout=30)
+        assert not forbidden_in(snapshot.text)
+        assert KRAKEN in {v["name"] for v in snapshot.json()["venues"]}
+        metrics = httpx.get(server.url + "/metrics", timeout=30).text
+        assert not forbidden_in(metrics)
+        assert 'venue="Kraken\\\\x1b]0;PWNED' in metrics  # Prometheus' own escaping doubles the backslash
+        with httpx.stream("GET", server.url + "/events", timeout=30) as events:
+            first = next(events.iter_lines())
+        assert not forbidden_in(first) and json.loads(first)["account"]["name"] == HOSTILE
+    finally:
+        server.stop()

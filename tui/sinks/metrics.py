@@ -17,6 +17,7 @@ from tui.engine.refresher import OK
 from tui.sinks.fanout import Fanout
 from tui.sinks.poller import Poller
 from tui.snapshot.contract import CONTRACT
+from tui.untrusted import visible
 
 
 class SnapshotCollector(Collector):
@@ -52,20 +53,20 @@ class SnapshotCollector(Collector):
                 for held in account.balances:
                     for field, amount in held.amounts.items():
                         if amount is not None:  # float: Prometheus' only number type
-                            balance.add_metric([venue.name, account.id, held.asset, field], float(amount))
+                            balance.add_metric(_labels(venue.name, account.id, held.asset, field), float(amount))
                     found = worth.worth(venue.name, account.id, held.asset) if worth is not None else None
                     if found is not None and found.value is not None:
-                        value.add_metric([venue.name, account.id, held.asset], float(found.value))
-            up.add_metric([venue.name], 1.0 if venue.ok else 0.0)
+                        value.add_metric(_labels(venue.name, account.id, held.asset), float(found.value))
+            up.add_metric(_labels(venue.name), 1.0 if venue.ok else 0.0)
             seconds = venue.age(now)
-            age.add_metric([venue.name], math.inf if seconds is None else seconds)
+            age.add_metric(_labels(venue.name), math.inf if seconds is None else seconds)
         yield from (balance, value, up, age)
         yield from self._polling()
         firing = GaugeMetricFamily(
             "balance_tui_alert_firing", "How many targets of the alert rule fire now (0: quiet)", labels=["alert"]
         )
         for name, count in self.poller.firing().items():
-            firing.add_metric([name], float(count))
+            firing.add_metric(_labels(name), float(count))
         yield firing
         yield GaugeMetricFamily("balance_tui_viewers", "Viewers following /events now", value=len(self.fanout.viewers))
         yield CounterMetricFamily(
@@ -94,7 +95,7 @@ class SnapshotCollector(Collector):
             labels=["venue"],
         )
         for refresher in self.poller.engine.refreshers:
-            name = refresher.name
+            (name,) = _labels(refresher.name)
             outcomes = {OK: 0, **refresher.requests}
             for outcome, count in sorted(outcomes.items()):
                 requests.add_metric([name, outcome], float(count))
@@ -103,6 +104,12 @@ class SnapshotCollector(Collector):
                 duration.add_metric([name], refresher.last_duration)
             waited.add_metric([name], refresher.rate_limit_waited)
         yield from (requests, refreshes, duration, waited)
+
+
+def _labels(*values: str) -> list[str]:
+    """Label values are text from outside (names a venue or the config chose): made visible, as everywhere a
+    person may read them (a scrape read with curl, a dashboard's legend)."""
+    return [visible(value) for value in values]
 
 
 def registry(poller: Poller, fanout: Fanout, release: str) -> CollectorRegistry:
