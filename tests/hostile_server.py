@@ -9,9 +9,13 @@ import contextlib
 import json
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -134,6 +138,60 @@ class HostileServer:
         self.stop.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+# A child's peak RSS as the kernel counts it starts at its parent's RSS when it forked (the hiwater mark
+# survives exec): measured from a test runner or a bench that holds 300 MB, every viewer "peaks" at 300 MB.
+# So the viewer is started by this small launcher, which reports its child's peak.
+LAUNCHER = """
+import resource, signal, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+code = child.wait()
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+@dataclass
+class Ended:
+    code: int
+    out: str
+    err: str
+    peak_mb: float  # the program's peak RSS
+    seconds: float
+
+
+def run_measured(
+    *args: str, folder: Path, env: dict[str, str], stop_when: str | None = None, timeout: float = 120
+) -> Ended:
+    """`balance-tui ARGS` in its own process, with its peak memory. With `stop_when`, it is sent SIGTERM once
+    its stderr holds that text (for --watch, which does not end by itself); after `timeout` it is killed (a
+    safety net: a program that hangs fails what waits for it, not the machine)."""
+    stamp = time.monotonic_ns()
+    out, err, peak = (folder / f"{name}-{stamp}" for name in ("out", "err", "peak"))
+    started = time.monotonic()
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(peak), sys.executable, "-m", "tui", *args],
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    try:
+        if stop_when is not None:
+            wait_for(lambda: stop_when in err.read_text() or proc.poll() is not None, f"{stop_when!r} said", timeout)
+            proc.terminate()
+        proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    peak_kb = int(peak.read_text()) if peak.exists() else 0
+    return Ended(proc.returncode, out.read_text(), err.read_text(), peak_kb / 1024, time.monotonic() - started)
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:

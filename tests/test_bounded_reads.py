@@ -6,58 +6,31 @@ Real processes against a real (hostile) server on 127.0.0.1."""
 from __future__ import annotations
 
 import gzip
-import os
 import socket
-import subprocess
-import sys
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _cli_env
-from tests.hostile_server import HostileServer, chunks, drip, endless_line, head, huge, silent, wait_for
+from tests.conftest import _cli_env
+from tests.hostile_server import (
+    Ended,
+    HostileServer,
+    chunks,
+    drip,
+    endless_line,
+    head,
+    huge,
+    run_measured,
+    silent,
+)
 from tui.remote.client import AttachError, Limits, ServerClient
 
 MB = 1_000_000
 
 
-@dataclass
-class Ended:
-    code: int
-    out: str
-    err: str
-    peak_mb: float  # the viewer's peak RSS
-    seconds: float
-
-
 def measured(*args: str, tmp_path: Path, stop_when: str | None = None, timeout: float = 120) -> Ended:
-    """The program in its own process, its peak memory taken from the kernel when it ends. With `stop_when`,
-    it is sent SIGTERM once its stderr holds that text (for --watch, which does not end by itself)."""
-    out, err = tmp_path / f"out-{time.monotonic_ns()}", tmp_path / f"err-{time.monotonic_ns()}"
-    started = time.monotonic()
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tui", *args],
-            stdout=stdout,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            env=_cli_env(None),
-            cwd=ROOT,
-        )
-    killer = threading.Timer(timeout, proc.kill)  # a safety net: a viewer that hangs fails, not the suite
-    killer.start()
-    try:
-        if stop_when is not None:
-            wait_for(lambda: stop_when in err.read_text() or proc.poll() is not None, f"{stop_when!r} said")
-            proc.terminate()
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        killer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Ended(proc.returncode, out.read_text(), err.read_text(), usage.ru_maxrss / 1024, time.monotonic() - started)
+    return run_measured(*args, folder=tmp_path, env=_cli_env(None), stop_when=stop_when, timeout=timeout)
 
 
 def one_line(err: str) -> str:
