@@ -34,6 +34,7 @@ def test_json_matches_the_contract_field_for_field(sim: Simulator, sim_config: P
     assert set(out) == TOP_KEYS and out["generated_at"].endswith("Z")
     kraken, coinbase = out["venues"]
     assert set(kraken) == VENUE_KEYS and kraken["kind"] == "kraken-custody" and kraken["ok"] is True
+    assert not kraken["state"]["refreshing"] and not coinbase["state"]["refreshing"]  # --once waits for them
     assert [a["id"] for a in kraken["accounts"]] == list(sim.market.vaults)
     for account in kraken["accounts"] + coinbase["accounts"]:
         assert set(account) == ACCOUNT_KEYS and account["ok"] is True and account["error"] is None

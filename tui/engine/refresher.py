@@ -99,20 +99,19 @@ class VenueRefresher:
     # --- one refresh ------------------------------------------------------------------------------
 
     async def refresh(self) -> VenueSnapshot:
-        """Discover if needed, fetch every account, record the outcome. Never raises."""
+        """Discover if needed, fetch every account, record the outcome; the snapshot after it (no longer
+        refreshing: `--once` prints it). Never raises."""
         self.refreshing = True
         self._timing.started = self._clock()
         try:
             if self.client is None:
                 self._failures += 1
-                return self.snapshot()
-            if self._needs_discovery() and not await self._discover():
-                return self.snapshot()
-            await self._fetch_all()
-            return self.snapshot()
+            elif not self._needs_discovery() or await self._discover():
+                await self._fetch_all()
         finally:
             self.refreshing = False
             self.last_duration = self._clock() - self._timing.started
+        return self.snapshot()
 
     async def call(self, awaitable: Awaitable[T]) -> T:
         """A call to the venue with this refresher's client, counted in `requests` by its outcome."""
