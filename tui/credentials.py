@@ -7,8 +7,10 @@ echo a request: venue error bodies, exception messages, logs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import stat
 import subprocess
 import threading
@@ -138,6 +140,11 @@ def _read_secret_file(path: Path, config_path: Path | None) -> str:
 
 
 def _run_secret_command(command: str, timeout: float) -> str:
+    """The command's standard output, stripped. It runs in a session of its own, with no terminal and nothing
+    on stdin; its stderr goes nowhere (neither into a message nor onto our terminal: it could hold the secret).
+    One that does not finish in time, or that we stop waiting for in any other way (Ctrl-C), is ended with its
+    whole process group, so nothing it started outlives it. One that finishes is left alone, with whatever
+    daemon it started in a session of its own (gpg-agent)."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -145,18 +152,41 @@ def _run_secret_command(command: str, timeout: float) -> str:
     if not argv:
         raise CredentialError("secret command is empty")
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise CredentialError(f"secret command {argv[0]!r} not found") from None
-    except subprocess.TimeoutExpired:
-        raise CredentialError(f"secret command {argv[0]!r} did not finish within {timeout:g} s") from None
     except OSError as exc:
         raise CredentialError(f"secret command {argv[0]!r} could not run: {exc.strerror}") from None
-    if done.returncode != 0:
-        raise CredentialError(f"secret command {argv[0]!r} failed with exit status {done.returncode}")
-    value = done.stdout.strip()
+    with proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(proc)
+            raise CredentialError(f"secret command {argv[0]!r} did not finish within {timeout:g} s") from None
+        except BaseException:
+            _end_group(proc)
+            raise
+    if proc.returncode != 0:
+        raise CredentialError(f"secret command {argv[0]!r} failed with exit status {proc.returncode}")
+    try:
+        value = out.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise CredentialError(f"secret command {argv[0]!r} printed something that is not UTF-8 text") from None
     if not value:
         raise CredentialError(f"secret command {argv[0]!r} printed nothing")
     return value
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the command's process group (its pid: it leads its own session), then reap the command. A
+    group id is never given to a new process while any member of the group lives: the signal reaches only
+    what the command started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
