@@ -21,18 +21,19 @@ from tui.venues.nonces import NonceSource
 
 @pytest.fixture(autouse=True, scope="session")
 def private_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Kraken nonces are kept in the platform's state directory: the tests' go to one of their own
-    (programs the tests start inherit it), never to the user's."""
+    """Kraken nonces are kept in the platform's state directory, the history in its data directory: the
+    tests' go to folders of their own (programs the tests start inherit them), never to the user's."""
     import os
 
-    state = tmp_path_factory.mktemp("state")
-    before = os.environ.get("XDG_STATE_HOME")
-    os.environ["XDG_STATE_HOME"] = str(state)
-    yield state
-    if before is None:
-        os.environ.pop("XDG_STATE_HOME", None)
-    else:
-        os.environ["XDG_STATE_HOME"] = before
+    folders = {f"XDG_{kind.upper()}_HOME": tmp_path_factory.mktemp(kind) for kind in ("state", "data", "cache")}
+    before = {name: os.environ.get(name) for name in folders}
+    os.environ.update({name: str(folder) for name, folder in folders.items()})
+    yield folders["XDG_STATE_HOME"]
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

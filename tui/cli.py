@@ -143,11 +143,33 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    """One command, its exit code. A reader that closes our stdout early (`| head`) ends any command quietly
+    with exit 0, whatever it would have returned: the reader had what it wanted, and one rule for every
+    command is one rule for scripts (and `--watch` has nothing else to end on)."""
+    from tui.pipe import reader_gone
+
+    try:
+        try:
+            code = _command(argv)
+        except SystemExit as exc:  # argparse, after printing --help
+            code = exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_USAGE
+        sys.stdout.flush()  # here, where it can be caught: Python's flush at exit would print "Exception ignored"
+        return code
+    except BrokenPipeError:
+        reader_gone()
+        return EXIT_OK
+
+
+def _command(argv: Sequence[str] | None) -> int:
     from tui.config import ConfigError
 
     try:
         args = build_parser().parse_args(argv)
         _one_mode(args)
+        if _headless(args):  # a nonce folder that cannot be used: one line on stderr (the TUI shows it on the pane)
+            from tui.venues.nonces import tell_problems
+
+            tell_problems(_err)
         if args.command == "serve":
             return _serve(args)
         if args.command == "web":
@@ -188,6 +210,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _headless(args: argparse.Namespace) -> bool:
+    """A command with no screen: stderr is free for a line to the operator."""
+    return bool(args.once or args.watch or args.command in ("serve", "config", "history", "sim"))
 
 
 def _one_mode(args: argparse.Namespace) -> None:
@@ -308,7 +335,7 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from tui.config import is_simulator_config, write_private
+    from tui.config import is_simulator_config, simulator_config, write_private
     from tui.sim import Simulator, parse_fault_flag
 
     try:
@@ -333,13 +360,18 @@ def _sim(args: argparse.Namespace) -> int:
             out = Path(args.config_out).expanduser()
             if out.exists() and not is_simulator_config(out):
                 raise UsageError(f"{out} exists and is not a simulator config: choose another --config-out")
-            write_private(out, sim.config_text(), overwrite=True)
+            history = _beside(out.absolute(), ".history.sqlite3")  # simulated money: never the real history
+            try:
+                write_private(out, simulator_config(sim, history=history), overwrite=True)
+            except OSError as exc:
+                raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
         print(
             f"balance-tui simulator (seed {args.seed}) on {sim.url}: Kraken custody at /0/private/, INTX at /api/v1/",
             flush=True,
         )
         if args.config_out:
             print(f"config written to {out}; in another terminal run:\n  balance-tui --config {out}", flush=True)
+            print(f"its history goes to {history}, never into your real history", flush=True)
         else:
             print(
                 "point balance-tui at it with: balance-tui sim --config-out sim.toml (then --config sim.toml)",
@@ -357,6 +389,11 @@ def _sim(args: argparse.Namespace) -> int:
     finally:
         sim.stop()
     return EXIT_OK
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    """A file next to `path`, named after it: sim.toml -> sim.history.sqlite3."""
+    return path.with_name(path.stem + suffix)
 
 
 def _wait_for_signal() -> None:

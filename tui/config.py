@@ -19,6 +19,7 @@ import tomli_w
 from tui.credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from tui.money import MAX_PLACES, AmountError, parse_amount
 from tui.monitor.alerts import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
+from tui.paths import private_folder
 from tui.venues import KINDS, VenueKind
 
 if TYPE_CHECKING:
@@ -169,6 +170,8 @@ def parse(text: str, path: Path | None = None) -> Config:
         raise fail("must be a list of [[alert]] tables", "alert")
     rules = tuple(_alert(table, i, venues, fail) for i, table in enumerate(alerts))
     history = _history(data.get("history", {}), fail)
+    if "history" not in data and text.startswith(SIM_MARKER):
+        history = HistoryConfig(enabled=False)  # a simulator's config that says nowhere: simulated money stays out
     prices = _prices(data.get("prices", {}), fail)
     return Config(path, float(refresh), tuple(venues), lines, history, assets, rules, prices)
 
@@ -569,31 +572,42 @@ def template() -> str:
     return header + _annotate(tomli_w.dumps(data)) + TEMPLATE_EXTRAS
 
 
-def simulator_config(sim: Simulator, refresh_seconds: float = 5) -> str:
-    """A config that points at a running simulator, with its demo keys as literal strings."""
-    data = {
+def simulator_config(sim: Simulator, refresh_seconds: float = 5, history: Path | None = None) -> str:
+    """A config that points at a running simulator, with its demo keys as literal strings.
+
+    Simulated money never reaches the operator's history: with `history` (a file beside the written config,
+    for `sim --config-out`) it is recorded there, so `balance-tui history --config` and the drill-downs'
+    trends can be tried on it; without, the marker this text starts with turns history off (see `parse`)."""
+    data: dict[str, Any] = {
         "refresh_seconds": refresh_seconds,
         # before the venues, so that a line appended to this text still lands in the last [[venue]]
         "prices": {"source": "kraken", "base_url": sim.url, "refresh_seconds": 60},
-        "venue": [
-            {
-                "kind": "kraken-custody",
-                "name": "Kraken custody (simulated)",
-                "base_url": sim.url,
-                "api_key": sim.kraken_keys.api_key,
-                "api_secret": sim.kraken_keys.api_secret,
-            },
-            {
-                "kind": "coinbase-intx",
-                "name": "Coinbase INTX (simulated)",
-                "base_url": sim.url,
-                "api_key": sim.intx_keys.api_key,
-                "api_secret": sim.intx_keys.api_secret,
-                "passphrase": sim.intx_keys.passphrase or "",
-            },
-        ],
     }
-    return f"{SIM_MARKER} (seed {sim.seed}): demo keys, simulated money.\n\n" + tomli_w.dumps(data)
+    if history is not None:
+        data["history"] = {"enabled": True, "path": str(history)}
+    data["venue"] = [
+        {
+            "kind": "kraken-custody",
+            "name": "Kraken custody (simulated)",
+            "base_url": sim.url,
+            "api_key": sim.kraken_keys.api_key,
+            "api_secret": sim.kraken_keys.api_secret,
+        },
+        {
+            "kind": "coinbase-intx",
+            "name": "Coinbase INTX (simulated)",
+            "base_url": sim.url,
+            "api_key": sim.intx_keys.api_key,
+            "api_secret": sim.intx_keys.api_secret,
+            "passphrase": sim.intx_keys.passphrase or "",
+        },
+    ]
+    where = f"in {history}" if history is not None else "nowhere"
+    return (
+        f"{SIM_MARKER} (seed {sim.seed}): demo keys, simulated money.\n"
+        f"# Its history is kept {where}, never in your real history (the platform data folder).\n\n"
+        + tomli_w.dumps(data)
+    )
 
 
 def _annotate(text: str) -> str:
@@ -605,10 +619,11 @@ def _annotate(text: str) -> str:
 
 
 def write_private(path: Path, text: str, *, overwrite: bool = False) -> None:
-    """Write atomically with mode 0600 (the directory 0700 if we create it)."""
+    """Write atomically with mode 0600 (every folder we create for it 0700; an existing one is the operator's,
+    left as it is)."""
     if path.exists() and not overwrite:
         raise FileExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -20,6 +20,7 @@ from pathlib import Path
 from tui.config import Config
 from tui.money import AmountError, fmt, parse_amount
 from tui.monitor.changes import Change
+from tui.paths import Tell, app_folder, private_file, private_folder, tighten
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -36,9 +37,7 @@ CREATE INDEX IF NOT EXISTS changes_by_time ON changes (at);
 
 
 def default_path() -> Path:
-    import platformdirs
-
-    return platformdirs.user_data_path("balance-tui") / "history.sqlite3"
+    return app_folder("data") / "history.sqlite3"
 
 
 def path_for(config: Config) -> Path:
@@ -60,10 +59,11 @@ class Point:
     value: str | None
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
+def connect(path: Path | str, tell: Tell | None = None) -> sqlite3.Connection:
+    """The history database, private: see `make_private`. `tell` hears what was tightened."""
     try:
         if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(path, tell)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 5000")
         db.execute("PRAGMA journal_mode = WAL")
@@ -76,6 +76,24 @@ def connect(path: Path | str) -> sqlite3.Connection:
     except OSError as exc:
         raise HistoryError(f"{path}: {exc.strerror}") from None
     return db
+
+
+def make_private(path: Path, tell: Tell | None = None) -> None:
+    """The firm's holdings are for its owner's eyes: the database is created 0600 before SQLite opens it
+    (SQLite then gives its -wal and -shm the database's mode), and one that others could read, or its -wal
+    or -shm, is made private. Its folder is created 0700; when it is our own platform data folder, an existing
+    one open to others is tightened too. The folder of a `[history] path` the operator chose elsewhere is
+    theirs: created 0700 if missing, never chmod-ed (only the files in it are ours)."""
+    ours = app_folder("data")
+    private_folder(path.parent, ours=ours if path.parent == ours else None, tell=tell)
+    private_file(path, tell)
+    for journal in _journals(path):
+        tighten(journal, tell)
+
+
+def _journals(path: Path) -> list[Path]:
+    """The -wal and -shm files that exist beside the database."""
+    return [journal for suffix in ("-wal", "-shm") if (journal := Path(f"{path}{suffix}")).exists()]
 
 
 def rows_for(changes: Iterable[Change]) -> list[tuple[float, str, str, str, str, str | None]]:
@@ -102,7 +120,8 @@ class History:
 
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        self._db = connect(path)
+        self.notes: list[str] = []  # what was made private on opening: for the operator, one line each
+        self._db = connect(path, self.notes.append)
         self._last = self._latest()
         self._queue: queue.Queue[list[Change] | None] = queue.Queue()
         self._lock = threading.Lock()

@@ -51,7 +51,7 @@ def run_history(config_path: Path, *, venue: str | None, asset: str | None, sinc
         say(f"no history yet at {path}: the live TUI records it as it runs")
         return 0
     try:
-        db = connect(path)
+        db = connect(path, say)  # a history file others could read is made private, and said so
         points = query(db, venue=venue, asset=asset, since=start)
     except (HistoryError, sqlite3.Error) as exc:  # a damaged file is a message, never a traceback
         say(exc)

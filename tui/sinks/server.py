@@ -207,10 +207,13 @@ class Server:
         if not self.config.history.enabled:
             return None
         try:
-            return History(path_for(self.config))
+            history = History(path_for(self.config))
         except HistoryError as exc:
             self.say(f"{exc}: balances are served but not recorded")
             return None
+        for note in history.notes:  # a history file others could read, made private
+            self.say(note)
+        return history
 
     # --- the web application ---------------------------------------------------------------------------
 

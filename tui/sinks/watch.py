@@ -9,7 +9,6 @@ values keep the contract of `--once`: exact strings, `null` where there is nothi
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -22,6 +21,7 @@ from tui.engine.prices import PriceBook
 from tui.money import fmt
 from tui.monitor.changes import NEW, Change, ChangeTracker
 from tui.monitor.valuation import Appraisal, appraise
+from tui.pipe import reader_gone
 from tui.snapshot.contract import balance_record, firm_record
 from tui.snapshot.model import VenueSnapshot, iso
 from tui.untrusted import json_text
@@ -166,9 +166,7 @@ def run_watch(path: Path) -> int:
     try:
         asyncio.run(_watch(config, Stream(sys.stdout, AssetNames(config.assets))))
     except BrokenPipeError:
-        # The reader left (`| head`): point stdout at /dev/null so the flush at exit stays quiet.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        reader_gone()  # the reader left (`| head`): the flush at exit stays quiet
     return 0
 
 

@@ -200,6 +200,9 @@ class BalanceApp(App[int]):
             self.monitor.history = History(self.history_path)
         except HistoryError as exc:
             self.notify(f"{exc}. Balances are shown but not recorded.", severity="warning", timeout=30)
+            return
+        for note in self.monitor.history.notes:  # a history file others could read, made private
+            self.notify(note, severity="warning", timeout=30)
 
     # --- data in --------------------------------------------------------------------------------------
 

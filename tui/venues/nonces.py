@@ -10,6 +10,7 @@ on the key's file). It cannot make their requests arrive in order: one key still
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tui.credentials import Secret
+from tui.paths import app_folder, private_folder
 
 try:
     import fcntl
@@ -40,6 +42,8 @@ class NonceSource:
         self._last = 0
         self._lock = threading.Lock()
         self.problem: str | None = None
+        state = app_folder("state")
+        self._ours = state if store is not None and store.is_relative_to(state) else None  # folders to keep private
 
     def next(self) -> int:
         with self._lock:
@@ -48,16 +52,20 @@ class NonceSource:
                     self._last = self._next_stored(self._store)
                     return self._last
                 except OSError as exc:
-                    self.problem = f"cannot keep Kraken nonces in {self._store}: {exc.strerror or exc}"
-                    self._store = None
+                    self._report(unusable(self._store.parent, exc))
+                    self._store = None  # from memory from now on: the problem is said once, not at every call
             self._last = max(self._last + 1, self._now())
             return self._last
+
+    def _report(self, problem: str) -> None:
+        self.problem = problem
+        announce(problem)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
     def _next_stored(self, store: Path) -> int:
-        store.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folder(store.parent, ours=self._ours, tell=announce)
         fd = os.open(store, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if fcntl is not None:
@@ -80,8 +88,53 @@ class NonceSource:
             return 0
         if raw.isdigit() and int(raw) < PLAUSIBLE:
             return int(raw)
-        self.problem = f"{store} held no Kraken nonce of balance-tui's: started again from the clock"
+        self._report(f"{store} held no Kraken nonce of balance-tui's: started again from the clock")
         return 0
+
+
+def unusable(folder: Path, exc: OSError) -> str:
+    """What to do about a nonce folder that cannot be used, in the operator's words."""
+    return (
+        f"cannot keep Kraken nonces in {folder}: {exc.strerror or exc}; make it writable (or set XDG_STATE_HOME). "
+        "Meanwhile nonces go on from memory, so another process on this key may be refused"
+    )
+
+
+_said: set[str] = set()
+_pending: list[str] = []
+_tell: Callable[[str], None] | None = None
+_said_lock = threading.Lock()
+
+
+def tell_problems(tell: Callable[[str], None]) -> None:
+    """Say each problem with the nonce files through `tell` (a headless command's stderr), once per process
+    however many calls or keys meet it; problems met before this call are said now. Without it (the TUI, whose
+    screen a stderr line would tear) they are only on each source's `problem`, which the venue's pane shows."""
+    global _tell
+    with _said_lock:
+        _tell = tell
+        pending = _pending[:]
+        _pending.clear()
+    for problem in pending:
+        _say(tell, problem)
+
+
+def announce(problem: str) -> None:
+    """Say `problem` once per process, where `tell_problems` points (or keep it until it points somewhere)."""
+    with _said_lock:
+        if problem in _said:
+            return
+        _said.add(problem)
+        tell = _tell
+        if tell is None:
+            _pending.append(problem)
+            return
+    _say(tell, problem)
+
+
+def _say(tell: Callable[[str], None], problem: str) -> None:
+    with contextlib.suppress(OSError):  # stderr itself is gone: the nonce is still due
+        tell(problem)
 
 
 def _tag(api_key: Secret) -> str:
@@ -91,9 +144,7 @@ def _tag(api_key: Secret) -> str:
 def store_for(api_key: Secret, directory: Path | None = None) -> Path:
     """The file that holds a key's last nonce: named by a hash of the key, never the key itself."""
     if directory is None:
-        import platformdirs
-
-        directory = platformdirs.user_state_path("balance-tui") / "kraken-nonces"
+        directory = app_folder("state") / "kraken-nonces"
     return directory / _tag(api_key)[:32]
 
 
