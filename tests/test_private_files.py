@@ -16,9 +16,10 @@ import pytest
 
 from tests.conftest import run_cli, start_cli
 from tests.test_attach import PATIENCE, free_port
-from tui.config import write_private
+from tui.config import parse, write_private
 from tui.credentials import Secret
 from tui.monitor.history import History
+from tui.sim import Simulator
 from tui.venues import nonces
 from tui.venues.nonces import NonceSource, store_for
 
@@ -174,3 +175,17 @@ def test_a_file_where_the_folder_should_be_is_named(tmp_path: Path) -> None:
         f"balance-tui: cannot write {tmp_path / 'blocker' / 'sub' / 'config.toml'}: "
         f"{tmp_path / 'blocker'} is a file, where a folder should be\n"
     )
+
+
+async def test_the_tui_tells_of_a_history_it_made_private(sim: Simulator, tmp_path: Path) -> None:
+    """The same note, as a notification: stderr is the TUI's screen."""
+    from tests.scenes import until
+    from tui.ui.app import BalanceApp
+
+    db = tmp_path / "h.sqlite3"
+    with umask(0o022):
+        db.touch()
+    app = BalanceApp(parse(sim.config_text(60)), demo=True, history=db)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await until(pilot, lambda: any("could be read by other users" in str(n.message) for n in app._notifications))
+    assert mode(db) == 0o600
