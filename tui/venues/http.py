@@ -23,6 +23,8 @@ CONNECTIONS = 20  # to one venue at once (an INTX fan-out sends one request per 
 KEEPALIVE_SECONDS = 30.0
 HEADERS = {"User-Agent": "balance-tui"}
 EXCERPT_CHARS = 120
+MAX_BODY = 32_000_000  # one answer, decoded: Kraken's every-pair Ticker and AssetPairs are about 1 MB each
+DEADLINE = 30.0  # seconds for a whole answer, from sending the request to its last byte
 
 
 @cache
@@ -196,10 +198,49 @@ class _Releasing(httpx.AsyncByteStream):
             self._release(clean)
 
 
+class TooLarge(Exception):
+    """An answer past the size a reader takes: `declared` is what its Content-Length said, if it said."""
+
+    def __init__(self, declared: int | None) -> None:
+        super().__init__(declared)
+        self.declared = declared
+
+
+async def read_bounded(response: httpx.Response, limit: int) -> bytearray:
+    """A streamed answer's body, decoded, read to at most `limit` bytes (TooLarge past it): what a venue or a
+    server sends is never memory spent beyond the bound, however large it says or makes itself (a
+    compressed answer is counted as it unpacks)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(int(declared))
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(None)
+    return body
+
+
 async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """Send and read the whole body; transport failures become `VenueError`."""
+    """Send and read the whole body, at most MAX_BODY bytes within DEADLINE seconds (a venue dripping a byte
+    every few seconds never trips the timeout between reads); every failure becomes a `VenueError`."""
     try:
-        return await client.send(request)
+        async with asyncio.timeout(DEADLINE):
+            streamed = await client.send(request, stream=True)
+            try:
+                body = await read_bounded(streamed, MAX_BODY)
+            finally:
+                await streamed.aclose()
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=request)
+    except TimeoutError:
+        raise VenueError(ErrorKind.TIMEOUT, f"no whole answer within {DEADLINE:g} s ({_host(request)})") from None
+    except TooLarge:
+        raise VenueError(
+            ErrorKind.BAD_RESPONSE,
+            f"answered more than {MAX_BODY // 1_000_000} MB ({_host(request)}): no answer of the venue's API is "
+            "near that; is base_url pointing at the venue?",
+        ) from None
     except httpx.TimeoutException as exc:
         phase = {
             httpx.ConnectTimeout: "connecting",
