@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import shlex
 import sys
+import time
+import uuid
 from collections.abc import Callable
 from decimal import Context, Decimal, localcontext
 from pathlib import Path
@@ -244,3 +247,34 @@ async def test_the_paging_command_gets_json_and_failures_are_words(tmp_path: Pat
     assert "ran over 0.5 s and was stopped" in (await run_hook(slow, payload, timeout=0.5) or "")
     assert "cannot start" in (await run_hook("/no/such/pager", payload) or "")
     assert "quotes" in (await run_hook('pager "unclosed', payload) or "")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="looks for the processes in /proc")
+async def test_a_command_over_its_time_ends_with_everything_it_started(tmp_path: Path) -> None:
+    from tests.test_secret_command import living
+
+    seconds = f"300.{uuid.uuid4().int % 10**9}"  # a sleep no other process on this machine is running
+    started = tmp_path / "started"
+    script = f"sleep {seconds} & touch {shlex.quote(str(started))}; sleep {seconds}"
+    problem = await run_hook(shlex.join(["sh", "-c", script]), {"rule": "x"}, timeout=1.0)
+    assert "ran over 1 s and was stopped" in (problem or "")
+    assert started.exists(), "the command was stopped before it started its child: this test proves nothing"
+    deadline = time.monotonic() + 30
+    while living(seconds) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not living(seconds), "a process the alert command started outlived it"
+
+
+async def test_a_command_that_floods_stderr_costs_no_memory_and_says_its_last_line() -> None:
+    """32 MB on stderr: only its tail is kept (the last line is all that is shown)."""
+    import tracemalloc
+
+    flood = "import sys\nfor _ in range(500): sys.stderr.write('x' * 65536 + '\\n')\nprint('the end', file=sys.stderr)"
+    tracemalloc.start()
+    try:
+        problem = await run_hook(shlex.join([sys.executable, "-c", flood + "\nsys.exit(4)"]), {"rule": "x"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problem == f"alert command {sys.executable!r} exited 4: the end"
+    assert peak < 8_000_000, f"{peak / 1e6:.0f} MB held for a command's stderr"

@@ -184,9 +184,14 @@ def _run_secret_command(command: str, timeout: float) -> str:
 
 
 def _end_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL to the command's process group (its pid: it leads its own session), then reap the command. A
-    group id is never given to a new process while any member of the group lives: the signal reaches only
-    what the command started."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """End the command with everything it started, then reap it."""
+    kill_group(proc.pid)
     proc.wait()
+
+
+def kill_group(leader: int) -> None:
+    """SIGKILL to the process group of a command started in a session of its own (`leader`, its pid, is the
+    group's id). A group id is never given to a new process while any member of the group lives: the signal
+    reaches only what the command started. The secret commands and the alert commands both end this way."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
