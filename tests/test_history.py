@@ -63,6 +63,25 @@ def test_only_changes_are_recorded_even_across_restarts(tmp_path: Path) -> None:
     assert values == ["1.5", "1.75", "1.7500"]
 
 
+def test_a_batch_that_cannot_be_written_is_said_and_the_writer_carries_on(tmp_path: Path) -> None:
+    """Text SQLite cannot take (half a surrogate pair, had it come this far) fails its batch, not the writer;
+    what that batch held is tried again with the next change."""
+    path = tmp_path / "history.sqlite3"
+    history = History(path)
+    bad = VenueSnapshot("Kraken\ud800", "kraken-custody", _venue("1.5", 1000.0).accounts)
+    history.record(ChangeTracker().diff(_venue("1.5", 1000.0)) + ChangeTracker().diff(bad))  # one batch
+    history.flush()
+    assert history.error is not None and "history not written" in history.error
+    tracker = ChangeTracker()
+    history.record(tracker.diff(_venue("1.5", 1001.0)))  # what the failed batch held: not written yet
+    history.record(tracker.diff(_venue("2.5", 1002.0)))
+    history.flush()
+    history.close()
+    assert history.error is None
+    values = [p.value for p in query(connect(path), asset="XBT") if p.field == "balance"]
+    assert values == ["1.5", "2.5"]
+
+
 def test_a_series_starts_with_the_value_in_force(tmp_path: Path) -> None:
     history, tracker = History(tmp_path / "h.sqlite3"), ChangeTracker()
     for at, value in ((100.0, "1"), (200.0, "2"), (300.0, "3")):

@@ -45,6 +45,9 @@ def path_for(config: Config) -> Path:
     return config.history.path or default_path()
 
 
+_NEVER = object()  # no value recorded yet (None is a value: the balance is gone)
+
+
 class HistoryError(Exception):
     """The history file cannot be opened or read: one line for the operator."""
 
@@ -164,12 +167,16 @@ class History:
                 self._queue.task_done()
 
     def _write(self, changes: list[Change]) -> None:
+        """One transaction for the batch. A batch that cannot be written (a full disk, a value SQLite cannot
+        take) is said in `error` and forgotten as written, so its values are tried again with the next change;
+        the writer carries on either way."""
         fresh = []
+        written: dict[tuple[str, str, str, str], str | None] = {}
         for row in rows_for(changes):
             key = row[1:5]
-            if key in self._last and self._last[key] == row[5]:
+            if written.get(key, self._last.get(key, _NEVER)) == row[5]:
                 continue
-            self._last[key] = row[5]
+            written[key] = row[5]
             fresh.append(row)
         if not fresh:
             return
@@ -178,12 +185,14 @@ class History:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", fresh)
                 self._db.execute("COMMIT")
-            self.error = None
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: text SQLite cannot encode
             self.error = f"history not written: {exc}"
             with self._lock:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+            return
+        self.error = None
+        self._last.update(written)
 
     def series(self, venue: str, account: str, asset: str, field: str, since: float) -> list[tuple[float, Decimal]]:
         """One field's values since `since`, the value in force at `since` first: what a sparkline draws."""
