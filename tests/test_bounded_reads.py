@@ -5,6 +5,7 @@ Real processes against a real (hostile) server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import threading
@@ -75,7 +76,9 @@ def test_a_server_that_drips_ends_once_watch_and_the_tui_within_a_minute(tmp_pat
 
 def test_an_events_line_that_never_ends_is_a_protocol_error(tmp_path: Path) -> None:
     with HostileServer({"/events": endless_line()}) as server:
-        ended = measured("--attach", server.url, "--watch", tmp_path=tmp_path, stop_when="a line longer than 8 MB")
+        ended = measured(
+            "--attach", server.url, "--watch", tmp_path=tmp_path, stop_when="a line longer than 8 MB", timeout=60
+        )
     assert "/events: a line longer than 8 MB" in ended.err and "Traceback" not in ended.err
     assert "trying again" in ended.err  # a broken server may be mended: the viewer goes on trying, bounded each time
     assert ended.out == "" and ended.peak_mb < 200, f"the viewer reached {ended.peak_mb:.0f} MB"
@@ -83,7 +86,7 @@ def test_an_events_line_that_never_ends_is_a_protocol_error(tmp_path: Path) -> N
 
 async def test_an_answer_that_never_starts_ends_at_the_deadline() -> None:
     with HostileServer({"/events": silent, "/snapshot": silent}) as server:
-        async with ServerClient(server.url, limits=Limits(deadline=0.5)) as client:
+        async with ServerClient(server.url, limits=Limits(deadline=0.5)) as client, asyncio.timeout(30):
             with pytest.raises(AttachError, match=r"/snapshot: no whole answer within 0\.5 s"):
                 await client.snapshot()
             with pytest.raises(AttachError, match=r"/events: no whole answer within 0\.5 s"):

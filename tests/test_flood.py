@@ -180,8 +180,8 @@ def test_serve_raises_its_open_file_limit_and_a_flood_past_the_old_one_is_answer
     assert proc.returncode == 0 and err == "", err
 
 
-# Server() in a process of its own under a hard limit it cannot raise, with a header timeout of an hour: only
-# shedding can make room for /healthz
+# Server() in a process of its own under a hard limit it cannot raise, with header and idle timeouts of an hour
+# (aiohttp closes a connection that sent nothing after the idle timeout too): only shedding makes room
 LIMITED = textwrap.dedent(
     """
     import asyncio, resource, sys
@@ -189,7 +189,8 @@ LIMITED = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))
     from tui.config import load
     from tui.sinks.server import Server, _until_signalled
-    sys.exit(asyncio.run(_until_signalled(Server(load(Path(sys.argv[1])), "127.0.0.1", 0, None, header_timeout=3600))))
+    server = Server(load(Path(sys.argv[1])), "127.0.0.1", 0, None, header_timeout=3600, idle_timeout=3600)
+    sys.exit(asyncio.run(_until_signalled(server)))
     """
 )
 

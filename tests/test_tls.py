@@ -6,8 +6,10 @@ the token and balances cross the network in clear text. Real processes, real TLS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -21,8 +23,11 @@ import pytest
 
 from tests.conftest import run_cli, start_cli, write_config
 from tests.test_attach import PATIENCE, free_port
+from tests.test_flood import closed_by_server
+from tests.test_serve import Served
 from tests.test_web import ANSI
 from tui.sim import Simulator
+from tui.tls import server_context
 
 OPENSSL = shutil.which("openssl")
 TOKEN = "tls-t0ken-8d6f4b2a0c9e7d5b3a1f2e4c"
@@ -156,24 +161,25 @@ def test_web_verifies_the_server_as_the_terminal_does(served: TlsServer, pki: Pk
 
 
 async def session_screen(port: int, wanted: str) -> str:
-    """What a browser session's terminal is sent, as text, once it holds `wanted` (or the session ended)."""
-    screen = ""
-    async with aiohttp.ClientSession() as session:
-        origin = f"http://127.0.0.1:{port}"
-        async with session.ws_connect(
-            f"ws://127.0.0.1:{port}/ws?width=160&height=50", headers={"Origin": origin}
-        ) as ws:
-            deadline = time.monotonic() + PATIENCE
-            while wanted not in screen and time.monotonic() < deadline:
-                try:
-                    message = await ws.receive(timeout=PATIENCE)
-                except TimeoutError:
-                    break
-                if message.type == aiohttp.WSMsgType.BINARY:
-                    screen = ANSI.sub("", screen + message.data.decode("utf-8", "replace"))
-                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    break
-    return screen
+    """What a browser session's terminal is sent, as text, once it holds `wanted`; what it had after 30 s
+    otherwise (a session that can read the server shows it in seconds)."""
+    screen = [""]
+
+    async def read() -> None:
+        async with aiohttp.ClientSession() as session:
+            url, origin = f"ws://127.0.0.1:{port}/ws?width=160&height=50", f"http://127.0.0.1:{port}"
+            async with session.ws_connect(url, headers={"Origin": origin}) as ws:
+                while wanted not in screen[0]:
+                    message = await ws.receive()
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        screen[0] = ANSI.sub("", screen[0] + message.data.decode("utf-8", "replace"))
+                    elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                        return
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            await read()
+    return screen[0]
 
 
 def test_off_loopback_without_tls_it_warns_once_and_with_tls_it_does_not(
@@ -228,3 +234,18 @@ def test_a_bad_ca_file_is_a_one_line_usage_error(pki: Pki, tmp_path: Path) -> No
         assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1, done.stderr
     plain = run_cli("--attach", "http://127.0.0.1:1", "--ca-file", str(pki.ca), "--once")
     assert plain.returncode == 2 and "--ca-file is for an https:// server" in plain.stderr
+
+
+def test_a_tls_handshake_that_never_comes_is_given_up(sim_config: Path, pki: Pki) -> None:
+    """The TLS handshake comes before any header: it has the same time, or a flood of silent connections to an
+    HTTPS server would hold their files forever."""
+    served = Served(sim_config, tls=server_context(pki.cert, pki.key), header_timeout=0.5, idle_timeout=3600)
+    try:
+        silent = socket.create_connection(("127.0.0.1", served.server.port))
+        assert closed_by_server(silent)
+        silent.close()
+        trusting = ssl.create_default_context(cafile=str(pki.ca))
+        url = f"https://127.0.0.1:{served.server.port}/healthz"
+        assert httpx.get(url, verify=trusting, timeout=PATIENCE).status_code == 200
+    finally:
+        assert served.stop() == 0

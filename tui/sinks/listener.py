@@ -230,4 +230,5 @@ class _OneLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
         detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
-        self._throttle.say(str(record.msg), f"http: {record.getMessage()}{detail}"[:300])
+        source = "http" if record.name.startswith("aiohttp") else record.name  # "textual-serve" for web's sessions
+        self._throttle.say(str(record.msg), f"{source}: {record.getMessage()}{detail}"[:300])
