@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import selectors
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,8 +45,13 @@ MB = 1_000_000
 PROBE_PATIENCE = 5.0
 
 
+PRIVATE = tempfile.mkdtemp(prefix="bench-hostile-")  # the simulator's nonces and history, never the user's
+
+
 def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+    """This environment, without the user's config, with state and data folders of the bench's own."""
+    folders = {f"XDG_{kind}_HOME": f"{PRIVATE}/{kind.lower()}" for kind in ("STATE", "DATA", "CACHE")}
+    return {**{k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}, **folders}
 
 
 # --- size ---------------------------------------------------------------------------------------------------
@@ -260,6 +266,7 @@ def main() -> None:
         results["drip, a byte every 5 s"] = dripping()
     if "line" in args.parts:
         results["endless /events line"] = line()
+    shutil.rmtree(PRIVATE, ignore_errors=True)
     print(json.dumps(results, indent=2))
 
 
