@@ -191,19 +191,22 @@ class Door:
         message = str(context.get("message") or "error in the event loop")
         if isinstance(exc, OSError) and exc.errno in OUT_OF_RESOURCES:
             shed = self.doorman.shed() if self.doorman is not None else 0
-            self.throttle.say("resources", _out_of_resources(exc, shed))
+            doing = "accept connections" if "accept" in message else message.rstrip(".").lower()
+            self.throttle.say(f"resources: {doing}", _out_of_resources(exc, shed, doing))
             return
         detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
         self.throttle.say(message, f"{message}{detail}"[:300])
 
 
-def _out_of_resources(exc: OSError, shed: int) -> str:
+def _out_of_resources(exc: OSError, shed: int, doing: str) -> str:
+    """One line for a failure for want of files or memory: `doing` is what failed (accept connections, for
+    a flood), the limit, and what was shed to make room."""
     what = "open files" if exc.errno in (errno.EMFILE, errno.ENFILE) else "memory for sockets"
     limit = f", limit {open_files_limit()}" if exc.errno == errno.EMFILE else ""
     closing = f"; closed {shed} connections that sent no request" if shed else ""
     return (
-        f"cannot accept connections: out of {what} ({exc.strerror}{limit}){closing}. If this is not a flood, "
-        "raise the limit (LimitNOFILE= in the systemd unit)"
+        f"cannot {doing}: out of {what} ({exc.strerror}{limit}){closing}. If this is not a flood, raise the "
+        "limit (LimitNOFILE= in the systemd unit)"
     )
 
 
