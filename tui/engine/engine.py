@@ -103,7 +103,7 @@ class Engine:
         A venue that is only rate limited for a short while (another `--once` a moment ago used up
         Kraken's counter) is waited for and tried once more, rather than reported as failed.
         """
-        venues = list(await asyncio.gather(*(r.refresh() for r in self.refreshers)))
+        venues = list(await asyncio.gather(*(r.refresh(urgent=True) for r in self.refreshers)))
         retry = [i for i, v in enumerate(venues) if _briefly_rate_limited(v, patience)]
         if retry:
             again = await asyncio.gather(*(self._after(self.refreshers[i]) for i in retry))
@@ -175,7 +175,7 @@ class Engine:
     @staticmethod
     async def _after(refresher: VenueRefresher) -> VenueSnapshot:
         await asyncio.sleep(refresher.next_delay())
-        return await refresher.refresh()
+        return await refresher.refresh(urgent=True)
 
 
 def _briefly_rate_limited(snapshot: VenueSnapshot, patience: float) -> bool:

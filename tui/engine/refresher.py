@@ -98,20 +98,33 @@ class VenueRefresher:
 
     # --- one refresh ------------------------------------------------------------------------------
 
-    async def refresh(self) -> VenueSnapshot:
+    async def refresh(self, *, urgent: bool = False) -> VenueSnapshot:
         """Discover if needed, fetch every account, record the outcome; the snapshot after it (no longer
-        refreshing: `--once` prints it). Never raises."""
+        refreshing: `--once` prints it). Never raises. `urgent`: someone waits for this one refresh (`--once`),
+        so its calls go before a poller's on a key several processes use."""
         self.refreshing = True
         self._timing.started = self._clock()
         try:
             if self.client is None:
                 self._failures += 1
-            elif not self._needs_discovery() or await self._discover():
-                await self._fetch_all()
+            else:
+                await self._refresh(self.client, urgent)
         finally:
             self.refreshing = False
             self.last_duration = self._clock() - self._timing.started
         return self.snapshot()
+
+    async def _refresh(self, client: VenueClient, urgent: bool) -> None:
+        try:
+            async with client.turn(urgent=urgent):
+                if not self._needs_discovery() or await self._discover():
+                    await self._fetch_all()
+        except VenueError as exc:  # the key's turn could not be had (another process holds the key, stuck)
+            self._error = exc
+            self._failures += 1
+        except Exception as exc:  # a bug in taking the turn must not take the monitor down: said, as `guarded`
+            self._error = VenueError(ErrorKind.VENUE, f"internal error: {type(exc).__name__}: {exc}"[:200])
+            self._failures += 1
 
     async def call(self, awaitable: Awaitable[T]) -> T:
         """A call to the venue with this refresher's client, counted in `requests` by its outcome."""

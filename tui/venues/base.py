@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from tui.credentials import Secret
@@ -14,8 +15,9 @@ from tui.venues.errors import ErrorKind, VenueError
 class VenueClient(Protocol):
     kind: str
 
-    async def discover(self) -> list[Account]:
-        """Every account (vault, portfolio) the key can see."""
+    async def discover(self, *, fresh: bool = False) -> list[Account]:
+        """Every account (vault, portfolio) the key can see; `fresh`: asked of the venue now, never taken from
+        what another process on the key learnt lately."""
 
     async def fetch(self, account_id: str) -> list[Balance]:
         """One account's balances."""
@@ -25,6 +27,10 @@ class VenueClient(Protocol):
 
     def note(self) -> str | None:
         """Something the operator should know about this key's traffic (clock skew, clamping), or None."""
+
+    def turn(self, *, urgent: bool) -> AbstractAsyncContextManager[None]:
+        """The calls made inside take one place in the key's queue across processes (`urgent`: someone waits
+        for them, as for `--once`), where the venue needs one; elsewhere, nothing."""
 
 
 def require_base64_secret(secret: Secret, where: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import time
@@ -154,8 +155,8 @@ class IntxClient:
         self.clock_offset: float | None = None
         require_base64_secret(api_secret, "the INTX API key page")
 
-    async def discover(self) -> list[Account]:
-        return await self.portfolios()
+    async def discover(self, *, fresh: bool = False) -> list[Account]:
+        return await self.portfolios()  # always asked: nothing is shared between processes here
 
     async def fetch(self, account_id: str) -> list[Balance]:
         return await self.balances(account_id)
@@ -167,6 +168,10 @@ class IntxClient:
 
     def delay_for(self, calls: int) -> float:
         return 0.0  # the request rate is paced per request; a refresh never needs to wait as a whole
+
+    def turn(self, *, urgent: bool) -> contextlib.AbstractAsyncContextManager[None]:
+        """No queue at INTX: its budget is paced request by request, shared by every process on the key."""
+        return contextlib.nullcontext()
 
     def note(self) -> str | None:
         if self.clock_offset is not None and abs(self.clock_offset) > SKEW_WARNING:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import contextvars
 import hashlib
 import hmac
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,6 +23,7 @@ from tui.money import Account, AmountError, Balance, parse_amount, sub, total
 from tui.venues import KRAKEN_AMOUNTS, http
 from tui.venues.base import require_base64_secret
 from tui.venues.errors import ErrorKind, VenueError
+from tui.venues.ledger import KeyBusy, KeyLedger, ledger_at
 from tui.venues.nonces import NonceSource, nonce_source_for
 
 KIND = "kraken-custody"
@@ -28,6 +31,9 @@ DEFAULT_BASE_URL = "https://api.kraken.com"
 FIELDS = KRAKEN_AMOUNTS
 VAULT_ID = re.compile(r"^V[A-Z2-7]{12}[ACEGIKMOQSUWY246]$")
 LOCKOUT_SECONDS = 15 * 60.0
+SHARED_VAULTS_SECONDS = 600.0  # a vault list another process made this recently is used as it is
+QUEUE_PAUSE = 0.05  # how often a call waiting behind others in the key's queue looks again
+_TURN: contextvars.ContextVar[str | None] = contextvars.ContextVar("kraken_turn", default=None)  # the task's place
 MAX_PAGES = 1000  # of ListCustodyVaults: a venue that ignored the offset would otherwise be asked forever
 
 
@@ -90,6 +96,22 @@ class CustodyCounter:
         self._count = self.limit
         self._last = self._clock() if now is None else now
 
+    def state(self) -> dict[str, float | int | None]:
+        """What it counts, for the key's ledger (times on this counter's clock: the wall clock when shared)."""
+        return {"count": self._count, "last": self._last}
+
+    def load(self, state: object) -> None:
+        """What the key's ledger says every process together has spent. A time ahead of the clock by more
+        than a window (a clock stepped back) or anything unreadable counts as nothing spent."""
+        count, last = (state.get("count"), state.get("last")) if isinstance(state, dict) else (None, None)
+        if not isinstance(count, int) or not isinstance(last, (int, float)) or isinstance(count, bool):
+            self._count, self._last = 0, None
+            return
+        if last > self._clock() + self.window:
+            self._count, self._last = 0, None
+            return
+        self._count, self._last = max(0, min(count, self.limit)), float(last)
+
     async def acquire(self) -> None:
         while (delay := self.delay_for(1)) > 0:
             started = self._clock()
@@ -102,7 +124,10 @@ class KrakenCustodyClient:
     """Signed calls to Kraken custody for one key.
 
     Calls for the key are signed and sent one at a time, in nonce order, and never past the custody
-    counter: concurrent callers queue rather than overtake each other on the wire.
+    counter: concurrent callers queue rather than overtake each other on the wire. With the key's ledger
+    (its nonces kept on disk), that holds across every balance-tui process on this machine: a call takes
+    its nonce, is sent and is answered while it holds the key, and the counter is the one every process
+    spends; a pause Kraken imposed (a lockout, a throttle until a time) is kept there for all of them.
     """
 
     kind = KIND
@@ -117,26 +142,55 @@ class KrakenCustodyClient:
         nonces: NonceSource | None = None,
         keep_nonces: bool = True,
     ) -> None:
-        """`keep_nonces`: the key's last nonce is kept on disk (not for the demo's throwaway keys)."""
+        """`keep_nonces`: the key's last nonce is kept on disk, in its ledger (not for the demo's throwaway
+        keys). A counter or a nonce source given here is this process's own: no ledger is shared then."""
         self._client = client
         self._api_key = api_key
         self._api_secret = api_secret
-        self.counter = counter if counter is not None else CustodyCounter()
         self._nonces = nonces if nonces is not None else nonce_source_for(api_key, keep=keep_nonces)
+        store = self._nonces.store if counter is None and nonces is None else None
+        self.ledger: KeyLedger | None = ledger_at(store) if store is not None else None
+        # shared, the counter keeps the wall clock: the one clock every process reads alike
+        clock = time.time if self.ledger else time.monotonic
+        self.counter = counter if counter is not None else CustodyCounter(clock=clock)
         self._lane = asyncio.Lock()
+        self._url = str(client.base_url)
         require_base64_secret(api_secret, "Kraken's API key page")
 
-    async def discover(self) -> list[Account]:
-        return await self.list_vaults()
+    async def discover(self, *, fresh: bool = False) -> list[Account]:
+        """The key's vaults: as another process on this machine listed them within SHARED_VAULTS_SECONDS (a
+        `--once` from cron then spends 3 calls of Kraken's 10, not 4), else listed now and kept for the others.
+        `fresh`: listed now whatever the others know (`config check` proves the key with it)."""
+        if self.ledger is not None and not fresh:
+            shared = _shared_vaults(self.ledger.venue(self._url), time.time())
+            if shared is not None:
+                return shared
+        vaults = await self.list_vaults()
+        if self.ledger is not None:
+            with contextlib.suppress(KeyBusy):
+                await self.ledger.hold(say_who=False, patience=5.0)
+                try:
+                    listed = [{"id": v.id, "name": v.name, "details": dict(v.details)} for v in vaults]
+                    self.ledger.update_venue(self._url, vaults={"at": time.time(), "list": listed})
+                finally:
+                    self.ledger.release()
+        return vaults
 
     async def fetch(self, account_id: str) -> list[Balance]:
         return await self.balances(account_id)
 
     def delay_for(self, calls: int) -> float:
+        """Seconds until `calls` calls fit in what the key has left (every process's calls counted)."""
+        if self.ledger is not None:
+            shared = self.ledger.venue(self._url)
+            self.counter.load(shared.get("counter"))
+            paused = _paused(shared, time.time())
+            if paused is not None:
+                return max(paused[0], self.counter.delay_for(calls))
         return self.counter.delay_for(calls)
 
     def note(self) -> str | None:
-        return self._nonces.problem
+        return self._nonces.problem or (self.ledger.problem if self.ledger is not None else None)
 
     @property
     def rate_limit_waited(self) -> float:
@@ -177,37 +231,144 @@ class KrakenCustodyClient:
         payload = await self._call("GetCustodyVault", {}, query=f"id={vault_id}")
         return parse_vault(payload["result"])
 
+    @contextlib.asynccontextmanager
+    async def turn(self, *, urgent: bool) -> AsyncIterator[None]:
+        """The calls made inside (a refresh, a drill-down) take one place in the key's queue, shared with
+        every process on the key: they go after those who queued before, and an `urgent` one's (someone waits
+        for it) before any poller's. Without a shared ledger, the calls simply go."""
+        if self.ledger is None or _TURN.get() is not None:
+            yield
+            return
+        try:
+            ticket = await self.ledger.enqueue(urgent)
+        except KeyBusy as exc:
+            raise VenueError(ErrorKind.RATE_LIMIT, str(exc), retry_after=5.0) from None
+        token = _TURN.set(ticket)
+        try:
+            yield
+        finally:
+            _TURN.reset(token)
+            await self.ledger.dequeue(ticket)
+
     async def _call(self, method: str, params: Mapping[str, object], query: str | None = None) -> Mapping[str, Any]:
-        """The whole answer (its `result` and what stands beside it), or the `VenueError` it carries."""
+        """The whole answer (its `result` and what stands beside it), or the `VenueError` it carries. A call
+        made outside a turn is a turn of its own, an urgent one (a drill-down, a check)."""
+        if self.ledger is not None and _TURN.get() is None:
+            async with self.turn(urgent=True):
+                return await self._call(method, params, query)
         path = f"/0/private/{method}"
         uri_path = f"{path}?{query}" if query else path
         async with self._lane:
-            await self.counter.acquire()
-            nonce = self._nonces.next()
-            body = encode_body({"nonce": nonce, **params})
-            signature = sign(self._api_secret.reveal(), uri_path, nonce, body)
-            remember_signature(signature)
-            request = self._client.build_request(
-                "POST",
-                uri_path,
-                content=body,
-                headers={
-                    "API-Key": self._api_key.reveal(),
-                    "API-Sign": signature,
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                },
-            )
+            await self._take_turn()
             try:
-                response = await http.send(self._client, request)
+                self.counter.record()
+                ledger = self.ledger
+                nonce = self._nonces.next_held(ledger.fd) if ledger and ledger.fd is not None else self._nonces.next()
+                self._share()
+                body = encode_body({"nonce": nonce, **params})
+                signature = sign(self._api_secret.reveal(), uri_path, nonce, body)
+                remember_signature(signature)
+                request = self._client.build_request(
+                    "POST",
+                    uri_path,
+                    content=body,
+                    headers={
+                        "API-Key": self._api_key.reveal(),
+                        "API-Sign": signature,
+                        "Content-Type": "application/json",
+                        "Accept": "application/json",
+                    },
+                )
+                try:
+                    response = await http.send(self._client, request)
+                finally:
+                    self.counter.settle()
+                try:
+                    return read_payload(response, method)
+                except VenueError as exc:
+                    self._heed(exc)
+                    raise
             finally:
-                self.counter.settle()
-        try:
-            return read_payload(response, method)
-        except VenueError as exc:
-            if exc.kind is ErrorKind.RATE_LIMIT:
-                self.counter.saturate()
-            raise
+                self._share()
+                if self.ledger is not None:
+                    self.ledger.release()
+
+    async def _take_turn(self) -> None:
+        """Hold the key (its ledger, when shared) with room on its counter: wait, not holding it, while there
+        is none. A pause Kraken imposed on the key, seen by any process, is this call's error too."""
+        while True:
+            if self.ledger is not None:
+                try:
+                    await self.ledger.hold()
+                except KeyBusy as exc:
+                    raise VenueError(ErrorKind.RATE_LIMIT, str(exc), retry_after=5.0) from None
+                everything = self.ledger.read()
+                shared = self.ledger.venue(self._url, everything)
+                self.counter.load(shared.get("counter"))
+                paused = _paused(shared, time.time())
+                if paused is not None:
+                    self.ledger.release()
+                    remaining, kind, why = paused
+                    raise VenueError(kind, f"{why} (held back for {remaining:.0f} s more)", retry_after=remaining)
+                ticket = _TURN.get()
+                if ticket is not None and not self.ledger.first_in_line(ticket, everything):
+                    self.ledger.release()
+                    await self._wait(QUEUE_PAUSE)
+                    continue
+            delay = self.counter.delay_for(1)
+            if delay <= 0:
+                return
+            if self.ledger is not None:
+                self.ledger.release()
+            await self._wait(delay)
+
+    async def _wait(self, seconds: float) -> None:
+        started = time.monotonic()
+        await asyncio.sleep(seconds)
+        self.counter.waited += time.monotonic() - started
+
+    def _share(self) -> None:
+        if self.ledger is not None:
+            self.ledger.update_venue(self._url, counter=self.counter.state())
+
+    def _heed(self, exc: VenueError) -> None:
+        """A refusal for the rate: the counter is full. A lockout or a throttle until a time: every process on
+        the key stays away until then."""
+        if exc.kind is ErrorKind.RATE_LIMIT:
+            self.counter.saturate()
+        long = exc.retry_after is not None and exc.retry_after > self.counter.window + self.counter.margin
+        if self.ledger is not None and exc.kind in (ErrorKind.LOCKOUT, ErrorKind.RATE_LIMIT) and long:
+            assert exc.retry_after is not None
+            until = time.time() + exc.retry_after
+            self.ledger.update_venue(self._url, pause={"until": until, "kind": exc.kind.value, "why": exc.message})
+
+
+def _shared_vaults(shared: Mapping[str, Any], now: float) -> list[Account] | None:
+    """The vaults another process listed lately, as the ledger keeps them; None if none or too old."""
+    entry = shared.get("vaults")
+    if not isinstance(entry, dict) or not isinstance(entry.get("at"), (int, float)):
+        return None
+    if not 0 <= now - entry["at"] < SHARED_VAULTS_SECONDS or not isinstance(entry.get("list"), list):
+        return None
+    try:
+        return [
+            Account(str(v["id"]), str(v["name"]), {str(k): str(d) for k, d in (v.get("details") or {}).items()})
+            for v in entry["list"]
+            if VAULT_ID.fullmatch(str(v["id"]))
+        ]
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _paused(shared: Mapping[str, Any], now: float) -> tuple[float, ErrorKind, str] | None:
+    """A pause Kraken imposed on the key, as the ledger keeps it: (seconds left, its kind, its words)."""
+    pause = shared.get("pause")
+    if not isinstance(pause, dict):
+        return None
+    until, kind, why = pause.get("until"), pause.get("kind"), pause.get("why")
+    if not isinstance(until, (int, float)) or until <= now or kind not in {k.value for k in ErrorKind}:
+        return None
+    return until - now, ErrorKind(kind), str(why or "Kraken paused this key")
 
 
 def check_vault_id(vault_id: str) -> None:

@@ -64,25 +64,42 @@ class NonceSource:
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
+    def next_held(self, fd: int) -> int:
+        """The next nonce, taken in the key's file open on `fd`, whose lock the caller holds (the key's ledger,
+        which keeps it from before the nonce is taken until the request carrying it has been answered)."""
+        with self._lock:
+            assert self._store is not None
+            self._last = self._take(fd, self._store)
+            return self._last
+
+    @property
+    def store(self) -> Path | None:
+        """The key's file (its last nonce, and the lock every process takes to use the key), if kept."""
+        return self._store
+
     def _next_stored(self, store: Path) -> int:
         private_folder(store.parent, ours=self._ours, tell=announce)
         fd = os.open(store, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            stored = self._read(fd, store)
-            nonce = max(self._last + 1, stored + 1, self._now())
-            data = f"{nonce}\n".encode("ascii")
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, data)
-            os.ftruncate(fd, len(data))
-            return nonce
+            return self._take(fd, store)
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _take(self, fd: int, store: Path) -> int:
+        stored = self._read(fd, store)
+        nonce = max(self._last + 1, stored + 1, self._now())
+        data = f"{nonce}\n".encode("ascii")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, data)
+        os.ftruncate(fd, len(data))
+        return nonce
 
     def _read(self, fd: int, store: Path) -> int:
         """The stored nonce; 0 for a new file. A file that holds no plausible nonce of ours is said so
         (in `problem`) and started again from the clock: rewriting it is the only way it gets usable."""
+        os.lseek(fd, 0, os.SEEK_SET)
         raw = os.read(fd, 64).strip()
         if not raw:
             return 0

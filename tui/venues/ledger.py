@@ -1,0 +1,321 @@
+"""One key's ledger on this machine, shared by every balance-tui process that uses the key.
+
+A venue counts calls and nonces per key, not per process: a `serve`, a TUI and a `--once` from cron on one
+key must spend one budget and, at Kraken, put their nonces on the wire in order. The ledger is a lock file
+(for Kraken, the key's nonce file itself) and a JSON file beside it, both private, in the platform state
+folder:
+
+- the lock, taken with `flock` (the kernel frees it when its holder dies, however it dies): a Kraken call
+  takes its nonce and is sent and answered while the key is held, so no other process's smaller nonce can
+  reach Kraken after a larger one;
+- what the venue is counting for the key (Kraken's custody counter; INTX's requests of the last second), so
+  a process spends only what the key has left and otherwise waits its turn;
+- who holds the key now, and which processes poll it (`serve`, the TUI, `--watch`), so a second poller is
+  told, and a wait that lasts says who it waits for.
+
+A key is still never to be shared across machines: nothing here crosses one, and two machines' nonces and
+calls would collide at the venue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tui.paths import app_folder, private_folder
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: every process keeps its own budget, as before the ledger
+    fcntl = None  # type: ignore[assignment]
+LOCKING: bool = fcntl is not None
+
+_FOR_NOW = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EINTR}  # an open that may work on the next call
+HOLD_PATIENCE = 60.0  # seconds a call waits for another process holding the key before it says who, and fails
+FIRST_PAUSE, LONGEST_PAUSE = 0.002, 0.05  # how often a waiting process tries the lock again
+
+ROLE = {"name": "balance-tui"}  # what this process is, in the words another process shows: set by the CLI
+
+
+def set_role(role: str) -> None:
+    """What this process is (`serve`, `the TUI`, `--once`, `--watch`, `config check`), for others' messages."""
+    ROLE["name"] = role
+
+
+class KeyBusy(Exception):
+    """Another process has held the key for longer than a call may wait; the message says who."""
+
+
+@dataclass(frozen=True, slots=True)
+class Poller:
+    """A live balance-tui process polling the key."""
+
+    pid: int
+    role: str
+    since: float
+    url: str | None
+
+    def describe(self) -> str:
+        at = time.strftime("%H:%M", time.localtime(self.since))
+        about = f"`{self.role}` (PID {self.pid}, since {at}) already polls this key"
+        return about + (f": `--attach {self.url}` shares its answers" if self.url else "")
+
+
+class KeyLedger:
+    """The ledger of one key: `hold()` / `release()` the key, and read or write what it records while held."""
+
+    def __init__(self, lock_path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.lock_path = lock_path
+        self.data_path = lock_path.with_name(lock_path.name + ".json")
+        self._clock = clock
+        self._fd: int | None = None
+        self._said_who = False
+        self.problem: str | None = None  # why the ledger cannot be used (each process then keeps its own)
+
+    @property
+    def fd(self) -> int | None:
+        """The lock file, open, while this process holds the key."""
+        return self._fd
+
+    async def hold(self, patience: float = HOLD_PATIENCE, *, say_who: bool = True) -> None:
+        """Wait until no other process holds the key, then hold it (KeyBusy after `patience` seconds).
+        `say_who`: record this process as the holder, for one who waits long (a hold across a venue's answer);
+        a hold of a moment need not."""
+        if not LOCKING or self.problem is not None:
+            return
+        try:
+            if self._fd is None and not self.lock_path.parent.is_dir():
+                state = app_folder("state")
+                private_folder(self.lock_path.parent, ours=state if self.lock_path.is_relative_to(state) else None)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            if exc.errno not in _FOR_NOW:  # the folder cannot be used: said once by the nonces, which meet it too
+                self.problem = f"cannot share {self.lock_path.parent} with other processes: {exc.strerror or exc}"
+            return  # out of files for now (a flood on `serve`): this call goes on without the ledger
+        started = time.monotonic()
+        pause = FIRST_PAUSE
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() - started > patience:
+                        raise KeyBusy(self._busy(time.monotonic() - started)) from None
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, LONGEST_PAUSE)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._said_who = say_who
+        if say_who:
+            self.update(holder={"pid": os.getpid(), "role": ROLE["name"], "since": self._clock()})
+
+    def release(self) -> None:
+        """Let the next process have the key."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            if self._said_who:
+                with contextlib.suppress(OSError):
+                    self.update_on(fd, holder=None)
+            os.close(fd)  # closing the file releases the lock
+
+    def read(self) -> dict[str, Any]:
+        """What the ledger records (held or not: a peek is advice, never a decision). Empty when there is none
+        yet, or it cannot be read (it is written whole, so a reader sees the old or the new, never half)."""
+        try:
+            data = json.loads(self.data_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def update(self, **entries: Any) -> None:
+        """Record `entries` (None removes one); only while held. What the ledger records is advice: a write
+        that fails (no file left to open, a full disk) is skipped; the lock alone keeps the nonces in order."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self.update_on(self._fd, **entries)
+
+    def update_on(self, fd: int, **entries: Any) -> None:
+        data = self.read()
+        for key, value in entries.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        temporary = self.data_path.with_name(f".{self.data_path.name}.{os.getpid()}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(temporary, self.data_path)
+
+    def venue(self, url: str, shared: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the ledger keeps of the venue at `url` for this key (what it counts, a pause it imposed, what
+        it listed): a key is at one venue, but the tests' simulators, each on a port of its own, are many."""
+        venues = (shared if shared is not None else self.read()).get("venues")
+        entry = venues.get(url) if isinstance(venues, dict) else None
+        return entry if isinstance(entry, dict) else {}
+
+    def update_venue(self, url: str, **entries: Any) -> None:
+        """Record `entries` for the venue at `url` (None removes one); only while held."""
+        venues = self.read().get("venues")
+        venues = dict(venues) if isinstance(venues, dict) else {}
+        entry = {**self.venue(url, {"venues": venues}), **entries}
+        venues[url] = {k: v for k, v in entry.items() if v is not None}
+        self.update(venues=venues)
+
+    # --- whose turn it is ------------------------------------------------------------------------------
+
+    async def enqueue(self, urgent: bool) -> str:
+        """A place in the key's queue, for a refresh or a drill-down: its calls go after those of every
+        process that queued before it, and a one-shot's (`urgent`: `--once`, a drill-down, `config check`,
+        which someone is waiting for) before any poller's, whose period can stretch."""
+        ticket = f"{os.getpid()}-{next(_tickets)}"
+        await self.hold(say_who=False)
+        try:
+            now = self._clock()
+            entry = {"ticket": ticket, "pid": os.getpid(), "started": _started(os.getpid()), "urgent": urgent}
+            self.update(queue=[*self._live_queue(now), {**entry, "since": now, "seen": now}])
+        finally:
+            self.release()
+        return ticket
+
+    async def dequeue(self, ticket: str) -> None:
+        with contextlib.suppress(KeyBusy):
+            await self.hold(say_who=False, patience=5.0)
+            try:
+                self.update(queue=[e for e in self._live_queue(self._clock()) if e["ticket"] != ticket])
+            finally:
+                self.release()
+
+    def first_in_line(self, ticket: str, shared: dict[str, Any]) -> bool:
+        """Whether no one the queue puts before `ticket` is still waiting (read from `shared`, while held;
+        marks `ticket` as seen now, so that a place whose process stopped taking its turn is not kept)."""
+        now = self._clock()
+        queue = self._live_queue(now, shared)
+        mine = next((e for e in queue if e["ticket"] == ticket), None)
+        if mine is None:
+            return True
+        mine["seen"] = now
+        self.update(queue=queue)
+        rank = _rank(mine)
+        return not any(_rank(e) < rank for e in queue if e["ticket"] != ticket)
+
+    def _live_queue(self, now: float, shared: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The queue without the places of dead processes, or of ones that have not taken their turn for
+        HOLD_PATIENCE seconds (stopped with Ctrl-Z, say): nobody waits behind those for ever."""
+        entries = (shared if shared is not None else self.read()).get("queue", [])
+        live = []
+        for entry in entries if isinstance(entries, list) else []:
+            try:
+                fresh = now - float(entry["seen"]) < HOLD_PATIENCE
+                alive = _alive(int(entry["pid"]), entry.get("started"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if fresh and alive:
+                live.append(entry)
+        return live
+
+    # --- who polls the key ---------------------------------------------------------------------------
+
+    async def join(self, url: str | None = None) -> list[Poller]:
+        """Record this process as a poller of the key; the other live pollers, oldest first."""
+        await self.hold()
+        try:
+            pollers = self._live_pollers()
+            others = [p for p in pollers if p.pid != os.getpid()]
+            mine = Poller(os.getpid(), ROLE["name"], self._clock(), url)
+            self._store_pollers([*others, mine])
+            return sorted(others, key=lambda p: p.since)
+        finally:
+            self.release()
+
+    async def leave(self) -> None:
+        """This process no longer polls the key (a process that dies without saying so is found dead)."""
+        with contextlib.suppress(KeyBusy, OSError):
+            await self.hold(patience=5.0)
+            try:
+                self._store_pollers([p for p in self._live_pollers() if p.pid != os.getpid()])
+            finally:
+                self.release()
+
+    def pollers(self) -> list[Poller]:
+        """The live pollers the ledger knows of (a peek)."""
+        return self._live_pollers()
+
+    def _live_pollers(self) -> list[Poller]:
+        found = []
+        for entry in self.read().get("pollers", []):
+            try:
+                poller = Poller(int(entry["pid"]), str(entry["role"]), float(entry["since"]), entry.get("url"))
+                started = entry.get("started")
+            except (KeyError, TypeError, ValueError):
+                continue
+            if _alive(poller.pid, started):
+                found.append(poller)
+        return found
+
+    def _store_pollers(self, pollers: list[Poller]) -> None:
+        self.update(
+            pollers=[
+                {"pid": p.pid, "role": p.role, "since": p.since, "url": p.url, "started": _started(p.pid)}
+                for p in pollers
+            ]
+        )
+
+    def _busy(self, waited: float) -> str:
+        holder = self.read().get("holder") or {}
+        who = f"PID {holder.get('pid')} ({holder.get('role', 'balance-tui')})" if holder.get("pid") else "a process"
+        return (
+            f"another balance-tui process, {who}, has held this key for {waited:.0f} s: is it stuck? "
+            "(it is freed when that process ends)"
+        )
+
+
+_ledgers: dict[Path, KeyLedger] = {}
+_tickets = itertools.count(1)
+
+
+def _rank(entry: dict[str, Any]) -> tuple[bool, float]:
+    """Where a place stands in the queue: one-shots first, then by when they queued."""
+    return (not entry.get("urgent"), float(entry.get("since", 0.0)))
+
+
+def ledger_at(lock_path: Path) -> KeyLedger:
+    """The ledger whose lock is `lock_path`: one per key in a process, whoever asks first."""
+    ledger = _ledgers.get(lock_path)
+    if ledger is None:
+        ledger = _ledgers[lock_path] = KeyLedger(lock_path)
+    return ledger
+
+
+def _started(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (Linux): with its pid, what tells it from a later
+    process that was given the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rpartition(")")[2].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid: int, started: object) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and another user's: not ours
+        return False
+    if isinstance(started, int):
+        return _started(pid) == started
+    return True
