@@ -27,9 +27,13 @@ BLOCK = b'"' + b"x" * ((1 << 20) - 3) + b'",'  # a 1 MiB piece of a JSON list
 
 
 def head(status: str = "200 OK", content_type: str = "application/json", length: int | None = None) -> bytes:
-    """A response head; without a length the body runs until the connection closes."""
+    """A response head; without a length the body runs until the connection closes. It always says the
+    connection closes after it (it does: one request per connection), or a viewer could send its next request
+    on a connection already closing ("disconnected without sending a response", seen in the full suite)."""
     lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"X-Balance-TUI-Contract: {CONTRACT}"]
-    lines.append(f"Content-Length: {length}" if length is not None else "Connection: close")
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
