@@ -48,7 +48,7 @@ def run_check(config: Config) -> int:
         return 1
     results = asyncio.run(_check_all(config))
     failed = 0
-    for venue, (outcome, took) in zip(config.venues, results, strict=True):
+    for venue, (outcome, took, key) in zip(config.venues, results, strict=True):
         label = visible(f"{venue.name} ({venue.kind.kind}, {venue.base_url})")
         if isinstance(outcome, str):
             print(f"  ok    {label}: {outcome} in {took * 1000:.0f} ms")
@@ -58,6 +58,8 @@ def run_check(config: Config) -> int:
         else:
             failed += 1
             print(f"  FAIL  {label}: {diagnose(outcome)}")
+        if key:
+            print(f"        this key on this machine: {visible(key)}")
     if config.prices.source != "none":
         print(f"  {_check_prices(config)}")
     sys.stdout.flush()
@@ -86,11 +88,13 @@ def _check_prices(config: Config) -> str:
 Outcome = str | VenueError | ConfigError  # what the venue said, or why it was not asked
 
 
-async def _check_all(config: Config) -> list[tuple[Outcome, float]]:
+async def _check_all(config: Config) -> list[tuple[Outcome, float, str | None]]:
     return await asyncio.gather(*(_check_one(config, i) for i in range(len(config.venues))))
 
 
-async def _check_one(config: Config, index: int) -> tuple[Outcome, float]:
+async def _check_one(config: Config, index: int) -> tuple[Outcome, float, str | None]:
+    """What the venue said to one signed call, how long it took, and the key's ledger (what every balance-tui
+    process on this machine spends of its budget, and who else polls it)."""
     from tui.venues import http
     from tui.venues.connect import connect
 
@@ -99,19 +103,32 @@ async def _check_one(config: Config, index: int) -> tuple[Outcome, float]:
     try:
         secrets = resolve_secrets(venue, config)
     except ConfigError as exc:
-        return exc, 0.0
+        return exc, 0.0, None
     async with http.new_client(venue.base_url) as web:
+        client = None
         try:
             client = connect(venue.kind.kind, web, secrets)
             accounts = await client.discover(fresh=True)  # a signed call, whatever others know
         except VenueError as exc:
-            return exc, time.monotonic() - started
+            return exc, time.monotonic() - started, _key_state(client)
     took = time.monotonic() - started
+    key = _key_state(client)
     words = venue.kind.account_word
     found = {a.id for a in accounts} | {a.details.get("portfolio_uuid", "") for a in accounts}
     missing = [a for a in venue.accounts if a not in found]
     if missing:
-        return VenueError(
-            ErrorKind.NOT_FOUND, f"configured {words}(s) not visible to this key: {', '.join(missing)}", retryable=False
-        ), took
-    return f"signed call accepted, {len(accounts)} {words}(s) visible", took
+        return (
+            VenueError(
+                ErrorKind.NOT_FOUND,
+                f"configured {words}(s) not visible to this key: {', '.join(missing)}",
+                retryable=False,
+            ),
+            took,
+            key,
+        )
+    return f"signed call accepted, {len(accounts)} {words}(s) visible", took, key
+
+
+def _key_state(client: object) -> str | None:
+    state = getattr(client, "key_state", None)
+    return state() if callable(state) else None

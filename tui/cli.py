@@ -166,6 +166,7 @@ def _command(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _one_mode(args)
+        _set_role(args)
         if _headless(args):  # a nonce folder that cannot be used: one line on stderr (the TUI shows it on the pane)
             from tui.venues.nonces import tell_problems
 
@@ -210,6 +211,18 @@ def _command(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _set_role(args: argparse.Namespace) -> None:
+    """What this process is called where another balance-tui on the same key speaks of it."""
+    from tui.venues.ledger import set_role
+
+    if args.command == "config":
+        set_role("config check")
+    elif args.command:
+        set_role(args.command)
+    else:
+        set_role("--once" if args.once else "--watch" if args.watch else "balance-tui")
 
 
 def _headless(args: argparse.Namespace) -> bool:

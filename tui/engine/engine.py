@@ -55,6 +55,7 @@ class Engine:
         self.refreshers: list[VenueRefresher] = []
         self.prices: PriceRefresher | None = None  # None when [prices] source = "none"
         self.latest: dict[str, VenueSnapshot] = {}  # each venue's last finished refresh
+        self._polling = False  # joined the keys' ledgers as a poller (left on exit)
         self._http: list[Any] = []
 
     async def __aenter__(self) -> Engine:
@@ -94,8 +95,28 @@ class Engine:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._polling:
+            await asyncio.gather(*(ledger.leave() for ledger in self._ledgers()), return_exceptions=True)
         await asyncio.gather(*(web.aclose() for web in self._http), return_exceptions=True)
         self._http.clear()
+
+    async def join_pollers(self, url: str | None = None) -> list[str]:
+        """Record this process as a poller of every key it uses (`url`: where a `serve` shares its answers);
+        what to tell the operator of each other live balance-tui polling one of them, once, at start."""
+        self._polling = True
+        said: list[str] = []
+        for refresher in self.refreshers:
+            ledger = getattr(refresher.client, "ledger", None)
+            if ledger is None:
+                continue
+            for other in await ledger.join(url):
+                line = f"{refresher.name}: {other.describe()}; both keep within the key's budget"
+                if line not in said:
+                    said.append(line)
+        return said
+
+    def _ledgers(self) -> list[Any]:
+        return [ledger for r in self.refreshers if (ledger := getattr(r.client, "ledger", None)) is not None]
 
     async def once(self, patience: float = ONCE_PATIENCE) -> Snapshot:
         """One refresh of every venue, concurrently.

@@ -181,6 +181,9 @@ class Server:
                             "in clear text. Pass --tls-cert and --tls-key, or listen on 127.0.0.1 and let viewers "
                             f"come through SSH (ssh -L {self.port}:127.0.0.1:{self.port} this-host)"
                         )
+                    here = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # a URL viewers here use
+                    for line in await engine.join_pollers(f"{scheme}://{_netloc(here, self.port)}"):
+                        self.say(line)
                     return await self._serve(poller, stop)
                 finally:
                     door.close()

@@ -24,6 +24,7 @@ from tui.monitor.valuation import Appraisal, appraise
 from tui.pipe import reader_gone
 from tui.snapshot.contract import balance_record, firm_record
 from tui.snapshot.model import VenueSnapshot, iso
+from tui.stderr import say
 from tui.untrusted import json_text
 
 
@@ -178,6 +179,8 @@ async def _watch(config: Config, stream: Stream) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Engine(config) as engine:
+        for line in await engine.join_pollers():
+            say(line)
         running = asyncio.create_task(engine.run(stream.publish, stream.publish_prices))
         done = asyncio.create_task(stop.wait())
         await asyncio.wait([done, running], return_when=asyncio.FIRST_COMPLETED)

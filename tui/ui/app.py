@@ -165,6 +165,10 @@ class BalanceApp(App[int]):
         for pane in self.all_panes:
             pane.via = self.source.via
         await self.source.__aenter__()
+        join = getattr(self.source, "join_pollers", None)  # a local engine: the keys it polls are its own
+        if join is not None and not self.demo:
+            for line in await join():
+                self.notify(line, title="another poller on this key", severity="warning", timeout=30)
         self.run_worker(
             self.source.run(self._venue_published, self._prices_published),
             name="source",

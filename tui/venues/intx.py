@@ -7,6 +7,8 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import itertools
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -23,6 +25,7 @@ from tui.money import Account, AmountError, Balance, parse_amount
 from tui.venues import INTX_AMOUNTS, INTX_ID, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY_FLAGS, http
 from tui.venues.base import require_base64_secret
 from tui.venues.errors import ErrorKind, VenueError
+from tui.venues.ledger import KeyBusy, KeyLedger, ledger_at, ledger_path
 
 KIND = "coinbase-intx"
 DEFAULT_BASE_URL = "https://api.international.coinbase.com"
@@ -131,8 +134,67 @@ class RequestRate:
             self._done.append(self._clock())
 
 
+class SharedRequestRate(RequestRate):
+    """The same rate, counted for every balance-tui process on the key through its ledger: each request
+    records when its slot frees (`per` seconds after its answer; while it is on the wire, the longest it can
+    take), so a process spends only what the others left. Times are the wall clock, the one every process
+    reads alike."""
+
+    PENDING = http.DEADLINE + 1.0  # a request on the wire holds its slot until answered, or this long at most
+
+    def __init__(self, ledger: KeyLedger, url: str, limit: int = 40, per: float = 1.0) -> None:
+        super().__init__(limit, per, clock=time.time)
+        self.ledger = ledger
+        self.url = url
+        self._ids = itertools.count()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        mine = f"{os.getpid()}-{next(self._ids)}"
+        while (delay := await self._claim(mine)) > 0:
+            started = self._clock()
+            await asyncio.sleep(delay)
+            self.waited += self._clock() - started
+        try:
+            yield
+        finally:
+            await self._free(mine, self._clock() + self.per)
+
+    async def _claim(self, mine: str) -> float:
+        """0 once `mine` holds a slot; else the seconds until the first taken one frees."""
+        try:
+            await self.ledger.hold(say_who=False, patience=10.0)
+        except KeyBusy:
+            return 0.05
+        try:
+            now: float = self._clock()
+            slots = self.taken(now)
+            if len(slots) >= self.limit:
+                return max(0.005, min(slots.values()) - now)
+            self.ledger.update_venue(self.url, requests={**slots, mine: now + self.PENDING})
+            return 0.0
+        finally:
+            self.ledger.release()
+
+    async def _free(self, mine: str, until: float) -> None:
+        with contextlib.suppress(KeyBusy):
+            await self.ledger.hold(say_who=False, patience=10.0)
+            try:
+                self.ledger.update_venue(self.url, requests={**self.taken(self._clock()), mine: until})
+            finally:
+                self.ledger.release()
+
+    def taken(self, now: float) -> dict[str, float]:
+        """The slots taken now, by whom, until when (those that freed are gone)."""
+        taken = self.ledger.venue(self.url).get("requests")
+        if not isinstance(taken, dict):
+            return {}
+        return {k: float(v) for k, v in taken.items() if isinstance(v, (int, float)) and float(v) > now}
+
+
 class IntxClient:
-    """Signed GETs to INTX for one key, never more than the venue's 40 requests per second."""
+    """Signed GETs to INTX for one key, never more than the venue's 40 requests per second (counted with
+    every other balance-tui process on the key, when `shared`)."""
 
     kind = KIND
 
@@ -145,12 +207,17 @@ class IntxClient:
         *,
         rate: RequestRate | None = None,
         clock: Any = time.time,
+        shared: bool = False,
     ) -> None:
+        """`shared`: the key's request rate is counted with every balance-tui process on this machine."""
         self._client = client
         self._api_key = api_key
         self._api_secret = api_secret
         self._passphrase = passphrase
+        if rate is None and shared:
+            rate = SharedRequestRate(ledger_at(ledger_path(api_key)), str(client.base_url))
         self.rate = rate if rate is not None else RequestRate()
+        self.ledger = rate.ledger if isinstance(rate, SharedRequestRate) else None
         self._clock = clock
         self.clock_offset: float | None = None
         require_base64_secret(api_secret, "the INTX API key page")
@@ -172,6 +239,14 @@ class IntxClient:
     def turn(self, *, urgent: bool) -> contextlib.AbstractAsyncContextManager[None]:
         """No queue at INTX: its budget is paced request by request, shared by every process on the key."""
         return contextlib.nullcontext()
+
+    def key_state(self) -> str | None:
+        """The key's ledger in a line, for `config check`: its requests of the last second, other pollers."""
+        rate = self.rate
+        if not isinstance(rate, SharedRequestRate):
+            return None
+        taken = len(rate.taken(time.time()))
+        return " · ".join([f"{taken} of {rate.limit} requests in the last {rate.per:g} s", *rate.ledger.others()])
 
     def note(self) -> str | None:
         if self.clock_offset is not None and abs(self.clock_offset) > SKEW_WARNING:

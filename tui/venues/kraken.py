@@ -189,6 +189,23 @@ class KrakenCustodyClient:
                 return max(paused[0], self.counter.delay_for(calls))
         return self.counter.delay_for(calls)
 
+    def key_state(self) -> str | None:
+        """The key's ledger in a line, for `config check`: its last nonce, Kraken's counter, other pollers."""
+        if self.ledger is None:
+            return None
+        shared = self.ledger.venue(self._url)
+        counter = CustodyCounter(clock=time.time)
+        counter.load(shared.get("counter"))
+        nonce = self._nonces.stored()
+        parts = [
+            f"last nonce {max(0.0, time.time() - nonce / 1000):.0f} s ago" if nonce else "no nonce taken yet",
+            f"{counter.level()} of {counter.limit} calls in Kraken's counter",
+        ]
+        paused = _paused(shared, time.time())
+        if paused is not None:
+            parts.append(f"held back {paused[0]:.0f} s more: {paused[2]}")
+        return " · ".join(parts + self.ledger.others())
+
     def note(self) -> str | None:
         return self._nonces.problem or (self.ledger.problem if self.ledger is not None else None)
 

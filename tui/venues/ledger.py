@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import itertools
 import json
 import os
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tui.credentials import Secret
 from tui.paths import app_folder, private_folder
 
 try:
@@ -249,6 +251,14 @@ class KeyLedger:
             finally:
                 self.release()
 
+    def others(self) -> list[str]:
+        """The other live pollers of the key, described (a peek)."""
+        return [
+            p.describe().replace(" already polls this key", " polls it too")
+            for p in self.pollers()
+            if p.pid != os.getpid()
+        ]
+
     def pollers(self) -> list[Poller]:
         """The live pollers the ledger knows of (a peek)."""
         return self._live_pollers()
@@ -280,6 +290,12 @@ class KeyLedger:
             f"another balance-tui process, {who}, has held this key for {waited:.0f} s: is it stuck? "
             "(it is freed when that process ends)"
         )
+
+
+def ledger_path(api_key: Secret, venue: str = "intx") -> Path:
+    """Where the ledger of a key without a nonce file lives (an INTX key): named by a hash of the key."""
+    tag = hashlib.sha256(api_key.reveal().encode()).hexdigest()[:32]
+    return app_folder("state") / f"{venue}-keys" / tag
 
 
 _ledgers: dict[Path, KeyLedger] = {}

@@ -72,6 +72,16 @@ class NonceSource:
             self._last = self._take(fd, self._store)
             return self._last
 
+    def stored(self) -> int | None:
+        """The last nonce any process took for the key, as its file says (None without one)."""
+        if self._store is None:
+            return None
+        try:
+            raw = self._store.read_bytes()[:64].strip()
+        except OSError:
+            return None
+        return int(raw) if raw.isdigit() and int(raw) < PLAUSIBLE else None
+
     @property
     def store(self) -> Path | None:
         """The key's file (its last nonce, and the lock every process takes to use the key), if kept."""
