@@ -134,6 +134,9 @@ class RequestRate:
             self._done.append(self._clock())
 
 
+_SLOT_IDS = itertools.count()
+
+
 class SharedRequestRate(RequestRate):
     """The same rate, counted for every balance-tui process on the key through its ledger: each request
     records when its slot frees (`per` seconds after its answer; while it is on the wire, the longest it can
@@ -146,11 +149,10 @@ class SharedRequestRate(RequestRate):
         super().__init__(limit, per, clock=time.time)
         self.ledger = ledger
         self.url = url
-        self._ids = itertools.count()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        mine = f"{os.getpid()}-{next(self._ids)}"
+        mine = f"{os.getpid()}-{next(_SLOT_IDS)}"  # one sequence in the process: two rates on one key never clash
         while (delay := await self._claim(mine)) > 0:
             started = self._clock()
             await asyncio.sleep(delay)
@@ -170,7 +172,8 @@ class SharedRequestRate(RequestRate):
             now: float = self._clock()
             slots = self.taken(now)
             if len(slots) >= self.limit:
-                return max(0.005, min(slots.values()) - now)
+                first = min(slots.values()) - now
+                return 0.05 if first > self.per else max(0.005, first)  # all on the wire: look again soon
             self.ledger.update_venue(self.url, requests={**slots, mine: now + self.PENDING})
             return 0.0
         finally:

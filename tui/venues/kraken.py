@@ -141,15 +141,17 @@ class KrakenCustodyClient:
         counter: CustodyCounter | None = None,
         nonces: NonceSource | None = None,
         keep_nonces: bool = True,
+        ledger: KeyLedger | None = None,
     ) -> None:
         """`keep_nonces`: the key's last nonce is kept on disk, in its ledger (not for the demo's throwaway
-        keys). A counter or a nonce source given here is this process's own: no ledger is shared then."""
+        keys). A counter or a nonce source given here is this process's own: no ledger is shared then, unless
+        one is given too (the tests play two processes in one)."""
         self._client = client
         self._api_key = api_key
         self._api_secret = api_secret
         self._nonces = nonces if nonces is not None else nonce_source_for(api_key, keep=keep_nonces)
         store = self._nonces.store if counter is None and nonces is None else None
-        self.ledger: KeyLedger | None = ledger_at(store) if store is not None else None
+        self.ledger = ledger if ledger is not None else ledger_at(store) if store is not None else None
         # shared, the counter keeps the wall clock: the one clock every process reads alike
         clock = time.time if self.ledger else time.monotonic
         self.counter = counter if counter is not None else CustodyCounter(clock=clock)

@@ -1,0 +1,174 @@
+"""One key, many processes, nobody refused: real balance-tui processes side by side on one Kraken key and one
+INTX key of a strict simulator (nonces in order, the documented counters), the key's ledger between them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_cli
+from tests.crowd import run
+from tests.test_attach import Server, free_port
+from tui.credentials import Secret
+from tui.sim import Simulator
+from tui.venues import http
+from tui.venues.intx import SharedRequestRate
+from tui.venues.kraken import KrakenCustodyClient
+from tui.venues.ledger import KeyBusy, KeyLedger
+from tui.venues.nonces import NonceSource
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_crowd_on_one_key_is_never_refused() -> None:
+    """`serve`, `--watch` and three loops of `--once` for 25 s; half of Kraken's requests are held up 0.2 s on
+    the way (what reorders two processes' requests sent a moment apart). Nothing refused, every `--once`
+    answered, and `serve` counted no failed call."""
+    crowd = run(25.0, 3, (0.5, 3.0), tui=False, faults=("latency:0.2@kraken%50",), measure_lone=False)
+    assert crowd["once_runs"] >= 6, crowd  # a crowd, not a queue of one
+    assert crowd["refused_by_the_simulator"] == {}, crowd
+    assert crowd["once_failed_count"] == 0, crowd["once_failed"]
+    failed = {labels: n for labels, n in crowd["serve_requests"].items() if 'outcome="ok"' not in labels and n}
+    assert not failed, crowd["serve_requests"]
+
+
+def test_a_second_poller_is_told_who_polls_the_key(sim_config: Path) -> None:
+    port = free_port()
+    server = Server(sim_config, port)
+    try:
+        server.ready()
+        watch = start_cli("--watch", "--config", str(sim_config))
+        try:
+            lines = _first_lines(watch, 2)  # said at start, one per key
+        finally:
+            watch.terminate()
+            watch.communicate(timeout=60)
+    finally:
+        server.stop()
+    for line, venue in zip(lines, ("Kraken custody (simulated)", "Coinbase INTX (simulated)"), strict=True):
+        assert line.startswith(f"balance-tui: {venue}: `serve` (PID {server.proc.pid}, since "), line
+        assert f"already polls this key: `--attach http://127.0.0.1:{port}` shares its answers" in line
+
+
+def _first_lines(proc: subprocess.Popen[str], count: int, patience: float = 60.0) -> list[str]:
+    """The first `count` lines of the process's stderr, or what came of them within `patience` seconds."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        while len(lines) < count and (line := proc.stderr.readline()):
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(patience)
+    return lines + [""] * (count - len(lines))
+
+
+async def test_a_wait_for_the_key_says_who_holds_it_and_ends_when_the_holder_dies(tmp_path: Path) -> None:
+    lock = tmp_path / "key"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, sys, time\nfrom pathlib import Path\nfrom tui.venues.ledger import KeyLedger, set_role\n"
+            "set_role('serve')\nledger = KeyLedger(Path(sys.argv[1]))\nasyncio.run(ledger.hold())\n"
+            "print('holding', flush=True)\ntime.sleep(600)\n",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        ledger = KeyLedger(lock)
+        with pytest.raises(KeyBusy, match=f"PID {holder.pid} \\(serve\\)"):
+            await ledger.hold(patience=0.5)
+        os.kill(holder.pid, signal.SIGKILL)  # it dies holding the key: the kernel frees the lock
+        holder.wait(timeout=60)
+        await ledger.hold(patience=30)
+        assert ledger.fd is not None
+        ledger.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+async def test_intx_requests_of_every_process_on_a_key_keep_within_its_rate(tmp_path: Path) -> None:
+    """Two processes' rates on one key (two ledgers on one file, as two processes have), five a second between
+    them: however many requests they make at once, no second sees more than five start."""
+    started: list[float] = []
+
+    async def request(rate: SharedRequestRate) -> None:
+        async with rate.slot():
+            started.append(time.time())
+            await asyncio.sleep(0.01)
+
+    rates = [SharedRequestRate(KeyLedger(tmp_path / "key"), "http://venue", limit=5) for _ in range(2)]
+    await asyncio.gather(*(request(rates[i % 2]) for i in range(24)))
+    started.sort()
+    busiest = max(sum(1 for t in started if first <= t < first + 1.0) for first in started)
+    assert len(started) == 24 and busiest <= 5, busiest
+
+
+async def test_a_call_that_cuts_in_waits_for_the_answer_before_it_else_its_nonce_would_overtake(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """Two processes on one key (two ledgers and nonce sources on one file, as two processes have): a poller's
+    call is held up 0.5 s on the way; a `--once` that queues behind it and is put first (it is urgent) still
+    waits for that answer before sending, or its larger nonce would reach Kraken first and the poller's be
+    refused."""
+    store = tmp_path / "nonces" / "key"
+    store.parent.mkdir()
+    sim.faults.set("latency", "kraken", "GetCustodyBalance", 0.5)
+    vault = next(iter(sim.market.vaults))
+    async with http.new_client(sim.url) as poller_web, http.new_client(sim.url) as once_web:
+        poller, once = (
+            KrakenCustodyClient(
+                web,
+                Secret(sim.kraken_keys.api_key),
+                Secret(sim.kraken_keys.api_secret),
+                nonces=NonceSource(store),
+                ledger=KeyLedger(store),
+            )
+            for web in (poller_web, once_web)
+        )
+
+        async def poll() -> None:
+            async with poller.turn(urgent=False):
+                await poller.balances(vault)
+
+        polling = asyncio.create_task(poll())
+        while sim.faults.arrived == 0:  # the poller's call is on its way
+            await asyncio.sleep(0.01)
+        await once.list_vaults()
+        await polling
+    assert sim.count("kraken", verdict="bad-nonce") == 0
+    assert sim.nonce_log() == sorted(sim.nonce_log()) and len(sim.nonce_log()) == 2
+
+
+async def test_the_tui_tells_of_another_poller_on_its_keys(sim: Simulator, sim_config: Path) -> None:
+    from tests.test_app import loaded
+    from tui.config import parse
+    from tui.ui.app import BalanceApp
+
+    watch = start_cli("--watch", "--config", str(sim_config))
+    try:
+        assert watch.stdout is not None and watch.stdout.readline()  # polling by now
+        app = BalanceApp(parse(sim.config_text(60)), history=":memory:")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            said = [str(n.message) for n in app._notifications]
+    finally:
+        watch.terminate()
+        watch.communicate(timeout=60)
+    assert any(f"`--watch` (PID {watch.pid}, since " in m and "already polls this key" in m for m in said), said
