@@ -48,6 +48,7 @@ from tui.venues import http  # noqa: E402
 from tui.venues.intx import IntxClient  # noqa: E402
 from tui.venues.kraken import CustodyCounter, KrakenCustodyClient  # noqa: E402
 from tui.venues.kraken_prices import KrakenPrices  # noqa: E402
+from tui.venues.ledger import KeyLedger  # noqa: E402
 from tui.venues.nonces import NonceSource  # noqa: E402
 
 Result = dict[str, Any]
@@ -244,19 +245,22 @@ below = "1"
 # 2 -------------------------------------------------------------------------------------------------
 async def kraken_period(seconds: float) -> Result:
     """8 vaults under the custody counter: achieved period vs the shortest the counter allows, with what
-    the live app does after each refresh (history, totals, alert rules) on, as it runs."""
+    the live app does after each refresh (history, totals, alert rules) on, as it runs, and the key's ledger
+    (its lock, shared counter and queue) in the way of every call, as in every real process."""
     starts: list[float] = []
     bursts: list[float] = []
     with Simulator(seed=2, vaults=8, tick_seconds=1.0) as sim, tempfile.TemporaryDirectory() as tmp:
         config = parse(sim.config_text(1))
         monitor = _recording_monitor(config, Path(tmp) / "history.sqlite3", kind="kraken-custody")
         async with http.new_client(sim.url) as web:
+            store = Path(tmp) / "nonces" / "key"  # the key's ledger, as every real process keeps it
+            store.parent.mkdir()
             client = KrakenCustodyClient(
                 web,
                 Secret(sim.kraken_keys.api_key),
                 Secret(sim.kraken_keys.api_secret),
-                counter=CustodyCounter(),
-                nonces=NonceSource(),
+                nonces=NonceSource(store),
+                ledger=KeyLedger(store),
             )
             refresher = VenueRefresher(config.venues[0].name, "kraken-custody", client, refresh_seconds=1)
             await refresher.refresh()  # discovery (one more call) before timing steady refreshes
