@@ -5,7 +5,8 @@ scale matters beyond this program: a larger unit (nanoseconds, python-kraken-sdk
 every tool that follows the documented milliseconds out of the key for good. Keeping the last nonce on
 disk, per key, keeps ours increasing when the clock steps back between two runs, and keeps two
 balance-tui processes on one machine from taking the same nonce (each takes the next one under a lock
-on the key's file). It cannot make their requests arrive in order: one key still belongs to one process.
+on the key's file). That file is also the lock of the key's ledger (ledger.py), which a Kraken call holds
+until its answer: so the nonces also reach Kraken in the order they were taken.
 """
 
 from __future__ import annotations
