@@ -21,9 +21,16 @@ class FaultKind(StrEnum):
     EMPTY = "empty"  # an empty result
     SKEW = "skew"  # value: seconds the venue's clock is ahead of ours
     ECHO = "echo"  # an error that quotes the request's own headers back (as some proxies and WAFs do)
+    # Kraken's throttles, each in the error form of the endpoint it hits (custody: an error object under the
+    # method's error key; public market data: a string under `error`), with HTTP 200 as Kraken sends errors
+    TOO_MANY_REQUESTS = "too-many-requests"  # "EGeneral:Too many requests"
+    THROTTLED = "throttled"  # value: seconds until the time it names (default 60): "EService:Throttled: <unix ts>"
+    LOCKOUT = "lockout"  # value: seconds (default 900) the key stays refused "EGeneral:Temporary lockout", after
+    # the fault is gone too (public data: refused while the fault is in force)
 
 
 VENUES = ("kraken", "intx", "prices")  # prices: Kraken's public market data
+KRAKEN_ONLY = frozenset({FaultKind.TOO_MANY_REQUESTS, FaultKind.THROTTLED, FaultKind.LOCKOUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,8 @@ class Fault:
     probability: float = 1.0
 
     def applies(self, venue: str, endpoint: str) -> bool:
+        if self.kind in KRAKEN_ONLY and venue == "intx":
+            return False
         return self.venue in (None, venue) and self.endpoint in (None, endpoint)
 
 
@@ -114,6 +123,8 @@ def parse_fault_flag(text: str) -> Fault:
     venue, _, endpoint = where.partition("/")
     if venue and venue not in VENUES:
         raise ValueError(f"unknown venue {venue!r} in fault {text!r}: use kraken, intx or prices")
+    if venue == "intx" and kind in KRAKEN_ONLY:
+        raise ValueError(f"fault {text!r}: {kind.value} is Kraken's; use @kraken or @prices")
     value: str | float | None = value_text or None
     if value_text and kind is not FaultKind.KRAKEN_ERROR:
         try:

@@ -57,6 +57,10 @@ USD_MARKETS: dict[str, tuple[str, str, str]] = {
     "AVAX": ("AVAXUSD", "AVAX", "AVAXUSD"),
     "XDG": ("XDGUSD", "XXDG", "XDGUSD"),
 }
+# The custody docs' example (GetCustodyVault) spells bitcoin "BTC" where the spot API says "XBT": vaults with
+# an odd index spell it that way, so both spellings reach a client (one asset, one price, one total).
+DOCS_SPELLINGS = {"XBT": "BTC"}
+KRAKEN_ALIASES = {docs: ours for ours, docs in DOCS_SPELLINGS.items()}
 PRICE_DECIMALS = 5  # Ticker's prices, as Kraken writes them ("97250.10000")
 VAULT_NAMES = ("Treasury", "Cold storage", "Operations", "Client omnibus", "Staking", "Reserve", "OTC", "Settlement")
 PORTFOLIO_NAMES = ("Main", "Hedging", "Market making", "Basis", "Funding", "Arbitrage")
@@ -91,6 +95,23 @@ def quantize(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), context=_CTX)
 
 
+def intx_quantity(value: Decimal) -> Decimal:
+    """An INTX quantity as the recordings write one: the asset's places ("997.5000000000000"), a zero as "0"."""
+    return Decimal(0) if value == 0 else value
+
+
+def intx_value(value: Decimal) -> Decimal:
+    """An INTX notional (collateral_value, loan_collateral_requirement...) as the recordings write one: trailing
+    zeros trimmed, one place kept ("997.5", "500000.0", "0.0")."""
+    text = format(value.normalize(_CTX), "f")
+    return Decimal(text if "." in text else text + ".0")
+
+
+def intx_public_id(rng: random.Random, name: str) -> str:
+    """The asset id GET /assets shows (recordings: USDC "1", BTC "118059611751202816"); not the one balances show."""
+    return "1" if name == "USDC" else str(118059611751202816 + rng.randrange(1, 10**12) * 1024)
+
+
 @dataclass
 class Vault:
     id: str
@@ -108,6 +129,7 @@ class Portfolio:
     name: str
     holdings: dict[str, dict[str, Decimal | None]]  # INTX asset name -> the 14 amounts
     in_liquidation: bool = False
+    newer: bool = False  # sends the fields Coinbase's SDK models beyond the recorded ones (margin_call_enabled...)
 
 
 class Market:
@@ -137,6 +159,8 @@ class Market:
             spec.intx: (intx_asset_id(rng, spec.intx), str(uuid.UUID(int=rng.getrandbits(128), version=4)))
             for spec in self.specs.values()
         }
+        ids_rng = random.Random(seed ^ 0x1D5)  # its own draws: the public ids leave the seeds' worlds as they were
+        self.public_ids = {name: intx_public_id(ids_rng, name) for name in self.intx_specs}
         per_account = min(assets_per_account, assets)
         self.vaults: dict[str, Vault] = {}
         for i in range(vaults):
@@ -144,9 +168,9 @@ class Market:
             name = VAULT_NAMES[i] if i < len(VAULT_NAMES) else f"Vault {i + 1}"
             chosen = rng.sample(sorted(self.specs), per_account)
             status = "created" if i < 8 or rng.random() < 0.9 else rng.choice(VAULT_STATUSES[1:])
-            self.vaults[vid] = Vault(
-                vid, name, {a: self._new_kraken(self.specs[a]) for a in chosen}, status, 1710877421 + i * 86400
-            )
+            spelled = DOCS_SPELLINGS if i % 2 else {}
+            holdings = {spelled.get(a, a): self._new_kraken(self.specs[a]) for a in chosen}
+            self.vaults[vid] = Vault(vid, name, holdings, status, 1710877421 + i * 86400)
         self.portfolios: dict[str, Portfolio] = {}
         user_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         for i in range(portfolios):
@@ -156,7 +180,12 @@ class Market:
             chosen = rng.sample(sorted(self.intx_specs), per_account)
             newer_fields = i % 2 == 0
             self.portfolios[pid] = Portfolio(
-                pid, puuid, user_uuid, name, {a: self._new_intx(self.intx_specs[a], newer_fields) for a in chosen}
+                pid,
+                puuid,
+                user_uuid,
+                name,
+                {a: self._new_intx(self.intx_specs[a], newer_fields) for a in chosen},
+                newer=newer_fields,
             )
 
     def _amount(self, spec: AssetSpec, dp: int, low: float = 0.2, high: float = 1.8) -> Decimal:
@@ -171,30 +200,37 @@ class Market:
     def _new_intx(self, spec: AssetSpec, newer_fields: bool) -> dict[str, Decimal | None]:
         dp = spec.intx_dp
         quantity = self._amount(spec, dp)
-        loan = self._amount(spec, dp, 0.01, 0.1) if self._rng.random() < 0.25 else quantize(Decimal(0), dp)
+        loan = self._amount(spec, dp, 0.01, 0.1) if self._rng.random() < 0.25 else Decimal(0)
         holding: dict[str, Decimal | None] = {"quantity": quantity, "loan": loan}
-        holding["hold"] = quantize(quantity * Decimal(self._rng.choice((0, 2, 5, 10))) / 100, dp)
-        holding["transfer_hold"] = quantize(Decimal(0), dp)
-        holding["unreconciled_amount"] = quantize(Decimal(0), dp) if newer_fields else None
+        holding["hold"] = intx_quantity(quantize(quantity * Decimal(self._rng.choice((0, 2, 5, 10))) / 100, dp))
+        holding["transfer_hold"] = Decimal(0)
+        holding["unreconciled_amount"] = Decimal(0) if newer_fields else None
         holding["max_undelegate_amount"] = quantity if newer_fields else None
         self._derive(spec, holding)
         return holding
 
     @staticmethod
     def _derive(spec: AssetSpec, h: dict[str, Decimal | None]) -> None:
-        """The INTX fields that follow from quantity, hold and loan."""
+        """The INTX fields that follow from quantity, hold and loan, written as the recordings write them."""
         dp = spec.intx_dp
         q, hold, loan = h["quantity"] or Decimal(0), h["hold"] or Decimal(0), h["loan"] or Decimal(0)
         transfer = h["transfer_hold"] or Decimal(0)
         free = max(Decimal(0), q - hold - transfer)
-        h["hold_available_for_collateral"] = quantize(hold / 2, dp)
-        h["collateral_value"] = quantize(free * spec.price * Decimal("0.9"), 4)
-        h["max_withdraw_amount"] = quantize(max(Decimal(0), free - loan), dp)
-        h["loan_collateral_requirement"] = quantize(loan * spec.price * Decimal("0.1"), 4)
-        h["pledged_collateral_quantity"] = quantize(free / 4, dp)
-        h["loan_initial_margin_contribution"] = quantize(loan * spec.price * Decimal("0.05"), 4)
-        h["collateral_backed_overdraft_loan"] = quantize(loan if spec.intx == "USDC" else Decimal(0), dp)
-        h["user_requested_loan"] = quantize(Decimal(0) if spec.intx == "USDC" else loan, dp)
+
+        def amount(value: Decimal) -> Decimal:
+            return intx_quantity(quantize(value, dp))
+
+        def notional(value: Decimal) -> Decimal:
+            return intx_value(quantize(value, 4))
+
+        h["hold_available_for_collateral"] = amount(hold / 2)
+        h["collateral_value"] = notional(free * spec.price * Decimal("0.9"))
+        h["max_withdraw_amount"] = amount(max(Decimal(0), free - loan))
+        h["loan_collateral_requirement"] = notional(loan * spec.price * Decimal("0.1"))
+        h["pledged_collateral_quantity"] = amount(free / 4)
+        h["loan_initial_margin_contribution"] = notional(loan * spec.price * Decimal("0.05"))
+        h["collateral_backed_overdraft_loan"] = amount(loan if spec.intx == "USDC" else Decimal(0))
+        h["user_requested_loan"] = amount(Decimal(0) if spec.intx == "USDC" else loan)
 
     def tick(self) -> None:
         """One step of the random walk: small moves, now and then a deposit or a new loan."""
@@ -203,7 +239,7 @@ class Market:
             rng = self._rng
             for vault in self.vaults.values():
                 for asset, h in vault.holdings.items():
-                    spec = self.specs.get(asset)
+                    spec = self.kraken_spec(asset)
                     if spec is not None and rng.random() < self.activity:  # assets put in by hand stay put
                         h["balance"] = self._step(h["balance"], spec.kraken_dp)
                         h["hold_trade"] = min(h["hold_trade"], h["balance"])
@@ -211,7 +247,7 @@ class Market:
                 for asset, holding in portfolio.holdings.items():
                     spec = self.intx_specs.get(asset)
                     if spec is not None and rng.random() < self.activity:
-                        holding["quantity"] = self._step(holding["quantity"] or Decimal(0), spec.intx_dp)
+                        holding["quantity"] = intx_quantity(self._step(holding["quantity"] or Decimal(0), spec.intx_dp))
                         if rng.random() < 0.05:
                             holding["loan"] = self._amount(spec, spec.intx_dp, 0.01, 0.1)
                         self._derive(spec, holding)
@@ -258,8 +294,13 @@ class Market:
         spec = self.intx_specs.get(intx_asset)
         return self.kraken_price(spec.kraken) if spec is not None else Decimal(0)
 
+    def kraken_spec(self, kraken_asset: str) -> AssetSpec | None:
+        """The asset a custody spelling names ("XBT", or the docs' "BTC")."""
+        return self.specs.get(KRAKEN_ALIASES.get(kraken_asset, kraken_asset))
+
     def kraken_price(self, kraken_asset: str) -> Decimal:
         """The asset's price now in USD, by its Kraken spelling: its market's last trade, else its list price."""
+        kraken_asset = KRAKEN_ALIASES.get(kraken_asset, kraken_asset)
         with self.lock:
             if kraken_asset in self.prices:
                 return self.prices[kraken_asset]

@@ -10,21 +10,24 @@ import base64
 import contextlib
 import decimal
 import json
+import random
 import re
 import socket
 import struct
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tui.sim.faults import FaultBoard, FaultKind
+from tui.sim.faults import KRAKEN_ONLY, FaultBoard, FaultKind
 from tui.sim.market import USD_MARKETS, Market
 from tui.sim.verify import intx_signature_ok, kraken_signature_ok
 
@@ -60,6 +63,7 @@ class KrakenKey:
     seen: set[int] = field(default_factory=set)
     counter: int = 0
     counter_expiry: float = 0.0
+    locked_until: float = 0.0  # a temporary lockout: every call of the key refused until then (wall clock)
 
 
 @dataclass
@@ -105,7 +109,7 @@ def _pair(altname: str, base: str, quote: str) -> dict[str, Any]:
     """An AssetPairs entry with the fields the live venue sends (values plausible, not Kraken's)."""
     return {
         "altname": altname,
-        "wsname": altname.replace("USD", "/USD", 1) if "." not in altname else altname,
+        "wsname": f"{altname[:-3]}/{altname[-3:]}",
         "aclass_base": "currency",
         "base": base,
         "aclass_quote": "currency",
@@ -127,6 +131,22 @@ def _pair(altname: str, base: str, quote: str) -> dict[str, Any]:
         "tick_size": "0.00001",
         "status": "online",
     }
+
+
+EUR_PER_USD = Decimal("0.92")  # the XBT/EUR market's price, from XBT/USD's: a plausible rate, nothing more
+FIAT = {"ZUSD": "USD", "ZEUR": "EUR"}
+
+
+def _server_time(now: float) -> dict[str, Any]:
+    """Time's result, as the docs' example writes it: {"unixtime": 1688669448, "rfc1123": "Thu, 06 Jul 23 ..."}."""
+    stamp = datetime.fromtimestamp(int(now), tz=UTC)
+    return {"unixtime": int(now), "rfc1123": stamp.strftime("%a, %d %b %y %H:%M:%S +0000")}
+
+
+def _system_status(now: float) -> dict[str, Any]:
+    """SystemStatus's result, as the docs' example: online, the time, no maintenance or emergency announced."""
+    stamp = datetime.fromtimestamp(int(now), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"status": "online", "timestamp": stamp, "upcoming_maintenance": [], "emergency": []}
 
 
 def _ticker_entry(price: Decimal) -> dict[str, Any]:
@@ -161,8 +181,128 @@ def _text4(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.0001")), "f")
 
 
+TOO_MANY_REQUESTS = "EGeneral:Too many requests"
+LOCKOUT = "EGeneral:Temporary lockout"
+LOCKOUT_SECONDS = 15 * 60.0  # "about 15 minutes"
+
+
 def _intx_error(status: int, body: dict[str, Any]) -> Reply:
     return Reply(status, dumps(body))
+
+
+INTX_PUBLIC = frozenset({"assets", "instruments"})  # INTX's market data: answered without a key
+
+
+def _trimmed(value: Decimal) -> str:
+    """An amount as the recorded summary writes its strings: no trailing zeros, "0" for nothing ("997.5")."""
+    return format(value.normalize(_WIDE), "f") if value else "0"
+
+
+def _number(value: Decimal, places: int | None = None) -> Decimal:
+    """A JSON number as the recorded summary writes them: 0 for nothing, else trimmed, or with `places`
+    decimals where the recording has them (0.2000000000000000)."""
+    if not value:
+        return Decimal(0)
+    return value.quantize(Decimal(1).scaleb(-places)) if places is not None else Decimal(_trimmed(value))
+
+
+def _asset_obj(name: str, asset_id: str, asset_uuid: str) -> dict[str, Any]:
+    """One item of GET /assets, with the fields of the recorded item of its kind (USDC, or any other asset)."""
+    obj: dict[str, Any] = {
+        "asset_id": asset_id,
+        "asset_uuid": asset_uuid,
+        "asset_name": name,
+        "status": "ACTIVE",
+        "collateral_weight": Decimal("1.0") if name == "USDC" else Decimal("0.9"),
+        "supported_networks_enabled": name != "USDC",
+    }
+    if name == "USDC":
+        return obj | {
+            "min_borrow_qty": "10",
+            "max_borrow_qty": "1000000",
+            "loan_collateral_requirement_multiplier": Decimal("1.0"),
+            "ecosystem_collateral_limit_breached": False,
+            "loan_initial_margin": "0.1",
+            "max_loan_leverage": "3",
+        }
+    return obj | {
+        "min_borrow_qty": "0",
+        "max_borrow_qty": "0",
+        "loan_collateral_requirement_multiplier": Decimal("0.0"),
+        "account_collateral_limit": "0",
+        "ecosystem_collateral_limit_breached": False,
+    }
+
+
+def _instrument_obj(
+    seed: int, n: int, name: str, kind: str, base: tuple[str, str], quote: tuple[str, str], price: Decimal
+) -> dict[str, Any]:
+    """One item of GET /instruments, with the fields of the recorded instrument of its type (SPOT or PERP) in
+    their order; prices on the instrument's tick, written trimmed ("101761.64", "100000") as recorded."""
+    spot = kind == "SPOT"
+    tick = Decimal("0.01") if spot else Decimal("0.1")
+    number = 149264167780483072 + (seed % 1000) * 10**9 + n * 2 + spot
+    at = datetime.fromtimestamp(1795276800 + n, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def on_tick(value: Decimal) -> str:
+        return _trimmed(value.quantize(tick))
+
+    quote_obj: dict[str, Any] = {}
+    if not spot:
+        quote_obj |= {"best_bid_price": on_tick(price * Decimal("0.9995")), "best_bid_size": "0.0005"}
+        quote_obj |= {"best_ask_price": on_tick(price * Decimal("1.0005")), "best_ask_size": "0.0001"}
+    else:
+        quote_obj |= {"best_bid_size": "0", "best_ask_size": "0"}
+    quote_obj |= {
+        "trade_price": on_tick(price),
+        "trade_qty": "3" if spot else "0.0005",
+        "index_price": on_tick(price),
+        "mark_price": on_tick(price),
+        "settlement_price": on_tick(price),
+        "limit_up": on_tick(price * Decimal("1.05")),
+        "limit_down": on_tick(price * Decimal("0.95")),
+    }
+    if not spot:
+        quote_obj["predicted_funding"] = "0.000031"
+    quote_obj["timestamp"] = at
+    return {
+        "instrument_id": str(number),
+        "instrument_uuid": str(uuid.UUID(int=random.Random(number).getrandbits(128), version=4)),
+        "symbol": f"{name}-USDC" if spot else f"{name}-PERP",
+        "type": kind,
+        "mode": "STANDARD",
+        "base_asset_id": base[0],
+        "base_asset_uuid": base[1],
+        "base_asset_name": name,
+        "quote_asset_id": quote[0],
+        "quote_asset_uuid": quote[1],
+        "quote_asset_name": "USDC",
+        "base_increment": "0.00001" if spot else "0.0001",
+        "quote_increment": str(tick),
+        "price_band_percent": Decimal("0.02") if spot else Decimal("0.05"),
+        "market_order_percent": Decimal("0.0075") if spot else Decimal("0.01"),
+        "qty_24hr": "2596.0012",
+        "notional_24hr": "256513568.462852",
+        "avg_daily_qty": "1292.10431",
+        "avg_daily_notional": "130064835.78660826",
+        "avg_30day_notional": "3901945073.598248",
+        "avg_30day_qty": "38763.1293",
+        "previous_day_qty": "2596.0012",
+        "open_interest": "0" if spot else "899.6503",
+        "position_limit_qty": "0" if spot else "2388.5974",
+        "position_limit_adq_pct": Decimal("0.0") if spot else Decimal("1.0"),
+        "position_notional_limit": "5000000" if spot else "120000000",
+        "open_interest_notional_limit": "26000000" if spot else "300000000",
+        "replacement_cost": "0" if spot else "0.19",
+        "base_imf": Decimal("1.0") if spot else Decimal("0.1"),
+        "min_notional_value": "10",
+        "funding_interval": "0" if spot else "3600000000000",
+        "trading_state": "TRADING",
+        "quote": quote_obj,
+        "default_imf": Decimal("1.0") if spot else Decimal("0.2"),
+        "base_asset_multiplier": "1.0",
+        "underlying_type": "SPOT",
+    }
 
 
 class VenueState:
@@ -198,6 +338,8 @@ class VenueState:
         key = self.kraken_keys.get(key_name)
         if key is None:
             return self._kraken_refuse(method, "bad-key", "EAPI:Invalid key")
+        if self.clock() < key.locked_until:
+            return self._kraken_refuse(method, "locked-out", LOCKOUT)
         try:
             payload = json.loads(body, parse_float=Decimal)
         except ValueError:
@@ -238,6 +380,24 @@ class VenueState:
         if verdict == "rate-limited":
             return self._kraken_refuse(method, verdict, "EAPI:Rate limit exceeded")
         return self._kraken_answer(method, payload, query)
+
+    def throttle(self, venue: str, method: str, kind: FaultKind, value: object, api_key: str) -> Reply:
+        """One of Kraken's throttles, in the form the endpoint's errors take. A lockout starts the key's lockout
+        (an unknown key has none to start), which outlives the fault: the venue keeps it for its time."""
+        seconds = float(value) if isinstance(value, (int, float)) else None
+        if kind is FaultKind.TOO_MANY_REQUESTS:
+            message = TOO_MANY_REQUESTS
+        elif kind is FaultKind.THROTTLED:
+            message = f"EService:Throttled: {int(self.clock() + (60.0 if seconds is None else seconds))}"
+        else:
+            message = LOCKOUT
+            key = self.kraken_keys.get(api_key) if venue == "kraken" else None
+            if key is not None:
+                with self.lock:
+                    key.locked_until = self.clock() + (LOCKOUT_SECONDS if seconds is None else seconds)
+        if venue == "prices":
+            return Reply(200, dumps({"error": [message]}))
+        return _kraken_error(kraken_error_key(method), message, null_message=self.kraken_null_messages)
 
     def _kraken_amount(self, value: Decimal) -> Decimal | str:
         """Decimal strings, as the custody docs give them; JSON numbers when asked (seen on other endpoints)."""
@@ -358,52 +518,86 @@ class VenueState:
 
     # --- Kraken's public market data -------------------------------------------------------------
 
-    def public(self, method: str, query: str) -> Reply:
-        """AssetPairs and Ticker as Kraken serves them (no key; per-IP limits are not modelled)."""
-        if method == "AssetPairs":
+    def public(self, method: str, query: str, skew: float = 0.0) -> Reply:
+        """Assets, AssetPairs, Ticker, Time and SystemStatus as Kraken serves them (no key; per-IP limits are
+        not modelled), shaped as the docs' examples and the recordings (tests/recordings/README.txt)."""
+        if method == "Assets":
+            reply = Reply(200, dumps({"error": [], "result": self._assets()}))
+        elif method == "AssetPairs":
             reply = Reply(200, dumps({"error": [], "result": self._asset_pairs()}))
         elif method == "Ticker":
             reply = self._ticker((parse_qs(query).get("pair") or [""])[0])
+        elif method == "Time":
+            reply = Reply(200, dumps({"error": [], "result": _server_time(self.clock() + skew)}))
+        elif method == "SystemStatus":
+            reply = Reply(200, dumps({"error": [], "result": _system_status(self.clock() + skew)}))
         else:
             reply = Reply(200, dumps({"error": ["EGeneral:Unknown method"]}))
         self.count("prices", method, "ok" if reply.status == 200 and b'"error":[]' in reply.body else "refused")
         return reply
 
-    def _asset_pairs(self) -> dict[str, Any]:
-        """The USD markets of the assets with one, and, as on the real venue, pairs a USD pricer must pass
-        over: a dark pool (".d") and markets quoted in something else."""
-        pairs: dict[str, Any] = {}
+    def _markets(self) -> dict[str, tuple[str, str, str, Decimal]]:
+        """Every pair the venue lists: name -> (altname, base, quote, last trade). The USD markets of the assets
+        with one, and, as on the real venue, markets quoted in something else that a USD pricer passes over.
+        Ticker quotes every one of them: a listed pair is never refused."""
         with self.market.lock:
-            listed = [(asset, USD_MARKETS.get(asset)) for asset in self.market.prices]
-        for asset, market in listed:
-            name, base, altname = market or (f"{asset}USD", asset, f"{asset}USD")
-            pairs[name] = _pair(altname, base, "ZUSD")
-        pairs["XXBTZUSD.d"] = _pair("XBTUSD.d", "XXBT", "ZUSD")
-        pairs["XETHXXBT"] = _pair("ETHXBT", "XETH", "XXBT")
-        pairs["XXBTZEUR"] = _pair("XBTEUR", "XXBT", "ZEUR")
-        return pairs
+            prices = dict(self.market.prices)
+        markets: dict[str, tuple[str, str, str, Decimal]] = {}
+        for asset, price in prices.items():
+            name, base, altname = USD_MARKETS.get(asset) or (f"{asset}USD", asset, f"{asset}USD")
+            markets[name] = (altname, base, "ZUSD", price)
+        if "XBT" in prices:
+            xbt = prices["XBT"]
+            if "ETH" in prices and xbt:
+                markets["XETHXXBT"] = ("ETHXBT", "XETH", "XXBT", prices["ETH"] / xbt)
+            markets["XXBTZEUR"] = ("XBTEUR", "XXBT", "ZEUR", xbt * EUR_PER_USD)
+        return markets
+
+    def _asset_pairs(self) -> dict[str, Any]:
+        return {name: _pair(altname, base, quote) for name, (altname, base, quote, _) in self._markets().items()}
+
+    def _assets(self) -> dict[str, Any]:
+        """Every asset the listed pairs name, keyed by Kraken's spot code (XXBT, ZUSD...) with its custody
+        spelling as `altname`, as the docs' example of Get Asset Info shows them."""
+        assets: dict[str, Any] = {}
+        for altname, base, quote, _ in self._markets().values():
+            for code in (base, quote):
+                assets.setdefault(code, self._asset_info(code, altname if code == base else None))
+        return dict(sorted(assets.items()))
+
+    def _asset_info(self, code: str, altname: str | None) -> dict[str, Any]:
+        if code in FIAT:
+            name, decimals, shown = FIAT[code], 4, 2
+        else:
+            base = altname.removesuffix("USD") if altname else code
+            spec = self.market.kraken_spec(base)
+            name, decimals, shown = base, spec.kraken_dp if spec else 8, 5
+        return {
+            "aclass": "currency",
+            "altname": name,
+            "decimals": decimals,
+            "display_decimals": shown,
+            "collateral_value": 1,
+            "status": "enabled",
+        }
 
     def _ticker(self, asked: str) -> Reply:
-        """Each asked pair (by name or altname) keyed by its name; one unknown pair fails the whole request."""
-        markets = {}
-        with self.market.lock:
-            for asset, price in self.market.prices.items():
-                name, _, altname = USD_MARKETS.get(asset) or (f"{asset}USD", asset, f"{asset}USD")
-                markets[name] = markets[altname] = (name, price)
-        result: dict[str, Any] = {}
-        for pair in filter(None, asked.split(",")):
-            if pair not in markets:
-                return Reply(200, dumps({"error": ["EQuery:Unknown asset pair"]}))
-            name, price = markets[pair]
-            result[name] = _ticker_entry(price)
-        if not result:
-            return Reply(200, dumps({"error": ["EGeneral:Invalid arguments"]}))
+        """Each asked pair (by name or altname) keyed by its name, every listed pair when none is named (as
+        Kraken does); one unknown pair fails the whole request."""
+        markets = self._markets()
+        by_any = {key: name for name, (altname, *_) in markets.items() for key in (name, altname)}
+        names = [by_any.get(pair) for pair in filter(None, asked.split(","))] if asked else list(markets)
+        if None in names:
+            return Reply(200, dumps({"error": ["EQuery:Unknown asset pair"]}))
+        result = {name: _ticker_entry(markets[name][3]) for name in names if name is not None}
         return Reply(200, dumps({"error": [], "result": result}))
 
     # --- INTX ---------------------------------------------------------------------------------
 
     def intx(self, path: str, headers: Any, body: bytes, skew: float) -> tuple[str, Reply]:
         endpoint, handler = self._intx_route(path)
+        if endpoint in INTX_PUBLIC:  # market data: no key asked for, none checked (per-IP limits not modelled)
+            return endpoint, handler()
         key = self.intx_keys.get(headers.get("CB-ACCESS-KEY", ""))
         if key is None:
             return endpoint, self._i(endpoint, "bad-key", _intx_error(401, {"message": "invalid API key"}))
@@ -450,6 +644,12 @@ class VenueState:
         parts = path.strip("/").split("/")[2:]  # after api/v1
         if parts == ["portfolios"]:
             return "portfolios", self._portfolios
+        if parts == ["assets"]:
+            return "assets", self._assets_list
+        if parts == ["instruments"]:
+            return "instruments", self._instruments
+        if len(parts) == 2 and parts[0] == "portfolios":
+            return "portfolio", lambda: self._with_portfolio("portfolio", parts[1], self._portfolio_of)
         if len(parts) >= 3 and parts[0] == "portfolios":
             ref, rest = parts[1], parts[2:]
             if rest == ["balances"]:
@@ -470,11 +670,17 @@ class VenueState:
         self.count("intx", "portfolios", "ok")
         return Reply(200, dumps(items))
 
+    def _portfolio_of(self, portfolio: Any) -> dict[str, Any]:
+        """GET /portfolios/{portfolio}: the same object the list holds (the docs show one shape for both)."""
+        return self._portfolio_obj(list(self.market.portfolios).index(portfolio.id), portfolio)
+
     @staticmethod
     def _portfolio_obj(index: int, p: Any) -> dict[str, Any]:
         """A portfolio with exactly the fields of the recorded one (nautilus_trader's http_get_portfolios):
-        Coinbase's own SDK builds its Portfolio from them and refuses a missing or an unknown field."""
-        return {
+        Coinbase's own SDK builds its Portfolio from them and refuses a missing or an unknown field. A `newer`
+        portfolio adds the two flags that SDK also models: `margin_call_enabled` (where its model puts it) and
+        `disable_overdraft_protection` (last, where the docs' example has it)."""
+        obj: dict[str, Any] = {
             "portfolio_id": p.id,
             "portfolio_uuid": p.uuid,
             "name": p.name,
@@ -490,9 +696,41 @@ class VenueState:
             "auto_margin_enabled": index == 0,
             "pre_launch_trading_enabled": False,
             "position_offsets_enabled": False,
-            "close_only": False,
-            "forced_liquidation": p.in_liquidation,
         }
+        if p.newer:
+            obj["margin_call_enabled"] = index == 0
+        obj["close_only"] = False
+        obj["forced_liquidation"] = p.in_liquidation
+        if p.newer:
+            obj["disable_overdraft_protection"] = False
+        return obj
+
+    def _assets_list(self) -> Reply:
+        """GET /assets (public): each asset with the fields of the recorded list (nautilus_trader's
+        http_get_assets): USDC, which can be borrowed, as the recorded USDC; the others as the recorded BTC.
+        The ids are the ones this endpoint shows, not the balances' (recorded: "1" here, "0-0-1" there)."""
+        market = self.market
+        with market.lock:
+            names = list(market.intx_specs)
+        items = [_asset_obj(name, market.public_ids[name], market.asset_ids[name][1]) for name in names]
+        self.count("intx", "assets", "ok")
+        return Reply(200, dumps(items))
+
+    def _instruments(self) -> Reply:
+        """GET /instruments (public): a perpetual for each asset but the dollars, and BTC and ETH spot against
+        USDC, each with the fields of the recorded one of its type (nautilus_trader's http_get_instruments)."""
+        market = self.market
+        with market.lock:
+            names = [n for n in market.intx_specs if n not in ("USDC", "USD")]
+            prices = {n: market.price(n) for n in names}
+        usdc = (market.public_ids["USDC"], market.asset_ids["USDC"][1]) if "USDC" in market.public_ids else ("1", "")
+        items = []
+        for n, name in enumerate(names):
+            base = (market.public_ids[name], market.asset_ids[name][1])
+            kinds = ("SPOT", "PERP") if name in ("BTC", "ETH") else ("PERP",)
+            items += [_instrument_obj(market.seed, n, name, kind, base, usdc, prices[name]) for kind in kinds]
+        self.count("intx", "instruments", "ok")
+        return Reply(200, dumps(items))
 
     def _with_portfolio(self, endpoint: str, ref: str, answer: Callable[[Any], Any]) -> Reply:
         portfolio = self.market.find_portfolio(ref)
@@ -545,39 +783,49 @@ class VenueState:
         return self._balance_obj(asset, portfolio.holdings[asset])
 
     def _summary(self, portfolio: Any) -> dict[str, Any]:
-        """The fields of the recorded summary (nautilus_trader's http_get_portfolios_summary), in its order:
-        amounts as strings, margins and notionals as JSON numbers, `in_liquidation` a bool."""
+        """The fields of the recorded summary (nautilus_trader's http_get_portfolios_summary), in its order and
+        written as it writes them: amounts as trimmed strings ("997.5", "0"), margins and notionals as JSON
+        numbers (some with 16 places), `in_liquidation` a bool. A `newer` portfolio adds the two notionals
+        Coinbase's SDK models: `unrealized_pnl_notional` after `in_liquidation`, and
+        `total_allocated_initial_margin_notional` last."""
         zero = Decimal(0)
         collateral = sum(((h.get("collateral_value") or zero) for h in portfolio.holdings.values()), zero)
         value = sum(((h.get("quantity") or zero) * self.market.price(a) for a, h in portfolio.holdings.items()), zero)
         loans = sum(((h.get("loan_collateral_requirement") or zero) for h in portfolio.holdings.values()), zero)
         im = (loans * Decimal("0.5")).quantize(Decimal("0.0001"))
-        return {
-            "collateral": _text4(collateral),
+        summary: dict[str, Any] = {
+            "collateral": _trimmed(collateral),
             "unrealized_pnl": "0",
             "unrealized_pnl_percent": "0",
             "position_notional": "0",
             "open_position_notional": "0",
             "pending_fees": "0",
-            "borrow": _text4(loans),
+            "borrow": _trimmed(loans),
             "accrued_interest": "0",
             "rolling_debt": "0",
-            "balance": _text4(value),
-            "buying_power": _text4(max(zero, collateral - im)),
-            "portfolio_initial_margin": Decimal("0.1"),
-            "portfolio_current_margin": Decimal("0.08"),
-            "portfolio_maintenance_margin": Decimal("0.05"),
-            "portfolio_close_out_margin": Decimal("0.03"),
+            "balance": _trimmed(value.quantize(Decimal("0.0001"))),
+            "buying_power": _trimmed(max(zero, collateral - im)),
+            "portfolio_initial_margin": _number(Decimal("0.1"), 16),
+            "portfolio_current_margin": _number(Decimal("0.08")),
+            "portfolio_maintenance_margin": _number(Decimal("0.05"), 16),
+            "portfolio_close_out_margin": _number(Decimal("0.03")),
             "in_liquidation": portfolio.in_liquidation,
-            "portfolio_initial_margin_notional": im,
-            "portfolio_current_margin_notional": im,
-            "portfolio_maintenance_margin_notional": (im / 2).quantize(Decimal("0.0001")),
-            "portfolio_close_out_margin_notional": (im / 4).quantize(Decimal("0.0001")),
-            "margin_override": Decimal(0),
-            "lock_up_initial_margin": Decimal(0),
-            "loan_collateral_requirement": _text4(loans),
-            "position_offset_notional": Decimal(0),
         }
+        if portfolio.newer:
+            summary["unrealized_pnl_notional"] = _number(zero)
+        summary |= {
+            "portfolio_initial_margin_notional": _number(im),
+            "portfolio_current_margin_notional": _number(im),
+            "portfolio_maintenance_margin_notional": _number((im / 2).quantize(Decimal("0.0001"))),
+            "portfolio_close_out_margin_notional": _number((im / 4).quantize(Decimal("0.0001"))),
+            "margin_override": _number(zero, 16),
+            "lock_up_initial_margin": _number(zero, 16),
+            "loan_collateral_requirement": _trimmed(loans),
+            "position_offset_notional": _number(zero),
+        }
+        if portfolio.newer:
+            summary["total_allocated_initial_margin_notional"] = _number(im)
+        return summary
 
     def _detail(self, portfolio: Any) -> dict[str, Any]:
         return {"summary": self._summary(portfolio), "balances": self._balances(portfolio), "positions": []}
@@ -670,7 +918,7 @@ class _Handler(BaseHTTPRequestHandler):
         if venue == "kraken":
             reply = state.kraken(endpoint, self.path, url.query, self.headers, body)
         elif venue == "prices":
-            reply = state.public(endpoint, url.query)
+            reply = state.public(endpoint, url.query, skew)
         else:
             endpoint, reply = state.intx(url.path, self.headers, body, skew)
         if fault is not None and fault.kind is FaultKind.EMPTY and reply.status == 200:
@@ -722,6 +970,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind is FaultKind.KRAKEN_ERROR:
             message = str(fault.value or "EService:Unavailable")
             self._reply(Reply(200, dumps({"error": [message], "errors": [], "result": None})))
+        elif kind in KRAKEN_ONLY:
+            self._reply(state.throttle(venue, endpoint, kind, fault.value, self.headers.get("API-Key", "")))
         return True
 
     def _emptied(self, venue: str, reply: Reply) -> Reply:
