@@ -112,8 +112,10 @@ def test_the_throttle_faults_are_krakens_only() -> None:
 def test_a_throttle_for_both_venues_leaves_intx_alone(sim: Simulator) -> None:
     sim.faults.set("too-many-requests")
     with httpx.Client(base_url=sim.url) as wire:
-        assert intx_get(sim, wire).status_code == 200
+        answer = intx_get(sim, wire)
+        assert answer.status_code == 200 and [p["portfolio_id"] for p in answer.json()] == list(sim.market.portfolios)
         assert kraken_post(sim, wire).json()["error"][0]["type"] == "TooManyRequests"
+    assert sim.count("intx", "portfolios", "ok") == 1
 
 
 # --- what our clients make of them ---------------------------------------------------------------------------

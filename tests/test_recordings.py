@@ -377,8 +377,13 @@ def test_the_simulated_amounts_are_written_as_the_recordings_write_them(sim: Sim
     notionals = {f for f, spelled in zeros.items() if spelled == {"0.0"}}
     places = recorded_places(notionals)
     assert places[("USDC", "quantity")] == {13, 10}  # nautilus "997.5000000000000", ccxt "500000.0000000000"
-    pid = next(iter(sim.market.portfolios))
+    pid, *_, last = list(sim.market.portfolios)
     sim.market.set_intx(pid, "USDC", quantity="997.5000000000000", hold="0", loan="0")
+    for asset in list(sim.market.portfolios[last].holdings):  # a portfolio whose summary sums two notionals
+        sim.market.remove_intx(last, asset)
+    for asset in ("USDC", "BTC"):
+        sim.market.set_intx(last, asset, quantity="0.5000000000000", hold="0", collateral_value="0.5", loan="0")
+    assert signed_literal(sim, f"/api/v1/portfolios/{last}/summary")["collateral"] == "1"  # not "1.0"
     counted = {"zero": 0, "notional": 0, "places": 0}
     for pid in sim.market.portfolios:
         for balance in signed_literal(sim, f"/api/v1/portfolios/{pid}/balances"):
