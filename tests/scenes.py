@@ -22,6 +22,7 @@ from textual.widgets import DataTable
 from tui.config import parse
 from tui.sim import Simulator
 from tui.ui.app import BalanceApp
+from tui.ui.demo import DEMO_RULES
 from tui.ui.screens import AlertsScreen, HelpScreen, IntxDetailScreen, KrakenDetailScreen
 
 SEED = 7
@@ -42,21 +43,7 @@ class Clock:
         self.now += seconds
 
 
-RULES = """
-[[alert]]
-name = "USDC withdrawable at INTX"
-venue = "Coinbase INTX (simulated)"
-asset = "USDC"
-field = "max_withdraw_amount"
-below = "2000000"
-
-[[alert]]
-name = "BTC held, all venues"
-venue = "totals"
-asset = "BTC"
-field = "total"
-below = 100
-"""
+RULES = DEMO_RULES  # the scenes show the demo as a newcomer sees it
 
 
 TOAST_SECONDS = 24 * 3600.0
@@ -257,6 +244,7 @@ SCENES = (
     Scene("alerts", alerts),
     Scene("help", help_screen),
     Scene("small-terminal", overview, size=(80, 24)),
+    Scene("small-intx-detail", intx_detail, size=(80, 24)),
 )
 
 

@@ -37,7 +37,8 @@ PRICES_DEFAULT_URL = "https://api.kraken.com"
 MIN_PRICE_REFRESH = 10.0  # Kraken's public endpoints limit each IP: about once a minute is the polite pace
 ALERT_KEYS = {"name", "venue", "account", "asset", "field", "window", "command", *RULE_KINDS}
 SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios"}
+VENUE_KEYS = {"kind", "name", "base_url", "api_key", "api_secret", "passphrase", "vaults", "portfolios", "columns"}
+PANE_COLUMNS = ("usd_value", "change")  # a pane's columns beside the venue's amount fields
 
 
 class ConfigError(ValueError):
@@ -59,6 +60,7 @@ class VenueConfig:
     secrets: dict[str, SecretSource]
     accounts: tuple[str, ...]
     index: int  # position among [[venue]] tables, for messages
+    columns: tuple[str, ...] | None = None  # the pane's amount columns, in order (None: its default ones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +386,22 @@ def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:
             raise fail(
                 f"{account!r} is not a {kind.account_word} id ({kind.account_hint})", "venue", i, kind.accounts_key
             )
-    return VenueConfig(kind, name.strip(), base_url.rstrip("/"), secrets, tuple(dict.fromkeys(accounts)), i)
+    columns = _columns(table.get("columns"), kind, lambda p: fail(p, "venue", i, "columns"))
+    return VenueConfig(kind, name.strip(), base_url.rstrip("/"), secrets, tuple(dict.fromkeys(accounts)), i, columns)
+
+
+def _columns(value: Any, kind: VenueKind, fail: Any) -> tuple[str, ...] | None:
+    """The amount columns a venue's pane shows, in order: any of its amount fields, `usd_value` and `change`
+    (the names always come first). None when not given: the pane's default columns."""
+    if value is None:
+        return None
+    known = (*kind.amounts, *PANE_COLUMNS)
+    if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
+        raise fail(f"must be a non-empty list of column names, from: {', '.join(known)}")
+    unknown = [c for c in value if c not in known]
+    if unknown:
+        raise fail(f"unknown column {unknown[0]!r} for a {kind.kind} venue (known: {', '.join(known)})")
+    return tuple(dict.fromkeys(value))
 
 
 def _secret_source(value: Any, fail: Any) -> SecretSource:
@@ -502,6 +519,10 @@ _COMMENTS = {
 
 
 TEMPLATE_EXTRAS = """
+# A venue's pane shows its default columns; `columns = [...]` in its [[venue]] table picks and orders the
+# amount columns instead (any amount field of the venue, "usd_value", "change"); `c` picks them live.
+# columns = ["usd_value", "quantity", "loan", "max_withdraw_amount", "change"]
+
 # Totals name assets alike across venues; Kraken's XBT, XXBT, XDG, ZUSD... are built in.
 # [assets]
 # "USDC.M" = "USDC"

@@ -7,7 +7,6 @@ are values: nothing raises past it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import statistics
 import time
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 from tui.engine.schedule import backoff
 from tui.money import Account, Balance
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
+from tui.snapshot.pacing import Pacing
 from tui.venues.base import VenueClient
 from tui.venues.errors import ErrorKind, VenueError, guarded
 
@@ -92,9 +92,7 @@ class VenueRefresher:
         self.refreshing = False
         self.requests: Counter[str] = Counter()  # calls made with this key, by outcome: OK or the error kind
         self.last_duration: float | None = None  # seconds the last refresh took
-        self.resumed = asyncio.Event()
-        self.resumed.set()
-        self.wake = asyncio.Event()
+        self.pacing = Pacing()
 
     # --- one refresh ------------------------------------------------------------------------------
 
@@ -274,33 +272,30 @@ class VenueRefresher:
     # --- the loop -------------------------------------------------------------------------------------
 
     async def run(self, publish: Callable[[VenueSnapshot], Any]) -> None:
-        """Refresh forever on the schedule, publishing a snapshot as each refresh starts and ends.
-
-        `wake` starts the next refresh at once; clearing `resumed` pauses after the current one.
-        """
+        """Refresh forever on the schedule, publishing a snapshot as each refresh starts and ends; `pacing`
+        says when (now, when woken, never while paused, once when asked while paused)."""
         while True:
-            await self.resumed.wait()
-            self.wake.clear()
+            await self.pacing.turn()
             self._timing.next_at = None
             self.refreshing = True
             publish(self.snapshot())
             await self.refresh()
+            self.pacing.went()
             delay = self.next_delay()
             self._timing.next_at = self._wall() + delay
             publish(self.snapshot())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+            await self.pacing.rest(delay)
 
     def refresh_now(self) -> None:
-        self.wake.set()
+        """At once; while paused, once."""
+        self.pacing.now()
 
     def pause(self) -> None:
-        self.resumed.clear()
+        self.pacing.pause()
 
     def resume(self) -> None:
-        self.resumed.set()
-        self.wake.set()
+        self.pacing.resume()
 
     @property
     def paused(self) -> bool:
-        return not self.resumed.is_set()
+        return self.pacing.paused

@@ -50,13 +50,15 @@ class Rule:
     def wants_summary(self, venue: str) -> bool:
         return self.field.startswith(SUMMARY) and self.venue in (None, venue)
 
-    def describe(self) -> str:
+    def describe(self, hide: str | None = None) -> str:
+        """The rule in words; `hide`: the mark shown instead of its threshold (the screen's mask)."""
         if self.kind == "is":
             return f"{self.field} is {'true' if self.expected else 'false'}"
+        threshold = hide if hide is not None else fmt(self.threshold)
         if self.kind == "change":
-            amount = f"{fmt(self.threshold)}{'%' if self.percent else ''}"
+            amount = f"{threshold}{'%' if self.percent else ''}"
             return f"{self.field} moves more than {amount} within {_span(self.window)}"
-        return f"{self.field} {self.kind} {fmt(self.threshold)}"
+        return f"{self.field} {self.kind} {threshold}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ Pause and refresh act on this view only: a viewer never changes what the server 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from collections.abc import Callable
 from types import TracebackType
@@ -18,6 +17,7 @@ from tui.engine.prices import PriceBook
 from tui.money import Balance
 from tui.remote.client import AttachError, ServerClient
 from tui.snapshot.model import Snapshot, VenueSnapshot
+from tui.snapshot.pacing import Pacing
 from tui.venues.errors import ErrorKind, VenueError
 from tui.venues.intx import PortfolioSummary
 from tui.venues.kraken import VaultDetails
@@ -33,9 +33,7 @@ class RemoteSource:
         self.period = period
         self.last: Snapshot | None = None
         self.failures = 0
-        self._wake = asyncio.Event()
-        self._resumed = asyncio.Event()
-        self._resumed.set()
+        self._pacing = Pacing()
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -52,8 +50,7 @@ class RemoteSource:
 
     async def run(self, on_venue: Callable[[VenueSnapshot], Any], on_prices: Callable[[PriceBook], Any]) -> None:
         while True:
-            await self._resumed.wait()
-            self._wake.clear()
+            await self._pacing.turn()
             try:
                 snapshot = await self.client.snapshot()
             except AttachError as exc:
@@ -66,9 +63,9 @@ class RemoteSource:
                     on_venue(venue)
                 if snapshot.appraisal is not None and snapshot.appraisal.book is not None:
                     on_prices(snapshot.appraisal.book)
+            self._pacing.went()
             delay = self.period if not self.failures else min(self.period * 2 ** (self.failures - 1), MAX_RETRY)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await self._pacing.rest(delay)
 
     def _away(self, exc: AttachError) -> list[VenueSnapshot]:
         """The last snapshot, each venue marked failing with the cause: its age goes on showing how old."""
@@ -83,14 +80,13 @@ class RemoteSource:
         ]
 
     def refresh_now(self) -> None:
-        self._wake.set()
+        self._pacing.now()
 
     def pause(self) -> None:
-        self._resumed.clear()
+        self._pacing.pause()
 
     def resume(self) -> None:
-        self._resumed.set()
-        self._wake.set()
+        self._pacing.resume()
 
     def details(self, venue: str) -> RemoteDetails:
         return RemoteDetails(self.client, venue)

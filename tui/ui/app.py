@@ -24,7 +24,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from tui.config import Config
 from tui.engine.engine import Engine
@@ -36,10 +36,20 @@ from tui.monitor.monitor import TOTALS_NAME, Monitor, Outcome
 from tui.snapshot.model import VenueSnapshot
 from tui.snapshot.source import SnapshotSource
 from tui.ui.panes import BalanceTable, VenuePane, View
-from tui.ui.rows import SORT_LABELS, SORTS, Baseline
-from tui.ui.screens import AlertsScreen, Drilldown, HelpScreen, IntxDetailScreen, KrakenDetailScreen, prices_status
+from tui.ui.rows import MASK, SORTS, Baseline, available_columns, sort_label
+from tui.ui.screens import (
+    AlertsScreen,
+    ColumnsScreen,
+    Drilldown,
+    HelpScreen,
+    IntxDetailScreen,
+    KrakenDetailScreen,
+    prices_status,
+)
+from tui.ui.tables import DeskFooter
 from tui.untrusted import visible
 
+REPLACED_COMMANDS = {"Keys", "Maximize", "Minimize"}  # Textual's, which our help and maximise replace
 TOTALS_MIN_HEIGHT = 30  # below this, three stacked panes would show two or three rows each
 
 
@@ -72,16 +82,19 @@ class BalanceApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="interrupt"),  # as q: an operator's reflex
         Binding("question_mark", "help", "Help", id="help"),
         Binding("r", "refresh_now", "Refresh", id="refresh"),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "sort", "Sort", id="sort"),
-        Binding("h", "hide_zero", "Zeros", id="hide_zero"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, id="reverse_sort"),
+        Binding("h", "hide_zero", "Zeros", show=False, id="hide_zero"),
         Binding("m", "mask", "Mask", id="mask"),
-        Binding("z", "maximise", "Max", id="maximise"),
+        Binding("z", "maximise", "Max", show=False, id="maximise"),
         Binding("a", "alerts", "Alerts", id="alerts"),
-        Binding("t", "toggle_totals", "Totals", id="totals"),
+        Binding("c", "columns", "Columns", show=False, id="columns"),
+        Binding("t", "toggle_totals", "Totals", show=False, id="totals"),
         Binding("tab", "focus_next", "Next pane", show=False),
         Binding("shift+tab", "focus_previous", "Prev pane", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -140,7 +153,9 @@ class BalanceApp(App[int]):
         with Vertical(id="panes"):
             valued = self.config.prices.source != "none"
             for i, venue in enumerate(self.config.venues):
-                pane = VenuePane(i, venue.name, venue.kind.kind, self.baseline, self.view, self.clock, valued)
+                pane = VenuePane(
+                    i, venue.name, venue.kind.kind, self.baseline, self.view, self.clock, valued, venue.columns
+                )
                 self.panes.append(pane)
                 yield pane
             if len(self.config.venues) > 1:
@@ -151,7 +166,7 @@ class BalanceApp(App[int]):
                 yield self.totals_pane
         yield Input(placeholder="filter by asset or account; Enter keeps it, Esc clears", id="filter")
         yield Static(id="status")
-        yield Footer()
+        yield DeskFooter()
 
     async def on_mount(self) -> None:
         self._open_history()
@@ -261,9 +276,8 @@ class BalanceApp(App[int]):
             return
         for alert in fired:
             stale = f" (on stale data, {alert.stale_age:.0f} s old)" if alert.stale_age is not None else ""
-            self.notify(
-                f"{alert.target.label()}: {alert.detail}{stale}", title=f"⚑ {alert.rule.name}", severity="error"
-            )
+            detail = alert.rule.describe(hide=MASK) if self.view.mask else alert.detail  # screen sharing: no figure
+            self.notify(f"{alert.target.label()}: {detail}{stale}", title=f"⚑ {alert.rule.name}", severity="error")
         for alert in cleared:
             self.notify(f"{alert.target.label()}: back within its line", title=f"cleared: {alert.rule.name}")
 
@@ -293,6 +307,24 @@ class BalanceApp(App[int]):
             return
         self.push_screen(AlertsScreen(self.monitor.alerts, len(self.config.alerts)))
 
+    def action_columns(self) -> None:
+        """Choose the focused pane's amount columns (for this session; `columns` in the config keeps them)."""
+        pane = self._focused_pane()
+        if pane is None:
+            return
+        shown = [c.key for c in pane.columns if c.numeric]
+        options = sorted(
+            available_columns(pane.kind, pane.valued),
+            key=lambda c: shown.index(c.key) if c.key in shown else len(shown),
+        )
+        choices = [(c.key, c.label, c.key in shown) for c in options if c.numeric]
+
+        def chosen(columns: tuple[str, ...] | None) -> None:
+            if columns is not None:
+                pane.set_columns(columns)
+
+        self.push_screen(ColumnsScreen(pane.venue_name, choices), chosen)
+
     def action_toggle_totals(self) -> None:
         if self.totals_pane is None:
             self.notify("totals appear when more than one venue is configured", timeout=4)
@@ -302,8 +334,13 @@ class BalanceApp(App[int]):
             self._focus_pane()
 
     def action_refresh_now(self) -> None:
+        """At once; while paused, once (and still paused after)."""
         self.source.refresh_now()
-        self.notify("reading the server now" if self.source.via else "refreshing every venue now", timeout=2)
+        what = "reading the server" if self.source.via else "refreshing every venue"
+        if self.paused:
+            self.notify(f"paused: {what} once now; p resumes", timeout=3)
+        else:
+            self.notify(f"{what} now", timeout=2)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -315,6 +352,11 @@ class BalanceApp(App[int]):
 
     def action_sort(self) -> None:
         self.view.sort = SORTS[(SORTS.index(self.view.sort) + 1) % len(SORTS)]
+        self.view.reverse = False
+        self._rerender()
+
+    def action_reverse_sort(self) -> None:
+        self.view.reverse = not self.view.reverse
         self._rerender()
 
     def action_hide_zero(self) -> None:
@@ -389,21 +431,24 @@ class BalanceApp(App[int]):
         self.push_screen(screen)
 
     def get_system_commands(self, screen: Screen[object]) -> list[SystemCommand]:
-        commands = list(super().get_system_commands(screen))
-        commands += [
+        """Ours, and Textual's own but those ours replace (its key panel, its maximise)."""
+        theirs = [c for c in super().get_system_commands(screen) if c.title not in REPLACED_COMMANDS]
+        return [
+            *theirs,
             SystemCommand("Details", "Every field of the selected row, live (Enter)", self.action_details),
             SystemCommand("Refresh now", "Refresh every venue now (r)", self.action_refresh_now),
             SystemCommand("Pause / resume", "Stop or restart refreshing (p)", self.action_pause),
             SystemCommand("Filter", "Filter rows by asset or account (/)", self.action_filter),
             SystemCommand("Cycle sort", "value, account, asset, amount, change (s)", self.action_sort),
+            SystemCommand("Reverse sort", "Turn the sort round (S)", self.action_reverse_sort),
+            SystemCommand("Columns", "Choose the focused pane's columns (c)", self.action_columns),
             SystemCommand("Hide zero balances", "Toggle rows whose amounts are all zero (h)", self.action_hide_zero),
             SystemCommand("Mask amounts", "Hide every amount, for screen sharing (m)", self.action_mask),
             SystemCommand("Maximise pane", "Show only the focused pane (z)", self.action_maximise),
             SystemCommand("Alerts", "What fired and cleared, and when (a)", self.action_alerts),
             SystemCommand("Totals", "Show or hide the cross-venue totals (t)", self.action_toggle_totals),
-            SystemCommand("Keys", "Every key balance-tui knows (?)", self.action_help),
+            SystemCommand("Help", "Every key balance-tui knows (?)", self.action_help),
         ]
-        return commands
 
     # --- helpers --------------------------------------------------------------------------------------
 
@@ -414,7 +459,7 @@ class BalanceApp(App[int]):
         self._status()
 
     def _status(self) -> None:
-        parts = [f"sort: {SORT_LABELS[self.view.sort]}"]
+        parts = [f"sort: {sort_label(self.view.sort, self.view.reverse)}"]
         prices = prices_status(self.monitor.book, self.clock())
         if prices:
             parts.append(prices)

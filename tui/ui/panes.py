@@ -129,6 +129,7 @@ class View:
     filter_text: str = ""
     hide_zero: bool = False
     sort: str = "value"
+    reverse: bool = False  # the sort turned round (S)
     mask: bool = False
 
 
@@ -146,13 +147,17 @@ class VenuePane(Vertical):
         view: View,
         now: Callable[[], float] = time.time,
         valued: bool = True,
+        columns: tuple[str, ...] | None = None,
     ) -> None:
-        """`valued`: there is a price source, so the pane has a value column and its header a worth."""
+        """`valued`: there is a price source, so the pane has a value column and its header a worth.
+        `columns`: the amount columns to show, in order (the config's `columns`; None: the kind's default)."""
         super().__init__(id=f"pane-{index}", classes="pane")
         self.index = index
         self.venue_name = name
         self.kind = kind
-        self.columns = columns_for(kind, valued)
+        self.valued = valued
+        self.chosen = columns
+        self.columns = columns_for(kind, valued, columns)
         self.worth: Appraisal | None = None
         self.via: str | None = None  # the server this pane's data comes through, when attached
         self.baseline = baseline
@@ -171,9 +176,33 @@ class VenuePane(Vertical):
         self._header = Static(Text(visible(name)), classes="pane-header", id=f"header-{index}")
         self._header_shown: tuple[Text, int] | None = None
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        table = self._table
         for column in self.columns:
-            self._table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
+            table.add_column(Text(column.label, justify="right" if column.numeric else "left"), key=column.key)
             self._widths[column.key] = len(column.label)
+        table.fixed_columns = next(  # the names stay put on ←/→
+            (i for i, column in enumerate(self.columns) if column.numeric), len(self.columns)
+        )
+
+    def set_columns(self, chosen: tuple[str, ...] | None) -> None:
+        """Show these amount columns, in this order (None: the kind's default); a column an alert marks stays."""
+        self.chosen = chosen
+        self._show_columns()
+
+    def _show_columns(self) -> None:
+        """The columns chosen, and any an active alert marks: the table is built again when they differ."""
+        columns = columns_for(self.kind, self.valued, self.chosen, (column for _, column in self.flagged))
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self._table.clear(columns=True)
+        self.rows, self._cells, self._widths, self._shapes, self._order = {}, {}, {}, {}, []
+        self._add_columns()
+        if self.live:
+            self.render_rows()
 
     def compose(self) -> ComposeResult:
         yield self._header
@@ -237,8 +266,10 @@ class VenuePane(Vertical):
             filter_text=view.filter_text,
             hide_zero=view.hide_zero,
             sort=view.sort,
+            reverse=view.reverse,
             previous=self.rows,
             worth=self.worth,
+            columns=self.columns,
         )
         table = self.table
         keep = self.cursor_key() if table.cursor_row > 0 else None  # on the first row, it stays at the top
@@ -280,14 +311,14 @@ class VenuePane(Vertical):
         Shapes only grow between renders (a narrower number keeps its column's width), so only rows that
         changed need measuring; they are recomputed from scratch when rows leave or the view changes.
         """
-        view = (self.view.filter_text, self.view.hide_zero, self.view.sort, self.view.mask)
+        view = (self.view.filter_text, self.view.hide_zero, self.view.sort, self.view.reverse, self.view.mask)
         numeric = [c for c in self.columns if c.numeric]
         if removed or view != self._view or not self._shapes:
             shapes = {c.key: shape_of((r.text(c.key) for r in rows), len(c.label)) for c in numeric}
         else:
             fresh = [r for r in rows if self.rows.get(r.key) is not r]
             shapes = {c.key: shape_of((r.text(c.key) for r in fresh), grow=self._shapes[c.key]) for c in numeric}
-        relayout = shapes != self._shapes or view[3:] != self._view[3:]  # the mask re-texts every row
+        relayout = shapes != self._shapes or view[-1:] != self._view[-1:]  # the mask re-texts every row
         self._shapes, self._view = shapes, view
         return relayout
 
@@ -338,6 +369,11 @@ class VenuePane(Vertical):
             return
         changed = cells ^ self.flagged
         self.flagged = set(cells)
+        before = self.columns
+        self._show_columns()
+        if self.columns != before:  # built again, flags and all
+            self.refresh_header()
+            return
         now = time.monotonic()
         writes = []
         for row_key, column in changed:

@@ -57,19 +57,47 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
 }
 PRIMARY = {"totals": "total"} | {name: kind.quantity for name, kind in KINDS.items()}
 SORTS = ("value", "account", "asset", "amount", "change")
-SORT_LABELS = {
-    "value": "value ↓",
-    "account": "account, asset",
-    "asset": "asset, account",
-    "amount": "amount ↓",
-    "change": "change ↓",
+SORT_LABELS = {  # as they read in the default direction; S turns each round
+    "value": ("value ↓", "value ↑"),
+    "account": ("account, asset ↓", "account, asset ↑"),
+    "asset": ("asset, account ↓", "asset, account ↑"),
+    "amount": ("amount ↓", "amount ↑"),
+    "change": ("change ↓", "change ↑"),
 }
+
+
+def sort_label(sort: str, reverse: bool) -> str:
+    return SORT_LABELS[sort][reverse]
+
+
 UNPRICED = "unpriced"
 
 
-def columns_for(kind: str, valued: bool) -> tuple[Column, ...]:
-    """A pane's columns: the value column only when there is a price source."""
-    return tuple(c for c in COLUMNS.get(kind, ()) if valued or c is not VALUE)
+def available_columns(kind: str, valued: bool) -> tuple[Column, ...]:
+    """Every column a pane of this kind can show: its default ones, then every other amount field of the venue
+    (INTX has 14), labelled by their names. The value column only when there is a price source."""
+    shown = COLUMNS.get(kind, ())
+    kind_of = KINDS.get(kind)
+    extra = [
+        Column(f, f.replace("_", " ")) for f in (kind_of.amounts if kind_of else ()) if f not in {c.key for c in shown}
+    ]
+    return tuple(c for c in (*shown, *extra) if valued or c is not VALUE)
+
+
+def columns_for(
+    kind: str, valued: bool, chosen: tuple[str, ...] | None = None, needed: Iterable[str] = ()
+) -> tuple[Column, ...]:
+    """A pane's columns: its names first (always), then the `chosen` amounts in their order (None: the kind's
+    default ones), then any column an alert marks (`needed`) that is not among them, so a marked cell is never
+    hidden, then the kind's words after its amounts (the totals' spellings and places)."""
+    available = available_columns(kind, valued)
+    default = tuple(c for c in COLUMNS.get(kind, ()) if valued or c is not VALUE)
+    lead = next((i for i, c in enumerate(default) if c.numeric), len(default))
+    names, words = default[:lead], tuple(c for c in default[lead:] if not c.numeric)
+    by_key = {c.key: c for c in available if c.numeric}
+    wanted = [c.key for c in default if c.numeric] if chosen is None else list(chosen)
+    picked = [by_key[k] for k in dict.fromkeys([*wanted, *needed]) if k in by_key]
+    return names + tuple(picked) + words
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +151,15 @@ def build_rows(
     sort: str = "value",
     previous: Mapping[str, Row] | None = None,
     worth: Appraisal | None = None,
+    reverse: bool = False,
+    columns: tuple[Column, ...] | None = None,
 ) -> list[Row]:
-    """The rows to show. A row of `previous` whose balance and value are unchanged is reused as it is: on
-    a refresh where 1% of cells move, the other 99% cost one comparison each."""
+    """The rows to show, with the amounts of `columns` (the kind's default ones if None). A row of
+    `previous` whose balance and value are unchanged is reused as it is: on a refresh where 1% of cells
+    move, the other 99% cost one comparison each (`previous` must hold rows of the same columns)."""
     primary = PRIMARY.get(snapshot.kind, "")
-    numeric = [c.key for c in COLUMNS.get(snapshot.kind, ()) if c.numeric and c.key not in ("change", VALUE.key)]
+    shown = columns if columns is not None else COLUMNS.get(snapshot.kind, ())
+    numeric = [c.key for c in shown if c.numeric and c.key not in ("change", VALUE.key)]
     previous = previous or {}
     priced = worth is not None and worth.priced
     rows = []
@@ -160,7 +192,7 @@ def build_rows(
         ]
     if hide_zero:
         rows = [r for r in rows if any(v for k, v in r.values.items() if k != "change")]
-    return sort_rows(rows, sort, primary)
+    return sort_rows(rows, sort, primary, reverse)
 
 
 def _value(snapshot: VenueSnapshot, account_id: str, asset: str, worth: Appraisal | None) -> Decimal | None:
@@ -173,17 +205,25 @@ def _value(snapshot: VenueSnapshot, account_id: str, asset: str, worth: Appraisa
     return worth.worth(snapshot.name, account_id, asset).value
 
 
-def sort_rows(rows: Iterable[Row], sort: str, primary: str) -> list[Row]:
+def sort_rows(rows: Iterable[Row], sort: str, primary: str, reverse: bool = False) -> list[Row]:
+    """Rows in the order asked; `reverse` turns it round, except that rows without a value stay after every
+    valued one when sorting by value (an unpriced asset is not the smallest position)."""
     rows = list(rows)
     if sort == "value":  # the biggest positions first; rows without a value after every valued one
-        return sorted(rows, key=_by_value)
+        valued = sorted((r for r in rows if r.values.get(VALUE.key) is not None), key=_by_value, reverse=reverse)
+        return valued + sorted((r for r in rows if r.values.get(VALUE.key) is None), key=_by_value)
     if sort == "asset":
-        return sorted(rows, key=lambda r: (r.asset, r.account))
-    if sort == "amount":
-        return sorted(rows, key=lambda r: ((r.values.get(primary) or Decimal(0)).copy_negate(), r.asset))
-    if sort == "change":
-        return sorted(rows, key=lambda r: ((r.values.get("change") or Decimal(0)).copy_abs().copy_negate(), r.asset))
-    return rows  # the venue's own order of accounts, assets within each
+        key = lambda r: (r.asset, r.account)  # noqa: E731
+    elif sort == "amount":
+        key = lambda r: ((r.values.get(primary) or Decimal(0)).copy_negate(), r.asset)  # noqa: E731
+    elif sort == "change":
+        key = lambda r: ((r.values.get("change") or Decimal(0)).copy_abs().copy_negate(), r.asset)  # noqa: E731
+    else:  # accounts in the venue's own order, assets by name within each
+        order: dict[str, int] = {}
+        for row in rows:
+            order.setdefault(row.account_id, len(order))
+        key = lambda r: (order[r.account_id], r.asset)  # noqa: E731
+    return sorted(rows, key=key, reverse=reverse)
 
 
 def _by_value(row: Row) -> tuple[bool, Decimal, str, str]:

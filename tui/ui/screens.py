@@ -11,9 +11,9 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, SelectionList, Static
 
 from tui.engine.prices import PriceBook
 from tui.money import align, dollars, fmt, fmt_result, sub
@@ -22,7 +22,7 @@ from tui.monitor.valuation import Appraisal
 from tui.snapshot.model import VenueSnapshot
 from tui.ui.panes import ago
 from tui.ui.rows import MASK, Baseline, Row, masked
-from tui.ui.tables import MeasuredTable
+from tui.ui.tables import DeskFooter, MeasuredTable
 from tui.untrusted import visible
 from tui.venues import intx
 from tui.venues.errors import VenueError
@@ -74,6 +74,17 @@ class Drilldown(DetailScreen):
     row: Row
     worth: Appraisal | None = None
 
+    def body(self) -> VerticalScroll:
+        """Everything but the footer, scrolling as one (↑ ↓ PgUp PgDn, its bar saying where) when the terminal
+        is too short to show every field: at 80×24 the INTX fields, worth and summary take three screens."""
+        return VerticalScroll(id="detail-body")
+
+    def fields_table(self) -> MeasuredTable[str | Text]:
+        """The balance's fields, all of them: the body scrolls, not the table (no cursor to chase)."""
+        table = MeasuredTable[str | Text](id="fields", cursor_type="none")
+        table.can_focus = False
+        return table
+
     def trend_box(self) -> Static:
         return Static(id="trend", classes="trend")
 
@@ -107,7 +118,8 @@ class Drilldown(DetailScreen):
         text.append(f"${MASK if mask else dollars(found.value)}", style=f"bold {stale}")
         where = f"{visible(found.price.pair)} on {visible(book.source)}" if found.price.pair and book else "USD is 1"
         fetched = f", {prices_age(book, worth.now)}" if book is not None and found.price.pair else ""
-        text.append(f"  = holding × ${fmt(found.price.usd)} ({where}{fetched})", style=stale or "dim")
+        price = MASK if mask else fmt(found.price.usd)
+        text.append(f"  = holding × ${price} ({where}{fetched})", style=stale or "dim")
         if not mask:
             text.append(f"\n exact  {fmt_result(found.value)}", style="dim")
             if found.loan_value:
@@ -139,10 +151,15 @@ class IntxDetailScreen(Drilldown):
         self.error: VenueError | None = None
 
     def compose(self) -> ComposeResult:
+        with self.body():
+            yield from self._parts()
+        yield DeskFooter()
+
+    def _parts(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
         yield self.trend_box()
         yield self.worth_box()
-        fields = MeasuredTable[str | Text](id="fields", cursor_type="row")
+        fields = self.fields_table()
         fields.add_column("field", key="field")
         fields.add_column(Text("value", justify="right"), key="value")
         fields.add_column(Text("change since opened", justify="right"), key="change")
@@ -153,6 +170,7 @@ class IntxDetailScreen(Drilldown):
         with Vertical(id="summary-box"):
             yield Static("portfolio summary (GET …/summary)", classes="box-title")
             summary = MeasuredTable[str | Text](id="summary", cursor_type="none", show_header=False)
+            summary.can_focus = False
             for column in ("name0", "value0", "name1", "value1"):
                 summary.add_column(column, key=column)
             for row, pair in enumerate(_pairs(SUMMARY_ITEMS)):
@@ -161,7 +179,6 @@ class IntxDetailScreen(Drilldown):
                     cells += [label, Text("…", justify="right")]
                 summary.add_row(*cells, *([""] * (4 - len(cells))), key=f"row{row}")
             yield summary
-        yield Footer()
 
     def on_mount(self) -> None:
         self._title()
@@ -256,10 +273,15 @@ class KrakenDetailScreen(Drilldown):
         self.share: str = "…"
 
     def compose(self) -> ComposeResult:
+        with self.body():
+            yield from self._parts()
+        yield DeskFooter()
+
+    def _parts(self) -> ComposeResult:
         yield Static(id="detail-title", classes="detail-title")
         yield self.trend_box()
         yield self.worth_box()
-        table = MeasuredTable[str | Text](id="fields", cursor_type="row")
+        table = self.fields_table()
         table.add_column("field", key="field")
         table.add_column(Text("value", justify="right"), key="value")
         table.add_column("meaning", key="meaning")
@@ -273,7 +295,6 @@ class KrakenDetailScreen(Drilldown):
         ):
             table.add_row(label, Text("…", justify="right"), meaning, key=key)
         yield table
-        yield Footer()
 
     def on_mount(self) -> None:
         self._render_values()
@@ -332,7 +353,8 @@ class KrakenDetailScreen(Drilldown):
             table.update_cell(
                 key, "value", Text(self.mask(text) if text.strip() else "—".rjust(len(text))), update_width=True
             )
-        table.update_cell("share", "value", Text(self.share, justify="right"), update_width=True)
+        share = self.mask(self.share) if self.share[:1].isdigit() else self.share  # a figure, not "unavailable"
+        table.update_cell("share", "value", Text(share, justify="right"), update_width=True)
         title = Text()
         row = self.row
         title.append(f" {visible(row.asset)} ", style="bold reverse")
@@ -384,24 +406,28 @@ def prices_status(book: PriceBook | None, now: float) -> str:
 HELP = """\
 [b]Moving[/b]
   ↑ ↓  j k        row up / down              g  G        first / last row
-  Tab  Shift+Tab  next / previous pane        z           maximise the pane (again: restore)
-  Enter           drill down into the row     Esc         back
+  ← →             a column left / right      z           maximise the pane (again: restore)
+  Tab  Shift+Tab  next / previous pane        Enter       drill down into the row
+  Esc             back                        PgUp PgDn   a page (help, drill-downs)
 
 [b]Data[/b]
-  r   refresh every venue now                 p   pause / resume refreshing
-  /   filter by asset or account (Esc clears) s   cycle sort: account/asset/amount/change
-  h   hide / show zero balances               m   mask every amount (screen sharing)
+  r   refresh every venue now (paused: once)  p   pause / resume refreshing
+  /   filter by asset or account (Esc clears) h   hide / show zero balances
+  s   cycle sort: value (biggest first, the   S   turn the sort round
+      default), account, asset, amount, change
+  c   choose the focused pane's columns       m   mask every amount (screen sharing)
 
 [b]Else[/b]
   a   alerts: what fired and cleared, and when    t   show / hide the totals pane
-  ?   this help        Ctrl+P  command palette        q   quit
+  ?   this help        Ctrl+P  command palette        q  Ctrl+C   quit
 
 [b]The pane header[/b]
   ● live   ◌ refreshing   ◐ partial (some account failed)   ● failing: cause   ‖ paused
   "stale for N" is the age of the data on screen when refreshes fail: it is kept, dimmed.
   A changed amount flashes green (up) or red (down) for 3 s;
   "change since start" keeps the difference from the first value seen.
-  ⚑ marks a pane with active alerts; the cell an alert is about is white on red.
+  ⚑ marks a pane with active alerts; the cell an alert is about is white on red,
+  and its column is shown whatever columns are chosen.
 """
 
 
@@ -409,12 +435,38 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"):
+        with VerticalScroll(id="help"):  # a short terminal scrolls it, its bar showing where
             yield Static("[b]balance-tui[/b] — keys", classes="box-title")
             yield Static(HELP)
-            yield Static("[dim]Esc closes[/dim]")
+            yield Static("[dim]Esc closes · ↑ ↓ PgUp PgDn scroll[/dim]")
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class ColumnsScreen(ModalScreen[tuple[str, ...] | None]):
+    """The focused pane's amount columns: Space ticks or unticks one, Enter keeps the choice, Esc leaves it as
+    it was. The names always show; a column an alert marks shows whatever is ticked."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "keep", "Keep", priority=True)]
+
+    def __init__(self, venue: str, columns: list[tuple[str, str, bool]]) -> None:
+        """`columns`: (key, label, shown now), in the order they would show."""
+        super().__init__()
+        self.venue = venue
+        self.columns = columns
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="columns"):
+            yield Static(Text(f"columns of {visible(self.venue)}", style="bold"), classes="box-title")
+            yield SelectionList[str](*((label, key, shown) for key, label, shown in self.columns), id="column-list")
+            yield Static("[dim]Space ticks · Enter keeps · Esc leaves as it was[/dim]")
+
+    def action_keep(self) -> None:
+        chosen = self.query_one(SelectionList).selected
+        self.dismiss(tuple(key for key, _, _ in self.columns if key in chosen))
+
+    def action_cancel(self) -> None:
         self.dismiss(None)
 
 
@@ -441,7 +493,7 @@ class AlertsScreen(DetailScreen):
         ):
             table.add_column(label, key=key)
         yield table
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         self.refresh_alerts()
@@ -466,7 +518,7 @@ class AlertsScreen(DetailScreen):
                 _clock(alert.fired_at),
                 _clock(alert.cleared_at) if alert.cleared_at is not None else "",
                 Text(visible(alert.rule.name)),
-                Text(visible(alert.detail if not self.app.view.mask else alert.rule.describe())),  # type: ignore[attr-defined]
+                Text(visible(alert.detail if not self.app.view.mask else alert.rule.describe(hide=MASK))),  # type: ignore[attr-defined]
                 Text(visible(alert.target.label())),
                 key=str(i),
             )
