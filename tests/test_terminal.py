@@ -41,7 +41,7 @@ class Terminal:
         )
         return done.stdout
 
-    def start(self, command: str, env: str = "") -> int:
+    def start(self, command: str, env: str = "", size: tuple[int, int] = (120, 40)) -> int:
         """Run `command` in the pane, in the foreground of a shell that waits for it and writes its exit status
         to a file; returns the program's pid (the shell's child).
 
@@ -49,7 +49,7 @@ class Terminal:
         loaded machine, so its pane never read dead: the shell reaps the program and reports instead."""
         pidfile = self.tmp / "pid"
         script = f"unset COLUMNS LINES; echo $$ > {pidfile}; {env} {command}; echo $? > {self.statusfile}"
-        self.tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", f"sh -c '{script}'")
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(size[0]), "-y", str(size[1]), f"sh -c '{script}'")
         deadline = time.monotonic() + PATIENCE
         while not (pidfile.exists() and pidfile.read_text().strip().isdigit()):
             assert time.monotonic() < deadline, "the shell did not start"
@@ -248,15 +248,15 @@ def test_hangup_ends_the_program(terminal: Terminal) -> None:
     wait_gone(pid, "still running after SIGHUP")
 
 
-@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP", "SIGINT"])
+@pytest.mark.parametrize("how", ["q", "C-c", "SIGTERM", "SIGHUP", "SIGINT"])
 def test_the_terminal_is_given_back_as_it_was(terminal: Terminal, how: str) -> None:
     """However the program ends (a key, `kill`, a dropped connection), the shell gets its terminal back:
     same tty settings, main screen, no mouse reporting, cursor shown."""
     pid = terminal.start_in_shell(f"{SCRIPT} --demo")
     terminal.wait_for(lambda s: "Treasury" in s)
     assert terminal.flags()["alternate_on"] == "1"
-    if how == "q":
-        terminal.keys("q")
+    if how in ("q", "C-c"):  # Ctrl-C is a key in a TUI's raw terminal: it quits as q does
+        terminal.keys(how)
     else:
         os.kill(pid, getattr(signal, how))
     screen = terminal.wait_for(lambda s: "ended:" in s)
