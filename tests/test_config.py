@@ -31,6 +31,11 @@ passphrase = { command = "echo pass" }
 """
 
 
+def test_a_venues_columns_are_its_amount_fields_in_the_order_given() -> None:
+    config = parse(GOOD.replace('name = "INTX main"', 'name = "INTX main"\ncolumns = ["loan", "usd_value", "loan"]'))
+    assert config.venues[1].columns == ("loan", "usd_value") and config.venues[0].columns is None
+
+
 def test_a_good_config_loads() -> None:
     config = parse(GOOD)
     assert config.refresh_seconds == 5
@@ -62,6 +67,13 @@ def test_a_good_config_loads() -> None:
         ),
         (("refresh_seconds = 5", "refresh_seconds = 0.1"), "refresh_seconds", 1, "between"),
         (('api_key = { env = "I_KEY" }', "api_key = { vault = 1 }"), "venue[2].api_key", 12, "must be"),
+        (
+            ('vaults = ["VN2F7NJJWKJHI2"]', 'vaults = ["VN2F7NJJWKJHI2"]\ncolumns = ["balance", "loan"]'),
+            "venue[1].columns",
+            8,
+            "unknown column 'loan' for a kraken-custody venue (known: balance, hold_trade, available, usd_value",
+        ),
+        (('name = "INTX main"', 'name = "INTX main"\ncolumns = []'), "venue[2].columns", 12, "non-empty list"),
     ],
 )
 def test_each_problem_names_file_key_and_line(edit: tuple[str, str], key: str, line: int, words: str) -> None:
