@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import re
 import textwrap
+import time
 from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 
@@ -273,3 +275,30 @@ async def test_a_table_open_for_hours_keeps_only_a_few_screenfuls_of_rendered_ro
         assert len(table._cell_render_cache) <= max(1000, 12 * table.size.height * len(pane.columns))
         top = next(line for line in screen_lines(pane.app) if re.search(r" A\d+ ", line))
         assert " 30 " in top  # and the table still draws: the biggest balance first
+
+
+def test_a_calm_header_does_not_tick_and_a_troubled_one_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live or paused, a header says when the venue answered (a time of day): the same text a minute later, so
+    no frame is drawn for it. Stale, failing or refreshing, the data's age is what matters, and it ticks."""
+    from tui.ui.panes import header_text
+
+    monkeypatch.delenv("TZ", raising=False)
+    live = replace(_snapshot("1"), fetched_at=1795276800.0, period=5.0, next_refresh_at=1795276805.0)
+    for paused in (False, True):
+        first, _ = header_text("Kraken", live, paused=paused, shown=1, now=1795276801.0)
+        later, _ = header_text("Kraken", live, paused=paused, shown=1, now=1795276811.0)
+        assert first.plain == later.plain and "at 16:00:00 UTC" in first.plain, first.plain
+    assert "next in" not in first.plain and " ago" not in first.plain
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # the operator's own time, when TZ says which
+    time.tzset()
+    try:
+        assert "at 01:00:00" in header_text("Kraken", live, paused=False, shown=1, now=1795276801.0)[0].plain
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    failing = replace(live, error=VenueError(ErrorKind.SERVER, "down", retryable=True), failures=1)
+    stale = replace(live, period=1.0)
+    for troubled in (failing, stale, replace(live, refreshing=True, period=1.0)):
+        first, _ = header_text("Kraken", troubled, paused=False, shown=1, now=1795276830.0)
+        later, _ = header_text("Kraken", troubled, paused=False, shown=1, now=1795276840.0)
+        assert first.plain != later.plain and "updated 30 s ago" in first.plain, first.plain

@@ -1,9 +1,11 @@
-"""A venue's pane: a header line (state, ages, next refresh, round trip) over a table updated in place."""
+"""A venue's pane: a header line (state, when it last answered, round trip; ages and the next refresh only when
+something is wrong, so a calm header never ticks) over a table updated in place."""
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -475,9 +477,12 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         text.append(f"● stale for {ago(age or 0)}", style="bold yellow")
     else:
         text.append("● live", style="bold green")
-    if age is not None:
+    calm = (paused or not snap.refreshing) and not stale and error is None and snap.failures == 0
+    if calm and snap.fetched_at is not None:  # a time of day does not tick: no frame a second for nothing
+        text.append(f"  at {clock(snap.fetched_at)}", style="dim")
+    elif age is not None:  # the data's age matters now: it ticks
         text.append(f"  updated {ago(age)} ago", style="dim")
-    if snap.next_refresh_at is not None and not paused and not snap.refreshing:
+    if snap.next_refresh_at is not None and not paused and not snap.refreshing and not calm:
         _append_part(text, parts, "next", f"  next in {ago(math.ceil(max(0.0, snap.next_refresh_at - now)))}", "dim")
     if snap.round_trip is not None:
         _append_part(text, parts, "rtt", f"  rtt {snap.round_trip * 1000:.0f} ms", "dim")
@@ -579,6 +584,13 @@ def fold(text: Text, width: int) -> Text:
     head.append("\n")
     head.append_text(tail[2:])
     return head
+
+
+def clock(at: float) -> str:
+    """A time of day as the operator reads it: their local time when TZ says which, else UTC, saying so."""
+    if os.environ.get("TZ"):
+        return time.strftime("%H:%M:%S", time.localtime(at))
+    return time.strftime("%H:%M:%S UTC", time.gmtime(at))
 
 
 def ago(seconds: float) -> str:

@@ -423,7 +423,8 @@ HELP = """\
 
 [b]The pane header[/b]
   ● live   ◌ refreshing   ◐ partial (some account failed)   ● failing: cause   ‖ paused
-  "stale for N" is the age of the data on screen when refreshes fail: it is kept, dimmed.
+  "at 14:03:05" is when the venue last answered (local time with TZ set, else UTC); "stale for N"
+  is the age of the data on screen when refreshes fail: it is kept, dimmed.
   A changed amount flashes green (up) or red (down) for 3 s;
   "change since start" keeps the difference from the first value seen.
   ⚑ marks a pane with active alerts; the cell an alert is about is white on red,
