@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="for an https:// --attach URL: the CA certificate (PEM) that signed the server's, if not a public CA",
     )
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="{serve,web,sim,history,config}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{serve,web,sim,history,book,config}", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="poll every configured key once and serve it to viewers, Prometheus, browsers")
     serve.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--format", choices=("table", "json", "csv"), default="table", help="default: table")
     history.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
 
+    _book_parser(sub)
+
     config = sub.add_parser("config", help="write, locate or check the config file")
     config_sub = config.add_subparsers(dest="action", metavar="{init,path,check}", parser_class=_Parser, required=True)
     init = config_sub.add_parser("init", help="write a commented template (mode 0600)")
@@ -136,6 +138,38 @@ def build_parser() -> argparse.ArgumentParser:
     for action in (init, path, check):
         action.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
     return parser
+
+
+BOOK_EPILOG = """\
+An instant is ISO 8601 in any form and time zone: 2026-11-30T23:59:59Z, 2026-11-30T23:59:59+01:00,
+2026-11-30 23:59 (no zone: UTC), 20261130T235959Z. A date alone is its start in UTC: 2026-12-01 is
+2026-12-01T00:00:00Z.
+
+--at prints the --once document as the history had it at that instant (json: the same keys, plus as_of: each
+venue's and account's age then and whether it was failing); --between what changed, per balance, with each value's
+change split into quantity moves (change in quantity x the old price) and price moves (new quantity x change in
+price). Exit codes: 0 every venue was answering at the instant, 1 some venue was failing then (the book is still
+printed), 2 no book (no history, history off, an instant before the history begins, or a usage error)."""
+
+
+def _book_parser(sub: Any) -> None:
+    book = sub.add_parser(
+        "book",
+        help="the book at a past instant from the history (--at), or what changed between two (--between)",
+        description="The book at a past instant, rebuilt from the history: every balance, its value at the prices "
+        "of that instant, each venue's age and state then.",
+        epilog=BOOK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    when = book.add_mutually_exclusive_group(required=True)
+    when.add_argument("--at", metavar="ISO-TIME", help="the instant (a date alone: its start, UTC)")
+    when.add_argument(
+        "--between", nargs=2, metavar=("ISO-TIME", "ISO-TIME"), help="what changed from the first instant to the second"
+    )
+    book.add_argument("--format", choices=("table", "json", "csv"), default="table", help="default: table")
+    book.add_argument("--venue", help="only this venue (its name in the config)")
+    book.add_argument("--asset", help="only this asset, as a venue spells it or by its totals name (BTC)")
+    book.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -191,6 +225,17 @@ def _command(argv: Sequence[str] | None) -> int:
             return run_history(
                 _config_path(args), venue=args.venue, asset=args.asset, since=args.since, fmt=args.format
             )
+        if args.command == "book":
+            from tui.sinks.book_report import run_book
+
+            return run_book(
+                _config_path(args),
+                at=args.at,
+                between=args.between,
+                fmt=args.format,
+                venue=args.venue,
+                asset=args.asset,
+            )
         if args.watch:
             if args.format not in (None, "jsonl"):
                 raise UsageError("--watch prints JSON lines: use --format jsonl (or leave --format out)")
@@ -227,7 +272,7 @@ def _set_role(args: argparse.Namespace) -> None:
 
 def _headless(args: argparse.Namespace) -> bool:
     """A command with no screen: stderr is free for a line to the operator."""
-    return bool(args.once or args.watch or args.command in ("serve", "config", "history", "sim"))
+    return bool(args.once or args.watch or args.command in ("serve", "config", "history", "book", "sim"))
 
 
 def _one_mode(args: argparse.Namespace) -> None:
@@ -235,7 +280,7 @@ def _one_mode(args: argparse.Namespace) -> None:
     if args.command is None:
         return
     given = [flag for flag, on in (("--demo", args.demo), ("--once", args.once), ("--watch", args.watch)) if on]
-    if args.command != "history" and args.format is not None:
+    if args.command not in ("history", "book") and args.format is not None:
         given.append("--format")
     if args.command != "web" and args.attach:
         given.append("--attach")

@@ -3,6 +3,7 @@ problem), the commented template, and writing files only the owner can read."""
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import re
@@ -29,8 +30,9 @@ ENV_VAR = "BALANCE_TUI_CONFIG"
 SIM_MARKER = "# balance-tui simulator config"
 MIN_REFRESH = 1.0
 MAX_REFRESH = 3600.0
-TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert", "prices"}
+TOP_KEYS = {"refresh_seconds", "venue", "history", "assets", "alert", "prices", "statements"}
 HISTORY_KEYS = {"enabled", "path"}
+STATEMENTS_KEYS = {"at", "timezone", "folder"}
 PRICES_KEYS = {"source", "base_url", "refresh_seconds"}
 PRICE_SOURCES = ("kraken", "none")
 PRICES_DEFAULT_URL = "https://api.kraken.com"
@@ -77,6 +79,15 @@ class PricesConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementsConfig:
+    """`[statements]`: the book written each day at a local time of day, as JSON and CSV, into a folder."""
+
+    at: dt.time  # the local time of day (seconds allowed: "00:00" or "17:30:00")
+    timezone: str = "UTC"  # an IANA name, read with zoneinfo
+    folder: Path | None = None  # None: "statements" in the platform's data directory
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None
     refresh_seconds: float
@@ -86,6 +97,7 @@ class Config:
     assets: dict[str, str] = field(default_factory=dict)  # venue spelling -> the name totals use
     alerts: tuple[Rule, ...] = ()
     prices: PricesConfig = PricesConfig()
+    statements: StatementsConfig | None = None  # None: no daily statements
 
     def line_of(self, *key: str | int) -> int | None:
         while key:
@@ -175,7 +187,8 @@ def parse(text: str, path: Path | None = None) -> Config:
     if "history" not in data and text.startswith(SIM_MARKER):
         history = HistoryConfig(enabled=False)  # a simulator's config that says nowhere: simulated money stays out
     prices = _prices(data.get("prices", {}), fail)
-    return Config(path, float(refresh), tuple(venues), lines, history, assets, rules, prices)
+    statements = _statements(data["statements"], history, fail) if "statements" in data else None
+    return Config(path, float(refresh), tuple(venues), lines, history, assets, rules, prices, statements)
 
 
 def parse_span(text: str | int | Decimal) -> float:
@@ -349,6 +362,53 @@ def _prices(table: Any, fail: Any) -> PricesConfig:
     if not MIN_PRICE_REFRESH <= refresh <= MAX_REFRESH:
         raise fail(f"must be between {MIN_PRICE_REFRESH:g} and {MAX_REFRESH:g} seconds", "prices", "refresh_seconds")
     return PricesConfig(source, base_url.rstrip("/"), float(refresh))
+
+
+def _statements(table: Any, history: HistoryConfig, fail: Any) -> StatementsConfig:
+    if not isinstance(table, dict):
+        raise fail('must be a table: [statements] at = "00:00"', "statements")
+    for key in table:
+        if key not in STATEMENTS_KEYS:
+            raise fail(f"unknown key (known: {', '.join(sorted(STATEMENTS_KEYS))})", "statements", key)
+    if "at" not in table:
+        raise fail('missing: the local time of day to write the book, e.g. at = "00:00"', "statements", "at")
+    at = table["at"]
+    if isinstance(at, str) and _TIME_OF_DAY.fullmatch(at.strip()):
+        at = dt.time.fromisoformat(at.strip())
+    if not isinstance(at, dt.time) or at.tzinfo is not None:
+        raise fail('must be a local time of day, "HH:MM" or "HH:MM:SS" (24 h), e.g. "00:00"', "statements", "at")
+    zone = table.get("timezone", "UTC")
+    if not isinstance(zone, str) or not _known_zone(zone.strip()):
+        raise fail(
+            f'{zone!r} is no time zone: an IANA name such as "Europe/London" or "America/New_York", or "UTC"',
+            "statements",
+            "timezone",
+        )
+    folder = table.get("folder")
+    if folder is not None and (not isinstance(folder, str) or not folder.strip()):
+        raise fail("must be a folder path", "statements", "folder")
+    if not history.enabled:
+        raise fail(
+            "statements are written from the history, which is off ([history] enabled = false): turn it on, "
+            "or remove [statements]",
+            "statements",
+        )
+    return StatementsConfig(at.replace(microsecond=0), zone.strip(), Path(folder).expanduser() if folder else None)
+
+
+_TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
+
+
+def _known_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo
+
+    if not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # not found is a KeyError; a path-like key a ValueError
+        return False
+    return True
 
 
 def _venue(table: Any, i: int, path: Path | None, fail: Any) -> VenueConfig:
@@ -558,6 +618,13 @@ TEMPLATE_EXTRAS = """
 # source = "kraken"
 # base_url = "https://api.kraken.com"
 # refresh_seconds = 60
+
+# End-of-day statements: `serve` (and the TUI) write the book at this local time each day, from the history,
+# as book-YYYY-MM-DD.json and .csv (never overwritten); one missed while down is written on return.
+# [statements]
+# at = "00:00"
+# timezone = "UTC"                  # an IANA name: "Europe/London", "America/New_York"...
+# folder = "/var/lib/balance-tui/statements"   # default: statements/ in the platform data directory
 """
 
 

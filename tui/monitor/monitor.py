@@ -13,6 +13,7 @@ from tui.config import Config
 from tui.engine.prices import PriceBook
 from tui.money import Balance, fmt
 from tui.monitor.alerts import Alerts, Event
+from tui.monitor.answers import PRICES
 from tui.monitor.changes import ChangeTracker
 from tui.monitor.history import History
 from tui.monitor.spark import sparkline
@@ -23,9 +24,6 @@ from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 TOTALS_NAME = "Totals"
 DAY = 86400.0
 SPARK_WIDTH = 48
-
-
-PRICES = "prices"  # the history's "venue" for the prices it records
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,7 @@ class Monitor:
         first venue alone would make the others' arrival look like a change.
         """
         self.latest[snapshot.name] = snapshot
-        self._record(snapshot)
+        self._record(snapshot, snapshot, now)
         self.worth = self._appraise(now)
         events = self.alerts.check_venue(snapshot, now, self.worth)
         return self._with_totals(events, now)
@@ -63,8 +61,7 @@ class Monitor:
     def take_prices(self, book: PriceBook, now: float) -> Outcome:
         """New prices (or the news that they failed): every value again, and the rules on values."""
         self.book = book
-        if book.fetched_at is not None:
-            self._record(prices_as_venue(book))
+        self._record(prices_as_venue(book) if book.fetched_at is not None else None, book, now)
         self.worth = self._appraise(now)
         events: list[Event] = []
         for name in self.order:
@@ -72,10 +69,11 @@ class Monitor:
                 events += self.alerts.check_venue(self.latest[name], now, self.worth, values_only=True)
         return self._with_totals(events, now)
 
-    def _record(self, snapshot: VenueSnapshot) -> None:
-        changes = self.tracker.diff(snapshot)
+    def _record(self, snapshot: VenueSnapshot | None, answer: VenueSnapshot | PriceBook, now: float) -> None:
+        """The changes `snapshot` brings, and the answer itself (what `book` needs beside the amounts)."""
+        changes = self.tracker.diff(snapshot) if snapshot is not None else []
         if self.history is not None:
-            self.history.record(changes)
+            self.history.record(changes, answer, now)
 
     def _appraise(self, now: float) -> Appraisal | None:
         if self.book is None:

@@ -7,10 +7,10 @@ import io
 import sqlite3
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tui.config import ConfigError, load, parse_span
+from tui.instants import parse_instant
 from tui.money import AmountError, align, parse_amount
 from tui.monitor.history import HistoryError, Point, connect, default_path, path_for, query
 from tui.snapshot.model import iso
@@ -26,14 +26,11 @@ def parse_since(text: str, now: float | None = None) -> float:
     except ValueError:
         pass
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_instant(text)
     except ValueError:
         raise ValueError(
             f"--since {text!r}: give a span such as 30m, 24h or 7d, or a date such as 2026-11-21"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def history_path(config_path: Path) -> Path:

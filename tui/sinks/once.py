@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import sys
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,34 +55,53 @@ def print_snapshot(result: Snapshot, fmt: str) -> int:
 def render(snapshot: Snapshot, fmt: str) -> str:
     contract = to_contract(snapshot)
     if fmt == "json":
-        return json_text(contract, indent=1, ensure_ascii=True) + "\n"
+        return json_document(contract)
     if fmt == "csv":
-        return _csv(contract)
-    return _table(snapshot, contract)
+        return csv_document(contract)
+    return table(snapshot, contract)
 
 
-def _csv(contract: dict[str, Any]) -> str:
-    """One row per balance, every amount and value exact (as in the JSON); text cells inert in a spreadsheet."""
+def json_document(contract: dict[str, Any]) -> str:
+    return json_text(contract, indent=1, ensure_ascii=True) + "\n"
+
+
+Cell = Callable[[dict[str, Any], dict[str, Any]], str | None]  # (venue, account) of the contract -> a cell
+
+
+def csv_document(
+    contract: dict[str, Any], lead: Mapping[str, str] | None = None, more: Mapping[str, Cell] | None = None
+) -> str:
+    """One row per balance, every amount and value exact (as in the JSON); text cells inert in a spreadsheet.
+    `lead`: columns first, the same on every row; `more`: columns last, each cell by its account (both ours,
+    never text from outside)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    first, last = dict(lead or {}), dict(more or {})
+    writer = csv.DictWriter(out, fieldnames=(*first, *CSV_FIELDS, *last), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for venue in contract["venues"]:
         for account in venue["accounts"]:
+            extra = {name: cell(venue, account) for name, cell in last.items()}
             for balance in account["balances"]:
                 where = {"venue": venue["name"], "kind": venue["kind"], "account_id": account["id"]}
                 row = {**where, "account_name": account["name"], **balance}
-                writer.writerow({k: csv_cell(v) if k in CSV_TEXT and v is not None else v for k, v in row.items()})
+                cells = {k: csv_cell(v) if k in CSV_TEXT and v is not None else v for k, v in row.items()}
+                writer.writerow({**first, **cells, **extra})
     return out.getvalue()
 
 
-def _table(snapshot: Snapshot, contract: dict[str, Any]) -> str:
-    """For people: amounts aligned on the point, values in dollars to the cent, totals at the end."""
-    blocks = [f"balance-tui snapshot at {iso(snapshot.generated_at)}"]
+def table(
+    snapshot: Snapshot, contract: dict[str, Any], title: str | None = None, notes: Mapping[str, str] | None = None
+) -> str:
+    """For people: amounts aligned on the point, values in dollars to the cent, totals at the end. `title`
+    replaces the first line; `notes`: a line under a venue's heading, by venue name (ours, already visible)."""
+    blocks = [title or f"balance-tui snapshot at {iso(snapshot.generated_at)}"]
     for venue, shown in zip(snapshot.venues, contract["venues"], strict=True):
         error = venue.first_error()
         status = "ok" if venue.ok else f"FAILED: {visible(error.message) if error else 'no data'}"
         worth = f", worth ${_dollars(shown['usd_value'])}" if shown["usd_value"] is not None else ""
         blocks.append(f"\n== {visible(venue.name)} ({venue.kind}): {status}{worth}")
+        if notes and venue.name in notes:
+            blocks.append(notes[venue.name])
         fields = TABLE_FIELDS.get(venue.kind, ())
         header = ("account", "asset", *fields, "value (USD)")
         rows = [
