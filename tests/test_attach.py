@@ -4,12 +4,14 @@ themselves after the server restarts. Over real HTTP: simulator ← serve ← vi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -230,6 +232,8 @@ def test_attached_watch_starts_with_the_whole_state(server: Server, sim: Simulat
         (["--attach", "http://127.0.0.1:1", "serve"], "--attach does not go with `serve`"),
         (["--watch", "--format", "jsonl", "sim"], "--watch and --format do not go with `sim`"),
         (["web"], "`web` needs --attach URL"),
+        (["web", "--demo", "--attach", "http://127.0.0.1:1"], "`web --demo` runs the demo in each session"),
+        (["--demo", "web", "--token-file", "/nowhere"], "`web --demo` reads no server"),
     ],
 )
 def test_a_mode_beside_a_subcommand_is_refused_not_ignored(
@@ -249,22 +253,250 @@ def test_the_token_file_reaches_serve_whichever_side_of_it(frozen: Path, tmp_pat
         assert done.returncode == 2 and "--token-file" in done.stderr and "does not exist" in done.stderr, done.stderr
 
 
-def test_a_reconnected_watch_prints_only_what_changed_meanwhile(capsys: pytest.CaptureFixture[str]) -> None:
+def _line(event: str, asset: str, quantity: str | None, account: str = "a-1-0", venue: str = "V") -> str:
+    """A balance's line as a server writes it."""
+    balance = None if quantity is None else {"asset": asset, "quantity": quantity, "usd_value": "9"}
+    fields = ["quantity"]
+    record = {"at": "T", "event": event, "venue": venue, "kind": "k", "account": {"id": account, "name": "A"}}
+    return json.dumps({**record, "asset": asset, "fields": fields, "balance": balance, "previous": None})
+
+
+HEARTBEAT = json.dumps({"event": "heartbeat", "at": "T"})
+
+
+def _shown(shown: Any, lines: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(text) for line in lines for text in shown.lines(line)]
+
+
+def test_a_reconnected_watch_prints_a_resync_and_only_what_differs(capsys: pytest.CaptureFixture[str]) -> None:
     from tui.remote.attach import Shown
 
-    def line(event: str, asset: str, quantity: str | None) -> str:
-        balance = None if quantity is None else {"asset": asset, "quantity": quantity}
-        record = {"event": event, "venue": "V", "account": {"id": "a-1-0"}, "asset": asset, "balance": balance}
-        return json.dumps(record)
+    shown = Shown()
+    shown.connecting()
+    prices = {"event": "prices", "prices": {"fetched_at": "1", "usd_prices": {"BTC": "1"}}, "usd_total": "5"}
+    first = [_line("new", "BTC", "1"), _line("new", "ETH", "2"), _line("new", "ADA", "7", account="c-3-0")]
+    first += [_line("new", "SOL", "3", account="b-2-0", venue="W"), json.dumps({**prices, "at": "1"})]
+    first += [HEARTBEAT, _line("changed", "ETH", "2.5")]
+    printed = _shown(shown, first)
+    assert [(p["event"], p.get("asset")) for p in printed] == [
+        ("new", "BTC"), ("new", "ETH"), ("new", "ADA"), ("new", "SOL"), ("prices", None), ("changed", "ETH"),
+    ]  # fmt: skip
+    assert not shown.replaying  # the first connection is no replay, and heartbeats are never printed
+    # the connection is made again: the whole state once more, as it is now. Meanwhile ETH moved, a-1-0's
+    # BTC and all of c-3-0 went, a-1-1 came; W has not answered the restarted server yet
+    shown.connecting()
+    same_prices = json.dumps({**prices, "at": "2", "prices": {"fetched_at": "2", "usd_prices": {"BTC": "1"}}})
+    replay = [_line("new", "BTC", "1", account="a-1-1"), _line("new", "ETH", "4"), same_prices]
+    printed = _shown(shown, replay)
+    assert [(p["event"], p["account"]["id"]) for p in printed[1:]] == [
+        ("new", "a-1-1"), ("changed", "a-1-0"), ("removed", "a-1-0"),  # once a-1-0's lines are over
+    ]  # fmt: skip
+    assert printed[0] == {"event": "resync", "at": printed[0]["at"]} and shown.replaying
+    changed, removed = printed[2:]
+    assert changed["previous"] == {"asset": "ETH", "quantity": "2.5"} and changed["fields"] == ["quantity"]
+    assert changed["balance"]["quantity"] == "4" and changed["asset"] == "ETH"
+    assert removed["asset"] == "BTC" and removed["previous"] == {"asset": "BTC", "quantity": "1"}
+    assert removed["balance"] is None and removed["fields"] == ["quantity"] and removed["kind"] == "k"
+    printed = _shown(shown, [HEARTBEAT])  # the state is complete: V answered without c-3-0's ADA
+    assert [(p["event"], p["account"]["id"], p["asset"]) for p in printed] == [("removed", "c-3-0", "ADA")]
+    assert not shown.replaying
+    # W's first answer on the restarted server: as printed before, so nothing; then something new
+    assert _shown(shown, [_line("new", "SOL", "3", account="b-2-0", venue="W"), HEARTBEAT]) == []
+    assert _shown(shown, [_line("new", "DOT", "5", account="b-2-0", venue="W")])[0]["event"] == "new"
+    dropped = json.dumps({"event": "dropped", "reason": "fell 31 lines behind (at most 30): read faster"})
+    assert shown.lines(dropped) == []
+    assert "the server dropped this viewer: it fell 31 lines behind" in capsys.readouterr().err
+
+
+def test_a_resync_says_a_venue_failing_or_recovered_only_if_it_differs() -> None:
+    from tui.remote.attach import Shown
+
+    def failing(venue: str, error: str | None) -> str:
+        event = "venue-failing" if error else "venue-recovered"
+        return json.dumps({"at": "T", "event": event, "venue": venue, "error": error})
 
     shown = Shown()
-    first = [line("new", "BTC", "1"), line("new", "ETH", "2"), line("changed", "ETH", "3")]
-    assert [shown.line(x) for x in first] == first
-    replay = [line("new", "BTC", "1"), line("new", "ETH", "3"), line("new", "SOL", "4"), line("new", "BTC", "1")]
-    assert [shown.line(x) for x in replay] == [None, None, replay[2], None]
-    moved = line("new", "BTC", "1.5")  # changed while the viewer was away: printed
-    assert shown.line(moved) == moved
-    assert shown.line(line("removed", "SOL", None)) is not None and shown.line(line("new", "SOL", "4")) is not None
-    dropped = json.dumps({"event": "dropped", "reason": "fell 31 lines behind (at most 30): read faster"})
-    assert shown.line(dropped) is None
-    assert "the server dropped this viewer: it fell 31 lines behind" in capsys.readouterr().err
+    shown.connecting()
+    state = [_line("new", "BTC", "1"), _line("new", "XBT", "2", venue="K", account="v1"), failing("K", "HTTP 503")]
+    assert len(_shown(shown, [*state, HEARTBEAT])) == 3
+    shown.connecting()  # K answers now, V fails: V's balances are kept (not removed), its failing said
+    replay = [_line("new", "XBT", "2", venue="K", account="v1"), failing("V", "HTTP 502"), HEARTBEAT]
+    printed = _shown(shown, replay)
+    assert [(p["event"], p.get("venue")) for p in printed] == [
+        ("resync", None), ("venue-failing", "V"), ("venue-recovered", "K"),
+    ]  # fmt: skip
+    shown.connecting()  # again, the same: only the resync
+    assert [p["event"] for p in _shown(shown, replay)] == ["resync"]
+
+
+# --- a stream that falls silent, and one that comes back ------------------------------------------------
+
+
+class Proxy:
+    """A TCP relay to a port on 127.0.0.1 that can fall silent: `freeze()` stops relaying on the connections
+    open now, both ways, and keeps them open: a half-open connection, as a network change leaves one (the
+    server's heartbeats go on; the viewer hears nothing). Connections made after it are relayed."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections = 0
+        self.heartbeats = 0  # heartbeat lines relayed (to the viewer: the only side that is sent any)
+        self._frozen = 0  # connections up to this one relay nothing
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        self._frozen = self.connections
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                viewer, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            self.connections += 1
+            self._open += [viewer, server]
+            for source, sink in ((viewer, server), (server, viewer)):
+                threading.Thread(target=self._relay, args=(source, sink, self.connections), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket, number: int) -> None:
+        try:
+            while data := source.recv(65536):
+                if number <= self._frozen:
+                    continue  # read and dropped: nothing passes, nothing is closed
+                self.heartbeats += data.count(b'"event": "heartbeat"')
+                sink.sendall(data)
+            if number > self._frozen:
+                sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        for sock in self._open:
+            sock.close()
+
+
+class Following:
+    """An attached --watch's stream (`follow_stream`, what `--attach URL --watch` runs) in a thread of its own,
+    with a silence of our choosing; its printed lines kept."""
+
+    def __init__(self, url: str, silence: float) -> None:
+        from tui.remote.attach import Shown
+
+        self.url, self.silence = url, silence
+        self.shown = Shown()
+        self.lines: list[dict[str, Any]] = []
+        self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task[None] | None = None
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._main(),), daemon=True)
+        self.thread.start()
+
+    def write(self, text: str) -> None:
+        self.lines += [json.loads(line) for line in text.splitlines()]
+
+    def flush(self) -> None:
+        pass
+
+    async def _main(self) -> None:
+        from tui.remote.attach import follow_stream
+        from tui.remote.client import Limits, ServerClient
+
+        self.task = asyncio.current_task()
+        async with ServerClient(self.url, limits=Limits(silence=self.silence)) as client:
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow_stream(client, self, self.shown)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        self.loop.close()
+
+
+def until(condition: Callable[[], Any], what: str, timeout: float = PATIENCE) -> Any:
+    """Poll for a state; the timeout is a safety net, never what a test measures."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        time.sleep(0.02)
+    return value
+
+
+def test_a_silent_stream_is_given_up_and_followed_again_with_one_resync_line(sim: Simulator, tmp_path: Path) -> None:
+    """The server's heartbeats keep a quiet stream alive; a connection that falls silent (half-open) is given
+    up after the viewer's silence, and the viewer, back, prints one resync line and nothing else (nothing
+    changed meanwhile)."""
+    from tests.test_serve import Served
+
+    config = tmp_path / "quiet.toml"
+    sim.write_config(config, refresh_seconds=3600)  # nothing moves: after the state, only heartbeats
+    served = Served(config, heartbeat=0.1)
+    proxy = Proxy(served.server.port)
+    following = Following(proxy.url, silence=1.0)
+    try:
+        expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
+            len(p.holdings) for p in sim.market.portfolios.values()
+        )
+        until(lambda: [ln["event"] for ln in following.lines].count("new") == expected, "the whole state")
+        until(lambda: any(ln["event"] == "prices" for ln in following.lines), "the prices")
+        state = list(following.lines)
+        heard = proxy.heartbeats
+        until(lambda: proxy.heartbeats >= heard + 20, "two seconds of heartbeats, twice the viewer's silence")
+        assert proxy.connections == 1 and following.lines == state  # kept alive; no heartbeat printed
+        proxy.freeze()
+        until(lambda: proxy.connections == 2, "a new connection, once the old one said nothing for 1 s")
+        until(lambda: following.lines[len(state) :] and not following.shown.replaying, "the state again, settled")
+        assert following.lines[len(state) :] == [{"event": "resync", "at": following.lines[-1]["at"]}]
+    finally:
+        following.stop()
+        proxy.close()
+        assert served.stop() == 0, served.err.getvalue()
+
+
+def test_a_watch_back_from_a_server_restart_prints_only_what_moved_meanwhile(frozen: Path, sim: Simulator) -> None:
+    port = free_port()
+    server = Server(frozen, port)
+    server.ready()
+    attached = Attached(server.url)
+    try:
+        expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
+            len(p.holdings) for p in sim.market.portfolios.values()
+        )
+        until(lambda: len(attached.new()) == expected, "the whole state")
+        until(lambda: any(ln["event"] == "prices" for ln in attached.lines), "the prices")
+        before = len(attached.lines)
+        assert server.stop() == 0
+        vault, held = next((v, held) for v, held in sim.market.vaults.items() if len(held.holdings) > 1)
+        gone = next(iter(held.holdings))
+        sim.market.remove_kraken(vault, gone)
+        portfolio = next(p for p, held in sim.market.portfolios.items() if "BTC" in held.holdings)
+        sim.market.set_intx(portfolio, "BTC", quantity="31415.9265358979", hold="0")
+        server = Server(frozen, port)
+        server.ready()
+
+        def after() -> list[dict[str, Any]]:
+            return attached.lines[before:]
+
+        until(lambda: {ln["event"] for ln in after()} >= {"resync", "removed", "changed", "prices"}, "the moves")
+        lines = after()
+        assert lines[0]["event"] == "resync" and [ln["event"] for ln in lines].count("resync") == 1
+        moves = sorted((ln["event"], ln["account"]["id"], ln["asset"]) for ln in lines[1:] if ln["event"] != "prices")
+        assert moves == [("changed", portfolio, "BTC"), ("removed", vault, gone)], lines
+        changed = next(ln for ln in lines if ln["event"] == "changed")
+        assert changed["balance"]["quantity"] == "31415.9265358979" and "quantity" in changed["fields"]
+        assert changed["previous"]["quantity"] != "31415.9265358979" and "usd_value" not in changed["previous"]
+        assert [ln["event"] for ln in lines].count("prices") == 1  # the total moved with them
+    finally:
+        code, err = attached.stop()
+        server.stop()
+    assert code == 0 and "Traceback" not in err

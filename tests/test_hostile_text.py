@@ -277,6 +277,7 @@ def test_what_serve_serves_escapes_it(sim: Simulator, tmp_path: Path) -> None:
         metrics = httpx.get(server.url + "/metrics", timeout=30).text
         assert not forbidden_in(metrics)
         assert 'venue="Kraken\\\\x1b]0;PWNED' in metrics  # Prometheus' own escaping doubles the backslash
+        assert 'account_name="Vault\\\\x1b]0;PWNED' in metrics  # the names, as the venues' other texts
         with httpx.stream("GET", server.url + "/events", timeout=30) as events:
             first = next(events.iter_lines())
         assert not forbidden_in(first) and json.loads(first)["account"]["name"] == HOSTILE

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import signal
 import socket
 import sys
@@ -13,6 +14,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -404,6 +407,10 @@ def test_fifty_attached_viewers_cost_the_venues_not_one_request_more(sim: Simula
     config.write_text(text.replace("refresh_seconds = 60", "refresh_seconds = 3600") + "\n[history]\nenabled = false\n")
     watched = _run_counted(sim, config, viewers=50)
     alone = _run_counted(sim, config, viewers=0)
+    # the vault list is shared through the key's ledger for 10 minutes: the first run makes it, the second
+    # uses it (one process, one nonce file, one ledger); neither lists the vaults more than once
+    listing = ("kraken", "ListCustodyVaults", "ok")
+    assert watched.pop(listing, 0) + alone.pop(listing, 0) == 1
     assert watched == alone, f"with 50 viewers: {watched - alone} more, {alone - watched} fewer"
     assert alone[("intx", "balances", "ok")] == (REFRESHES + 1) * len(sim.market.portfolios)
     assert alone[("kraken", "GetCustodyBalance", "ok")] == (REFRESHES + 1) * len(sim.market.vaults)
@@ -578,3 +585,128 @@ def test_many_requests_leave_nothing_behind(sim: Simulator, config: Path, serve:
     baseline = until(lambda: (f := footprint())[1] == 0 and f, "the warm-up's viewers gone")
     burst(200)
     until(lambda: footprint() == baseline, f"back to {baseline} tasks, viewers, kept answers, pages")
+
+
+# --- what a desk's monitoring reads: names, prices, totals, viewers, the index ------------------------------
+
+
+def _samples(served: Served) -> list[Any]:
+    return [s for f in text_string_to_metric_families(get(served.url + "/metrics").text) for s in f.samples]
+
+
+def test_metrics_name_accounts_and_carry_prices_totals_and_the_firm(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    """Every per-account series says the account's name beside its id; the prices and their age; what each
+    venue and the firm (venue="totals") hold, owe and are worth net — each against /snapshot's exact figures."""
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    samples = _samples(served)
+    names = {(v["name"], a["id"]): a["name"] for v in doc["venues"] for a in v["accounts"]}
+    per_account = [s for s in samples if "account" in s.labels]
+    assert {s.name for s in per_account} >= {"balance_tui_balance", "balance_tui_usd_value"}
+    for sample in per_account:
+        assert sample.labels["account_name"] == names[(sample.labels["venue"], sample.labels["account"])], sample
+    assert len({s.labels["account_name"] for s in per_account}) == len(set(names.values())) > 3
+
+    prices = {s.labels["asset"]: s.value for s in samples if s.name == "balance_tui_price_usd"}
+    quoted = doc["prices"]["usd_prices"]
+    assert prices == {asset: float(Decimal(q["usd"])) for asset, q in quoted.items()} and len(prices) > 5
+    (age,) = [s.value for s in samples if s.name == "balance_tui_price_age_seconds"]
+    fetched = datetime.fromisoformat(doc["prices"]["fetched_at"].replace("Z", "+00:00")).timestamp()
+    assert abs(age - (time.time() - fetched)) < 5  # the document's time is to the second
+    (period,) = [s.value for s in samples if s.name == "balance_tui_price_period_seconds"]
+    assert period == doc["prices"]["period"]
+
+    def summed(name: str) -> dict[str, float]:
+        return {s.labels["venue"]: s.value for s in samples if s.name == name}
+
+    gross, loans, net = (summed(f"balance_tui_usd_{n}") for n in ("total", "loans", "net"))
+    for venue in doc["venues"]:
+        held = [b for a in venue["accounts"] for b in a["balances"]]
+        total = sum((Decimal(b["usd_value"]) for b in held if b["usd_value"]), Decimal(0))
+        owed = sum((Decimal(b.get("loan_usd_value") or 0) for b in held), Decimal(0))
+        assert gross[venue["name"]] == pytest.approx(float(total), rel=1e-12)
+        assert gross[venue["name"]] == pytest.approx(float(Decimal(venue["usd_value"])), rel=1e-12)
+        assert loans[venue["name"]] == pytest.approx(float(owed), rel=1e-12, abs=1e-9)
+        assert net[venue["name"]] == pytest.approx(float(total - owed), rel=1e-12)
+    assert any(loans[v["name"]] > 0 for v in doc["venues"])  # INTX lends: net is not gross
+    for mine, theirs in ((gross, "usd_total"), (loans, "usd_loans"), (net, "usd_net")):
+        assert mine["totals"] == pytest.approx(float(Decimal(doc[theirs])), rel=1e-12)
+        assert set(mine) == {v["name"] for v in doc["venues"]} | {"totals"}
+
+
+def test_viewers_are_counted_by_kind(sim: Simulator, config: Path, serve: Callable[..., Served]) -> None:
+    """Following /events (stream), polling /snapshot (an attached TUI or --once: snapshot; a session of `web`:
+    browser), each process once however often it polls."""
+    served = serve(config)
+    until(lambda: settled(served), "every venue answered and prices in")
+    served.server.audience.within = 3600.0  # this test's pollers stay recent, however slow the machine
+
+    def viewers() -> dict[str, float]:
+        return {s.labels["kind"]: s.value for s in _samples(served) if s.name == "balance_tui_viewers"}
+
+    plain = viewers()["snapshot"]  # this test's own polls: a client that says nothing of itself
+    assert plain == 1.0 and viewers()["stream"] == viewers()["browser"] == 0.0
+    for _ in range(2):  # two terminals' processes (each its own id); the second polls twice
+        assert run_cli("--attach", served.url, "--once", "--format", "json").returncode == 0
+    browser = {**os.environ, "BALANCE_TUI_VIEWER": "browser"}
+    assert run_cli("--attach", served.url, "--once", "--format", "json", env=browser).returncode == 0
+    reader = Reader(served.url + "/events")
+    until(lambda: viewers()["stream"] == 1.0, "the stream counted")
+    assert viewers() == {"stream": 1.0, "snapshot": plain + 2, "browser": 1.0}
+    assert reader.lines  # a real viewer
+
+
+def test_an_audience_forgets_a_poller_after_ten_seconds_and_stays_bounded() -> None:
+    from tui.sinks.audience import Audience
+
+    now = [0.0]
+    audience = Audience(limit=3, clock=lambda: now[0])
+    audience.saw("terminal a1", "127.0.0.1", "balance-tui/0.2.0")
+    audience.saw("terminal a1", "127.0.0.1", "balance-tui/0.2.0")  # the same process again
+    audience.saw("browser b1", "127.0.0.1", "balance-tui/0.2.0")
+    audience.saw(None, "127.0.0.1", "curl/8")
+    assert audience.counts() == {"snapshot": 2, "browser": 1}
+    now[0] = 9.9
+    assert audience.counts() == {"snapshot": 2, "browser": 1}
+    audience.saw("terminal a2", "127.0.0.1", "balance-tui/0.2.0")  # a fourth: the oldest is forgotten (limit 3)
+    assert sum(audience.counts().values()) == 3
+    now[0] = 10.5
+    assert audience.counts() == {"snapshot": 1, "browser": 0}  # only a2 polled in the last 10 s
+    audience.saw("terminal " + "x" * 10_000, "127.0.0.1", None)  # a huge id: kept short
+    assert max(len(who) for _, who in audience._seen) < 100
+
+
+def test_the_root_lists_every_endpoint(config: Path, serve: Callable[..., Served]) -> None:
+    served = serve(config)
+    index = get(served.url + "/")
+    assert index.status_code == 200 and index.headers["Content-Type"].startswith("application/json")
+    listed = index.json()["endpoints"]
+    routes = {r.resource.canonical for r in served.server._app().router.routes() if r.resource is not None}
+    assert set(listed) == routes - {"/"}  # every path served, and only those
+    assert set(listed) >= {"/snapshot", "/events", "/metrics", "/healthz", "/detail/intx", "/detail/kraken"}
+    for path, what in listed.items():
+        with httpx.stream("GET", served.url + path, timeout=30) as answer:  # /events never ends: its status only
+            assert what and answer.status_code in (200, 400), path  # a detail wants its query
+
+
+def test_a_quiet_stream_sends_heartbeats(config: Path, serve: Callable[..., Served], tmp_path: Path) -> None:
+    """Nothing moves (an hour between refreshes): after the state and its end mark, only heartbeats, each
+    `{"event": "heartbeat", "at": ISO}`, one per quiet interval (0.2 s here, 15 s by default)."""
+    quiet = tmp_path / "quiet.toml"
+    quiet.write_text(config.read_text().replace("refresh_seconds = 1", "refresh_seconds = 3600"))
+    quiet.chmod(0o600)
+    served = serve(quiet, heartbeat=0.2)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    reader = Reader(served.url + "/events")
+    state = len(balances_of(doc)) + 1
+    until(lambda: len(reader.lines) >= state + 6, "the state, then heartbeats")
+    after = reader.lines[state:]
+    assert {ln["event"] for ln in after} == {"heartbeat"}
+    for line in after:
+        assert set(line) == {"event", "at"}
+        assert datetime.fromisoformat(line["at"].replace("Z", "+00:00")).tzinfo is not None
+    from tui.sinks.fanout import HEARTBEAT
+
+    assert HEARTBEAT == 15.0  # the default, as design.md says

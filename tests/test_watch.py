@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import queue
@@ -17,12 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import start_cli
+from tests.conftest import run_cli, start_cli
 from tui.money import Balance
 from tui.monitor.changes import CHANGED, NEW, REMOVED, ChangeTracker
 from tui.sim import Simulator
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.venues.errors import ErrorKind, VenueError
+
+PATIENCE = 30.0
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,3 +178,100 @@ def test_watch_refuses_other_formats() -> None:
         [sys.executable, "-m", "tui", "--watch", "--format", "csv"], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2 and "jsonl" in done.stderr and "Traceback" not in done.stderr
+
+
+def _state(stream: Watch, expected: int) -> list[dict[str, Any]]:
+    """The whole state a --watch starts with: every balance's "new" line, and what came among them."""
+    while sum(line["event"] == "new" for line in stream.seen) < expected:
+        stream.until(lambda line: line["event"] == "new")
+    return list(stream.seen)
+
+
+def test_the_first_state_waits_for_the_prices_and_carries_the_values(sim: Simulator, fast_config: Path) -> None:
+    """A local --watch prints nothing until the first prices came: every balance's first line has the value
+    --once gives it, never a null filled in later."""
+    once = json.loads(run_cli("--once", "--format", "json", "--config", str(fast_config)).stdout)
+    priced = {
+        (v["name"], a["id"], b["asset"]): b["usd_price"]
+        for v in once["venues"]
+        for a in v["accounts"]
+        for b in a["balances"]
+        if b["usd_price"] is not None
+    }
+    expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
+        len(p.holdings) for p in sim.market.portfolios.values()
+    )
+    assert 0 < len(priced) <= expected
+    stream = Watch(fast_config)
+    try:
+        state = _state(stream, expected)
+        assert [line["event"] for line in state] == ["new"] * expected  # nothing before the values
+        shown = {(ln["venue"], ln["account"]["id"], ln["asset"]): ln["balance"]["usd_price"] for ln in state}
+        assert {key: price for key, price in shown.items() if price is not None} == priced
+        assert all(ln["balance"]["usd_value"] is not None for ln in state if ln["balance"]["usd_price"] is not None)
+        prices = stream.until(lambda line: line["event"] != "new")
+        assert prices["event"] == "prices" and prices["prices"]["fetched_at"] and prices["prices"]["error"] is None
+    finally:
+        code, err = stream.stop()
+    assert code == 0 and err == ""
+
+
+def test_prices_that_fail_hold_the_first_state_no_longer(sim: Simulator, fast_config: Path) -> None:
+    """The price source answers 503: the state is printed once that failure is known, its values null, and
+    the prices line says why."""
+    sim.faults.set("http-5xx", venue="prices")
+    expected = sum(len(v.holdings) for v in sim.market.vaults.values()) + sum(
+        len(p.holdings) for p in sim.market.portfolios.values()
+    )
+    stream = Watch(fast_config)
+    try:
+        state = _state(stream, expected)
+        assert all(ln["balance"]["usd_price"] is None for ln in state if ln["event"] == "new")
+        prices = stream.until(lambda line: line["event"] == "prices")
+        assert prices["prices"]["fetched_at"] is None and "503" in prices["prices"]["error"]
+    finally:
+        code, err = stream.stop()
+    assert code == 0 and err == ""
+
+
+def test_the_wait_for_prices_is_bounded() -> None:
+    """Prices that never come (a source that hangs): the state is printed once the wait is over."""
+    from tui.sinks.watch import Stream
+
+    out = io.StringIO()
+
+    async def run() -> None:
+        stream = Stream(out)
+        stream.holding = True
+        held = asyncio.create_task(stream.hold_for_prices(wait=0.05))
+        stream.publish(_venue(_kraken("XBT", "1.5")))
+        assert out.getvalue() == ""  # held: no prices yet
+        await asyncio.wait_for(held, PATIENCE)
+
+    asyncio.run(run())
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(ln["event"], ln["asset"], ln["balance"]["usd_value"]) for ln in lines] == [("new", "XBT", None)]
+
+
+def test_prices_that_failed_end_the_wait_at_once() -> None:
+    """The first price answer is a failure: the state is printed then, however long the wait could have been."""
+    from tui.engine.prices import PriceBook
+    from tui.sinks.watch import Stream
+
+    out = io.StringIO()
+
+    async def run() -> None:
+        stream = Stream(out)
+        stream.holding = True
+        held = asyncio.create_task(stream.hold_for_prices(wait=3600))
+        stream.publish(_venue(_kraken("XBT", "1.5")))
+        await asyncio.sleep(0)
+        assert out.getvalue() == ""
+        failed = VenueError(ErrorKind.SERVER, "Kraken answered HTTP 503", retryable=True)
+        stream.publish_prices(PriceBook("kraken", error=failed))
+        await asyncio.wait_for(held, PATIENCE)
+
+    asyncio.run(run())
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [ln["event"] for ln in lines] == ["new", "prices"]
+    assert lines[1]["prices"]["error"] == "Kraken answered HTTP 503" and lines[0]["balance"]["usd_value"] is None

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="for an https:// --attach URL: the CA certificate (PEM) that signed the server's",
     )
+    web.add_argument(
+        "--demo",
+        dest="web_demo",
+        action="store_true",
+        help="each browser session runs the demo (its own embedded simulator) instead of attaching",
+    )
 
     sim = sub.add_parser("sim", help="run the venue simulator alone on 127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
@@ -279,6 +285,10 @@ def _one_mode(args: argparse.Namespace) -> None:
     """A subcommand is a mode of its own: the TUI's modes given beside it would be silently ignored."""
     if args.command is None:
         return
+    if args.command == "web" and (args.demo or getattr(args, "web_demo", False)):
+        if args.attach:
+            raise UsageError("`web --demo` runs the demo in each session: it takes no --attach")
+        args.demo, args.web_demo = False, True  # `balance-tui --demo web` is `balance-tui web --demo`
     given = [flag for flag, on in (("--demo", args.demo), ("--once", args.once), ("--watch", args.watch)) if on]
     if args.command not in ("history", "book") and args.format is not None:
         given.append("--format")
@@ -287,8 +297,10 @@ def _one_mode(args: argparse.Namespace) -> None:
     if given:
         verb = "does" if len(given) == 1 else "do"
         raise UsageError(f"{' and '.join(given)} {verb} not go with `{args.command}`: run one or the other")
-    if args.command == "web" and not args.attach:
-        raise UsageError("`web` needs --attach URL: the `balance-tui serve` its sessions read from")
+    if args.command == "web" and not args.attach and not args.web_demo:
+        raise UsageError(
+            "`web` needs --attach URL (the `balance-tui serve` its sessions read from), or --demo for the demo"
+        )
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -388,6 +400,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     from tui.ui.web import run_web
 
+    if args.web_demo:
+        if getattr(args, "token_file", None) or getattr(args, "ca_file", None):
+            raise UsageError("`web --demo` reads no server: it takes no --token-file or --ca-file")
+        return run_web(None, None, args.listen, seed=args.seed)
     url, token = _server(args)
     return run_web(url, token, args.listen)
 

@@ -5,12 +5,20 @@ Every read is bounded, in size and in time, whatever the server does: an answer 
 `Limits.answer_bytes` or an /events line longer than `Limits.line_bytes` is a protocol error, not memory
 spent; a connection must open within 3 s, an answer may pause at most 10 s between bytes, and the whole
 answer must be in within `Limits.deadline` (a server dripping a byte every few seconds never trips a
-per-read timeout). Only the /events stream may stay quiet for as long as it likes."""
+per-read timeout). The /events stream may stay quiet between lines, but a server sends a heartbeat whenever
+nothing else went out for 15 s: a stream that says nothing for `Limits.silence` (45 s) is a dead connection
+(a half-open one after a network change, say), given up so that the viewer reconnects.
+
+Every request says which viewer it comes from (`X-Balance-TUI-Viewer: KIND ID`, tui/sinks/audience.py), so
+that the server can count its viewers: KIND is `browser` in a session of `balance-tui web` (it sets
+$BALANCE_TUI_VIEWER), `terminal` otherwise; ID is this process's, chosen at random at start."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -21,6 +29,7 @@ import httpx
 
 from tui.credentials import Secret, redact
 from tui.money import AmountError, Balance, parse_amount
+from tui.sinks.audience import BROWSER, VIEWER_HEADER
 from tui.snapshot.contract import CONTRACT, ContractError, from_contract
 from tui.snapshot.model import Snapshot
 from tui.tls import client_context, tls_failure, unverified
@@ -30,7 +39,7 @@ from tui.venues.intx import PortfolioSummary, parse_balance, parse_summary
 from tui.venues.kraken import VaultAsset, VaultDetails
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=5.0)  # read: the longest pause between bytes
-STREAM_TIMEOUT = httpx.Timeout(connect=3.0, read=None, write=5.0, pool=5.0)  # a quiet stream is not a dead one
+SILENCE = 45.0  # seconds an /events stream may say nothing (the server's heartbeat comes every 15 s)
 DETAIL_TIMEOUT = httpx.Timeout(connect=3.0, read=45.0, write=5.0, pool=5.0)  # the server may wait out a rate limit
 # A /snapshot of 100,000 balances, all of INTX's larger kind, measured 76 MB (bench/hostile.py): 100 MB holds
 # it with room, and reading a hostile answer stops there (about 115 MB of memory at most).
@@ -39,6 +48,8 @@ ANSWER_BYTES = 100_000_000
 LINE_BYTES = 8_000_000
 DEADLINE = 30.0  # seconds for a whole answer, first byte to last
 DETAIL_DEADLINE = 60.0  # a drill-down's: the server may wait out a venue's rate limit first (45 s)
+VIEWER_KIND = "BALANCE_TUI_VIEWER"  # "browser" in the sessions `web` starts
+VIEWER_ID = secrets.token_hex(8)  # this process, one viewer however many clients it makes
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,7 @@ class Limits:
     line_bytes: int = LINE_BYTES
     deadline: float = DEADLINE
     detail_deadline: float = DETAIL_DEADLINE
+    silence: float = SILENCE
 
 
 class AttachError(Exception):
@@ -68,6 +80,11 @@ def release() -> str:
         return version("balance-tui")
     except PackageNotFoundError:
         return "unknown"
+
+
+def viewer_kind() -> str:
+    """What this viewer says it is: a browser session of `web`, or a terminal."""
+    return BROWSER if os.environ.get(VIEWER_KIND, "").strip() == BROWSER else "terminal"
 
 
 def check_url(url: str) -> str | None:
@@ -90,6 +107,7 @@ class ServerClient:
             "Accept": "application/json",
             "Accept-Encoding": "identity",  # what is counted is what arrives: no decompression bomb
             "User-Agent": f"balance-tui/{release()}",
+            VIEWER_HEADER: f"{viewer_kind()} {VIEWER_ID}",
         }
         if token is not None:
             headers["Authorization"] = f"Bearer {token.reveal()}"
@@ -126,9 +144,11 @@ class ServerClient:
 
     async def lines(self) -> AsyncIterator[str]:
         """The server's event stream, line by line, until it ends or fails (AttachError). The stream may be
-        quiet for as long as it likes, but its answer must start within the deadline, and a line longer than
-        `line_bytes` ends it: a line that never ends must not grow without bound."""
-        request = self._http.build_request("GET", "/events", timeout=STREAM_TIMEOUT)
+        quiet between lines, but not silent for `silence` seconds (the server's heartbeats fill the gaps); its
+        answer must start within the deadline, and a line longer than `line_bytes` ends it: a line that never
+        ends must not grow without bound."""
+        timeout = httpx.Timeout(connect=3.0, read=self.limits.silence, write=5.0, pool=5.0)
+        request = self._http.build_request("GET", "/events", timeout=timeout)
         try:
             async with asyncio.timeout(self.limits.deadline):
                 response = await self._http.send(request, stream=True)
@@ -142,6 +162,11 @@ class ServerClient:
             async for line in self._split(response):
                 if line.strip():
                     yield line
+        except httpx.ReadTimeout:
+            raise AttachError(
+                f"{self.url}/events said nothing for {self.limits.silence:g} s (a server sends a heartbeat every "
+                "15 s): the connection is dead"
+            ) from None
         except httpx.HTTPError as exc:
             raise self._failed(exc) from None
         finally:

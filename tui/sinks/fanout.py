@@ -4,6 +4,11 @@ The poller hands every batch of lines to `Fanout.send`, which only appends a ref
 each queue: however many viewers there are, and however slowly they read, the poller and the other
 viewers never wait. A viewer whose queue is full is dropped (its queue freed at once) and told why, if it
 can still be told.
+
+A viewer is sent a heartbeat line whenever nothing else went out to it for `HEARTBEAT` seconds (proxies cut
+streams that stay silent, and a viewer learns its connection is alive), and one right after the whole state
+it starts with: the state is complete, what follows is live (a viewer that reconnected settles what went
+away meanwhile there).
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ from tui.sinks.watch import encode
 from tui.snapshot.model import iso
 
 QUEUE_LINES = 10_000  # lines a viewer may fall behind before it is dropped
+HEARTBEAT = 15.0  # seconds of silence to a viewer before it is sent a heartbeat line
+
+
+def heartbeat() -> bytes:
+    """`{"event": "heartbeat", "at": ISO}`: the stream's own line, nothing happened."""
+    return encode({"event": "heartbeat", "at": iso(time.time())}).encode()
 
 
 class Viewer:
@@ -60,13 +71,18 @@ class Viewer:
         if self.on_end is not None:
             self.on_end()
 
-    async def next(self) -> bytes | None:
-        """Everything queued, in one piece; None once the viewer has ended."""
+    async def next(self, quiet: float | None = None) -> bytes | None:
+        """Everything queued, in one piece; a heartbeat line if nothing came for `quiet` seconds; None once the
+        viewer has ended."""
         while not self._chunks:
             if self.ended is not None:
                 return None
             self._wake.clear()
-            await self._wake.wait()
+            try:
+                async with asyncio.timeout(quiet):
+                    await self._wake.wait()
+            except TimeoutError:
+                return heartbeat()
         if self.ended is not None:
             return None
         chunk = b"".join(self._chunks)
@@ -87,7 +103,8 @@ class Fanout:
         self._say = say
 
     def join(self, address: str, state: bytes) -> Viewer:
-        viewer = Viewer(address, self.limit, state)
+        """A new viewer, sent the whole state first, then a heartbeat that says the state is complete."""
+        viewer = Viewer(address, self.limit, state + heartbeat())
         self.viewers.add(viewer)
         return viewer
 

@@ -1,8 +1,10 @@
 """`balance-tui serve`: one poller for every configured key (one nonce sequence and one rate budget per key),
 served to any number of viewers over HTTP, GET only:
 
+    /                what is served here, a line each (ENDPOINTS)
     /snapshot        the `--once --format json` document
-    /events          the `--watch` lines (application/x-ndjson): the whole state first, then each change
+    /events          the `--watch` lines (application/x-ndjson): the whole state first, then each change, and a
+                     heartbeat whenever nothing else went out for 15 s
     /metrics         Prometheus text format
     /healthz         {"status", "release", "contract", "venues": {name: up}}
     /detail/intx     ?venue=&account=&asset=  {"balance", "summary"}, from the server's own INTX client
@@ -39,8 +41,9 @@ from tui.sinks.access import (
     read_token,
     require_token,
 )
+from tui.sinks.audience import VIEWER_HEADER, Audience
 from tui.sinks.details import Answer, Details
-from tui.sinks.fanout import QUEUE_LINES, Fanout
+from tui.sinks.fanout import HEARTBEAT, QUEUE_LINES, Fanout
 from tui.sinks.listener import HEADER_TIMEOUT, IDLE_TIMEOUT, Door, raise_open_files
 from tui.sinks.metrics import exposition, registry
 from tui.sinks.poller import Poller
@@ -53,6 +56,15 @@ NDJSON = "application/x-ndjson"
 MAX_VIEWERS = 500  # streams at once: each holds a connection and up to its queue's bound
 GRACE = 2.0  # seconds a dropped (or, at shutdown, any) viewer has to take its last line before it is cut off
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENDPOINTS = {  # what `/` answers: every path served, a line each
+    "/snapshot": "every venue, account and balance with its value: the `--once --format json` document",
+    "/events": "the `--watch` lines as application/x-ndjson: the whole state, then each change as it comes, "
+    "and a heartbeat whenever nothing else went out for 15 s",
+    "/metrics": "Prometheus text format: balances, values, prices, venues' health, alerts, viewers (floats)",
+    "/healthz": "status, release, contract, and whether each venue answered",
+    "/detail/intx": "?venue=&account=&asset=: one INTX balance and its portfolio's summary, asked now",
+    "/detail/kraken": "?venue=&account=: one Kraken vault's details, asked now",
+}
 
 
 def release() -> str:
@@ -121,6 +133,7 @@ class Server:
         tls: ssl.SSLContext | None = None,
         header_timeout: float = HEADER_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
+        heartbeat: float = HEARTBEAT,
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
@@ -133,6 +146,8 @@ class Server:
         self.tls = tls
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
+        self.heartbeat = heartbeat
+        self.audience = Audience()
         self.release = release()
         self._out = out or sys.stdout
         self._err = err or sys.stderr
@@ -223,6 +238,7 @@ class Server:
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=4096)
         for path, handler in (
+            ("/", self._index),
             ("/snapshot", self._snapshot),
             ("/events", self._events),
             ("/metrics", self._metrics),
@@ -261,7 +277,12 @@ class Server:
         response.headers["X-Balance-TUI-Release"] = self.release
         response.headers["X-Balance-TUI-Contract"] = str(CONTRACT)
 
+    async def _index(self, request: web.Request) -> web.Response:
+        body = {"service": "balance-tui serve", "release": self.release, "contract": CONTRACT, "endpoints": ENDPOINTS}
+        return web.json_response(body)
+
     async def _snapshot(self, request: web.Request) -> web.Response:
+        self.audience.saw(request.headers.get(VIEWER_HEADER), request.remote or "", request.headers.get("User-Agent"))
         return web.Response(body=self._poller().contract(), content_type="application/json")
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -271,7 +292,7 @@ class Server:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         if self._registry is None:
-            self._registry = registry(self._poller(), self.fanout, self.release)
+            self._registry = registry(self._poller(), self.fanout, self.audience, self.release)
         body, content_type = exposition(self._registry, request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -307,7 +328,7 @@ class Server:
         viewer.on_end = unblock
         try:
             await response.prepare(request)
-            while (chunk := await viewer.next()) is not None:
+            while (chunk := await viewer.next(self.heartbeat)) is not None:
                 writing = True
                 await response.write(chunk)
                 writing = False

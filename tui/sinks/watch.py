@@ -4,14 +4,20 @@ The first refresh of each account prints every balance as "new", so a reader sta
 state; after that only what moved. A venue that starts or stops failing prints a line too, and so does
 each new set of prices ("prices": every price, and what everything is worth under them). Amounts and
 values keep the contract of `--once`: exact strings, `null` where there is nothing.
+
+Where prices are configured, the whole state waits for the first price answer (or its failure), so that its
+"new" lines carry their values rather than `null`: at most PRICES_WAIT seconds after the first venue
+answered, after which it is printed as it is and the values follow with the prices.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,6 +32,8 @@ from tui.snapshot.contract import balance_record, firm_record
 from tui.snapshot.model import VenueSnapshot, iso
 from tui.stderr import say
 from tui.untrusted import json_text
+
+PRICES_WAIT = 15.0  # seconds the first state waits for the first prices, from the first venue's answer
 
 
 def change_line(change: Change, worth: Appraisal | None) -> dict[str, Any]:
@@ -142,17 +150,41 @@ def encode(line: dict[str, Any]) -> str:
 
 
 class Stream:
-    """Turns each finished refresh into JSON lines on `out`, and each new set of prices into one line."""
+    """Turns each finished refresh into JSON lines on `out`, and each new set of prices into one line. While
+    `holding`, nothing is printed: `hold_for_prices` then prints the whole state once the first prices came."""
 
     def __init__(self, out: TextIO, names: AssetNames | None = None) -> None:
         self.out = out
         self.lines = Lines(names)
+        self.holding = False  # the first state waits for the first prices
+        self._answered = asyncio.Event()  # a venue answered while holding
+        self._priced = asyncio.Event()  # the first prices (or their failure) came while holding
 
     def publish(self, snapshot: VenueSnapshot) -> None:
-        self._write(self.lines.venue(snapshot))
+        lines = self.lines.venue(snapshot)
+        if self.holding:
+            if lines:
+                self._answered.set()
+            return
+        self._write(lines)
 
     def publish_prices(self, book: PriceBook) -> None:
-        self._write(self.lines.prices(book))
+        lines = self.lines.prices(book)
+        if self.holding:
+            self._answered.set()
+            self._priced.set()
+            return
+        self._write(lines)
+
+    async def hold_for_prices(self, wait: float = PRICES_WAIT) -> None:
+        """Once the first prices came (or failed), or `wait` seconds after the first venue answered without
+        them: the whole state, as it is then, and every line after it as it comes."""
+        self.holding = True
+        await self._answered.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._priced.wait(), wait)
+        self.holding = False
+        self._write(self.lines.state())
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
         for line in lines:
@@ -181,8 +213,12 @@ async def _watch(config: Config, stream: Stream) -> None:
     async with Engine(config) as engine:
         for line in await engine.join_pollers():
             say(line)
-        running = asyncio.create_task(engine.run(stream.publish, stream.publish_prices))
-        done = asyncio.create_task(stop.wait())
+        jobs: list[Coroutine[Any, Any, None]] = [engine.run(stream.publish, stream.publish_prices)]
+        if engine.prices is not None:
+            stream.holding = True  # before the first answer: hold_for_prices starts with the engine
+            jobs.append(stream.hold_for_prices())
+        running: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*jobs))
+        done: asyncio.Future[Any] = asyncio.create_task(stop.wait())
         await asyncio.wait([done, running], return_when=asyncio.FIRST_COMPLETED)
         running.cancel()
         outcome = await asyncio.gather(running, return_exceptions=True)

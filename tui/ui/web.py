@@ -1,8 +1,12 @@
 """`balance-tui web --attach URL`: the TUI in a browser (textual-serve). Every browser session runs its own
-`balance-tui --attach URL`, a viewer of the server like any terminal: no keys here, one poller there.
+`balance-tui --attach URL`, a viewer of the server like any terminal: no keys here, one poller there. The
+sessions say they are browsers (`$BALANCE_TUI_VIEWER`), so that the server counts them as such.
+`balance-tui web --demo`: every session runs `balance-tui --demo` instead (its own simulator, no server).
 
 It listens on loopback only: textual-serve has no login, so a desk reaches it through SSH port forwarding;
-it answers only its own page, addressed to this machine, so no other web page open in a browser can."""
+it answers only its own page, addressed to this machine, so no other web page open in a browser can. The
+page is ours (tui/ui/web_page.py): every URL in it is relative, so any forwarded port works, and it asks
+nothing of any other machine."""
 
 from __future__ import annotations
 
@@ -15,19 +19,21 @@ from typing import Any
 
 from tui.config import is_loopback
 from tui.credentials import Secret
-from tui.remote.client import AttachError, ServerClient
+from tui.remote.client import VIEWER_KIND, AttachError, ServerClient
 from tui.remote.viewer import TOKEN_VARIABLE
 from tui.sinks.access import addressed_locally, same_origin
 from tui.sinks.listener import IDLE_TIMEOUT, Door, raise_open_files
 from tui.stderr import say
 from tui.tls import trusted
+from tui.ui.web_page import CSP, index_html
 
 EXIT_USAGE = 2
 MAX_SESSIONS = 20  # browser sessions at once, each its own `balance-tui --attach` process
 GRACE = 2.0  # seconds the sessions have to end when web stops
 
 
-def run_web(url: str, token: Secret | None, listen: str) -> int:
+def run_web(url: str | None, token: Secret | None, listen: str, seed: int = 7) -> int:
+    """Browsers' sessions attached to the server at `url`, or each its own demo (`url` None)."""
     host, _, port_text = listen.rpartition(":")
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         return _usage(f"--listen {listen!r}: give HOST:PORT, e.g. 127.0.0.1:8766")
@@ -36,18 +42,24 @@ def run_web(url: str, token: Secret | None, listen: str) -> int:
             f"--listen {listen}: web serves the TUI without a login, so it listens on loopback only; reach it "
             "through SSH port forwarding (ssh -L 8766:127.0.0.1:8766 ...)"
         )
-    try:
-        asyncio.run(_check(url, token))
-    except AttachError as exc:
-        say(exc.message)
-        return EXIT_USAGE if exc.usage else 1
-    if token is not None:
-        os.environ[TOKEN_VARIABLE] = token.reveal()  # the sessions' own --attach reads it; never on a command line
-    command = f"{shlex.quote(sys.executable)} -m tui --attach {shlex.quote(url)}"
-    if (ca_file := trusted()) is not None:  # the sessions verify the server as this check did
-        command += f" --ca-file {shlex.quote(str(ca_file))}"
+    if url is None:
+        command = f"{shlex.quote(sys.executable)} -m tui --demo --seed {int(seed)}"
+        source = "the demo: each session its own simulator"
+    else:
+        try:
+            asyncio.run(_check(url, token))
+        except AttachError as exc:
+            say(exc.message)
+            return EXIT_USAGE if exc.usage else 1
+        if token is not None:
+            os.environ[TOKEN_VARIABLE] = token.reveal()  # the sessions' --attach reads it; never on a command line
+        os.environ[VIEWER_KIND] = "browser"  # the server counts the sessions as browsers (tui/sinks/audience.py)
+        command = f"{shlex.quote(sys.executable)} -m tui --attach {shlex.quote(url)}"
+        if (ca_file := trusted()) is not None:  # the sessions verify the server as this check did
+            command += f" --ca-file {shlex.quote(str(ca_file))}"
+        source = f"attached to {url}"
     raise_open_files()
-    print(f"balance-tui web on http://{listen}/ (attached to {url}); Ctrl-C stops it", flush=True)
+    print(f"balance-tui web on http://{listen}/ ({source}); Ctrl-C stops it", flush=True)
     try:
         _guarded_server(command, host.strip("[]"), int(port_text)).serve()
     except OSError as exc:
@@ -87,6 +99,16 @@ def _guarded_server(command: str, host: str, port: int) -> Any:
                 finally:
                     door.close()
                     await runner.cleanup()
+
+        async def handle_index(self, request: web.Request) -> web.Response:
+            """Our page, every URL in it relative (textual-serve's names http://HOST:PORT/ it listens on)."""
+            try:
+                font_size = max(6, min(64, int(request.query.get("fontsize", "16"))))
+            except ValueError:
+                font_size = 16
+            page = index_html(self.title, font_size)
+            headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+            return web.Response(text=page, content_type="text/html", headers=headers)
 
         async def _make_app(self) -> web.Application:
             app: web.Application = await super()._make_app()
