@@ -366,11 +366,16 @@ def test_in_the_browser_loan_values_come_with_their_header(server: Server, web: 
             found = _header_and_loans(lines)
             assert found is not None and " loan" not in found[0]  # too narrow: out of sight at first
             await page.key("Tab", "Tab", 9)  # the INTX pane
-            for _ in range(12):
+            for _ in range(12):  # a column at a time, each press seen on the screen before the next
+                shown = found[0]
                 await page.key("ArrowRight", "ArrowRight", 39)
-                await asyncio.sleep(0.3)
-                found = _header_and_loans(await page.screen())
-                if found is not None and re.search(r"\bloan\b", found[0]):
+                lines = await page.until_screen(
+                    lambda lines, shown=shown: (now := _header_and_loans(lines)) is not None and now[0] != shown,
+                    "the INTX pane's columns moved",
+                )
+                found = _header_and_loans(lines)
+                assert found is not None
+                if re.search(r"\bloan\b", found[0]):
                     return found
             raise AssertionError("→ never brought the loan column into view:\n" + "\n".join(await page.screen()))
 
