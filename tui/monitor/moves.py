@@ -128,11 +128,11 @@ def moves(before: Book, after: Book, names: AssetNames) -> Moves:
         has_loans = LOAN in kind.amounts
         loan = split((_get(b1, LOAN), _get(b2, LOAN)), worth, loan=True) if priced and has_loans else None
         fields = _moved(b1, b2, kind.amounts)
+        holdings += value
+        loans += loan or Split()
         if not fields and not value.change and not (loan and loan.change) and (b1 is None) == (b2 is None):
             unchanged += 1
             continue
-        holdings += value
-        loans += loan or Split()
         found.append(
             Move(
                 venue.name,

@@ -123,6 +123,7 @@ def at_document(book: Book, statement: Statement | None = None) -> dict[str, Any
         document["statement"] = {
             "due_at": iso_instant(statement.due),
             "local_time": statement.local.isoformat(),
+            "timezone": str(statement.local.tzinfo),
             "written_at": iso_instant(statement.written),
             "late": statement.late,
             "written": statement.describe(),

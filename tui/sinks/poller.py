@@ -21,6 +21,7 @@ from tui.monitor.alerts import Event
 from tui.monitor.history import History
 from tui.monitor.monitor import Monitor
 from tui.sinks.fanout import Fanout
+from tui.sinks.statements import run_statements
 from tui.sinks.watch import Lines, encode
 from tui.snapshot.contract import to_contract
 from tui.snapshot.model import Snapshot, VenueSnapshot
@@ -44,8 +45,13 @@ class Poller:
         self._state: bytes | None = None
 
     async def run(self) -> None:
-        """Every venue and the prices on their schedules, until cancelled."""
-        await self.engine.run(self._venue, self._prices)
+        """Every venue and the prices on their schedules, and the daily statements if configured, until cancelled."""
+        statements = asyncio.create_task(run_statements(self.config, self.monitor.history, self._say))
+        try:
+            await self.engine.run(self._venue, self._prices)
+        finally:
+            statements.cancel()
+            await asyncio.gather(statements, return_exceptions=True)
 
     def _venue(self, snapshot: VenueSnapshot) -> None:
         if snapshot.refreshing:  # viewers see finished refreshes only

@@ -33,6 +33,7 @@ from tui.monitor.alert_hook import run_hook
 from tui.monitor.alerts import TOTALS, Event
 from tui.monitor.history import History, HistoryError
 from tui.monitor.monitor import TOTALS_NAME, Monitor, Outcome
+from tui.sinks.statements import run_statements
 from tui.snapshot.model import VenueSnapshot
 from tui.snapshot.source import SnapshotSource
 from tui.ui.panes import BalanceTable, VenuePane, View
@@ -190,6 +191,7 @@ class BalanceApp(App[int]):
             group="source",
             exit_on_error=False,
         )
+        self.run_worker(run_statements(self.config, self.monitor.history, self.notify), name="statements")
         self.set_interval(1.0, self._tick)
         if self.totals_pane is not None and self.size.height < TOTALS_MIN_HEIGHT:
             self.totals_pane.display = False

@@ -1,0 +1,251 @@
+"""The book against a real run: `serve` (its Server, in a thread, over real HTTP) polls the ticking simulator and
+records its history while balances and prices move, on their own and on purpose (exact digits put in, an asset
+withdrawn, a price set, a venue failing for a while). At chosen instants during the run the document `serve`
+hands its viewers (`/snapshot`, the `--once` JSON) is captured; after the run, `balance-tui book --at` each
+instant (the real program, in a fresh process) must equal it, times aside; `--between` two instants must sum to
+the difference of their `--at` values, exactly; and the CSV rows are `--once`'s."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import decimal
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.conftest import run_cli
+from tui.config import load
+from tui.instants import iso_instant
+from tui.sim import Simulator
+from tui.sinks.once import csv_document
+from tui.sinks.server import Server
+from tui.snapshot.contract import to_contract
+
+T = TypeVar("T")
+TIMES = {"generated_at", "fetched_at", "next_refresh_at", "round_trip"}  # what "times aside" sets aside
+WIDE = decimal.Context(prec=400)
+
+
+def until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> T:
+    """Poll for a state; the timeout is only a safety net, never what the test measures."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.05)
+    return value
+
+
+def times_aside(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: times_aside(v) for k, v in value.items() if k not in TIMES}
+    if isinstance(value, list):
+        return [times_aside(v) for v in value]
+    return value
+
+
+@dataclass
+class Captured:
+    at: float
+    contract: dict[str, Any]
+    why: str
+
+
+@dataclass
+class Run:
+    config: Path
+    captured: list[Captured]
+    moved: dict[str, Any]
+
+
+class Serving:
+    """`serve`'s Server on its own loop in a thread, as `balance-tui serve` runs it."""
+
+    def __init__(self, config: Path) -> None:
+        self.out, self.err = io.StringIO(), io.StringIO()
+        self.server = Server(load(config), "127.0.0.1", 0, None, out=self.out, err=self.err)
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.server.on_ready = lambda port: ready.set()
+        self.code: int | None = None
+        self.thread = threading.Thread(target=self._run, name="serve-for-book", daemon=True)
+        self.thread.start()
+        assert ready.wait(30), self.err.getvalue()
+
+    def _run(self) -> None:
+        async def main() -> int:
+            self.stopping = asyncio.Event()
+            return await self.server.run(self.stopping)
+
+        try:
+            self.code = self.loop.run_until_complete(main())
+        finally:
+            self.loop.close()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    def stop(self) -> int | None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        return self.code
+
+    def capture(self, why: str) -> Captured:
+        """What /snapshot serves, and the instant it held: taken on the server's loop between two answers
+        (an answer taken mid-way would be dated before the instant yet not be in the document)."""
+
+        def now() -> Captured | None:
+            poller = self.server.poller
+            if poller is None or any(r.refreshing for r in poller.engine.refreshers):
+                return None
+            if len(poller.engine.latest) < len(poller.engine.refreshers) or poller.monitor.worth is None:
+                return None
+            return Captured(time.time(), json.loads(poller.contract(), parse_float=Decimal), why)
+
+        return until(lambda: self.call(now), f"a quiet moment to capture ({why})")
+
+    def contract(self) -> dict[str, Any]:
+        return self.capture("look").contract
+
+
+def _balance(contract: dict[str, Any], venue: int, account: str, asset: str) -> dict[str, Any] | None:
+    for held in contract["venues"][venue]["accounts"]:
+        if held["id"] == account:
+            return next((b for b in held["balances"] if b["asset"] == asset), None)
+    return None
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    folder = tmp_path_factory.mktemp("book-run")
+    config = folder / "serve.toml"
+    captured: list[Captured] = []
+    with Simulator(seed=11, tick_seconds=0.25) as sim:
+        sim.kraken_rate_limit = False
+        sim.write_config(config, refresh_seconds=1)
+        with config.open("a") as out:
+            out.write(f'\n[history]\nenabled = true\npath = "{folder / "history.sqlite3"}"\n')
+        serving = Serving(config)
+        try:
+
+            def quicker_prices() -> bool:
+                poller = serving.server.poller
+                if poller is None or poller.engine.prices is None:
+                    return False
+                poller.engine.prices.refresh_seconds = 1.5  # the config allows 10 s at the least: a test's own pace
+                poller.engine.prices.min_gap = 0.5
+                return True
+
+            until(lambda: serving.call(quicker_prices), "the server's price source")
+            captured.append(serving.capture("the first look"))
+            vault = next(iter(sim.market.vaults))
+            portfolio = next(iter(sim.market.portfolios))
+            intx_asset = next(iter(sim.market.portfolios[portfolio].holdings))
+            digits = "12.345678901234567890123456789000"
+            sim.market.set_kraken(vault, "TKN9", digits, "0.5")  # an asset the market does not move, nor price
+            until(
+                lambda: (b := _balance(serving.contract(), 0, vault, "TKN9")) and b["balance"] == digits,
+                "the balance put in",
+            )
+            captured.append(serving.capture("exact digits put in"))
+            sim.market.remove_intx(portfolio, intx_asset)
+            until(lambda: _balance(serving.contract(), 1, portfolio, intx_asset) is None, "the asset withdrawn")
+            captured.append(serving.capture("an asset withdrawn"))
+            sim.faults.set("http-5xx", venue="intx")
+            until(lambda: not serving.contract()["venues"][1]["ok"], "INTX failing")
+            captured.append(serving.capture("INTX failing"))
+            sim.faults.clear()
+            until(lambda: serving.contract()["venues"][1]["ok"], "INTX back")
+            captured.append(serving.capture("INTX back"))
+            ticks = sim.market.ticks
+            until(lambda: sim.market.ticks >= ticks + 8, "the market moving on")
+            captured.append(serving.capture("later, the market moved"))
+        finally:
+            assert serving.stop() == 0, serving.err.getvalue()
+    yield Run(config, captured, {"vault": vault, "portfolio": portfolio, "asset": intx_asset, "digits": digits})
+
+
+def book(config: Path, *args: str) -> tuple[int, Any]:
+    done = run_cli("book", *args, "--format", "json", "--config", str(config))
+    assert "Traceback" not in done.stderr and done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout, parse_float=Decimal)
+
+
+def test_book_at_each_instant_is_what_serve_served_then(run: Run) -> None:
+    whys = [c.why for c in run.captured]
+    assert len(run.captured) == 6, whys
+    for shot in run.captured:
+        code, got = book(run.config, "--at", iso_instant(shot.at))
+        assert got["as_of"]["at"] == iso_instant(shot.at)
+        assert set(got) == set(shot.contract) | {"as_of"}, shot.why
+        assert times_aside({k: v for k, v in got.items() if k != "as_of"}) == times_aside(shot.contract), shot.why
+        failing = not all(v["ok"] for v in shot.contract["venues"])
+        assert code == (1 if failing else 0), shot.why
+        assert [v["failing"] for v in got["as_of"]["venues"]] == [not v["ok"] for v in shot.contract["venues"]]
+    put = _balance(run.captured[1].contract, 0, run.moved["vault"], "TKN9")
+    assert put is not None and put["balance"] == run.moved["digits"] and put["hold_trade"] == "0.5"
+    assert _balance(run.captured[2].contract, 1, run.moved["portfolio"], run.moved["asset"]) is None
+    intx = run.captured[3].contract["venues"][1]
+    assert intx["ok"] is False and intx["accounts"][0]["error"]  # the book above matched a failing venue
+    assert run.captured[0].contract["usd_total"] != run.captured[-1].contract["usd_total"]  # values moved
+    assert run.captured[0].contract["prices"]["usd_prices"] != run.captured[-1].contract["prices"]["usd_prices"]
+    assert "TKN9" in run.captured[1].contract["unpriced"]
+
+
+def test_between_two_instants_sums_to_the_difference_of_their_books(run: Run) -> None:
+    shots = run.captured
+    for first, second in ((0, 1), (1, 3), (2, 5), (0, 5), (5, 0)):
+        t1, t2 = iso_instant(shots[first].at), iso_instant(shots[second].at)
+        _, at1 = book(run.config, "--at", t1)
+        _, at2 = book(run.config, "--at", t2)
+        _, moved = book(run.config, "--between", t1, t2)
+        total = moved["usd_total"]
+        difference = WIDE.subtract(Decimal(at2["usd_total"]), Decimal(at1["usd_total"]))
+        assert Decimal(total["change"]) == difference, (first, second)
+        assert WIDE.add(Decimal(total["quantity_moves"]), Decimal(total["price_moves"])) == difference
+        assert (total["from"], total["to"]) == (at1["usd_total"], at2["usd_total"])
+        summed = Decimal(0)
+        for move in moved["balances"]:
+            value = move["usd_value"]
+            parts = WIDE.add(Decimal(value["quantity_move"]), Decimal(value["price_move"]))
+            assert parts == Decimal(value["change"])
+            summed = WIDE.add(summed, parts)
+        assert summed == difference
+        loans = moved["usd_loans"]
+        assert Decimal(loans["change"]) == WIDE.subtract(Decimal(at2["usd_loans"]), Decimal(at1["usd_loans"]))
+        net = WIDE.subtract(Decimal(at2["usd_net"]), Decimal(at1["usd_net"]))
+        assert WIDE.add(Decimal(moved["usd_net"]["quantity_moves"]), Decimal(moved["usd_net"]["price_moves"])) == net
+    _, withdrawn = book(run.config, "--between", iso_instant(shots[1].at), iso_instant(shots[2].at))
+    gone = [m for m in withdrawn["balances"] if m["asset"] == run.moved["asset"] and m["venue"].startswith("Coinbase")]
+    assert any(m["account_id"] == run.moved["portfolio"] and m["quantity"]["to"] is None for m in gone)
+
+
+def test_the_csv_rows_are_those_of_once(run: Run) -> None:
+    shot = run.captured[-1]
+    done = run_cli("book", "--at", iso_instant(shot.at), "--format", "csv", "--config", str(run.config))
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    served = list(csv.DictReader(io.StringIO(csv_document(shot.contract))))
+    extra = ("as_of", "account_ok", "age_seconds")
+    assert [{k: v for k, v in r.items() if k not in extra} for r in rows] == served
+    assert {r["as_of"] for r in rows} == {iso_instant(shot.at)} and {r["account_ok"] for r in rows} == {"true"}
+
+
+def test_to_contract_is_the_one_renderer(run: Run) -> None:
+    """The book's JSON is built by to_contract itself: a key added there appears in both documents."""
+    shot = run.captured[0]
+    _, got = book(run.config, "--at", iso_instant(shot.at))
+    assert list(got)[:2] == ["generated_at", "as_of"] and list(got)[2:] == list(shot.contract)[1:]
+    assert to_contract.__module__ == "tui.snapshot.contract"
