@@ -258,3 +258,15 @@ async def test_assets_announced_during_a_fetch_are_fetched_next(sim: Simulator) 
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
+
+
+def test_an_asset_only_borrowed_and_unpriced_is_listed_as_unpriced(sim: Simulator, sim_config: Path) -> None:
+    """Nothing held, something owed, no price: the debt is real, so the asset is on the unpriced list
+    (a loan that cannot be valued must not silently leave loans and net looking smaller)."""
+    portfolio = next(iter(sim.market.portfolios))
+    sim.market.set_intx(portfolio, "NOPAIR", quantity="0", loan="12.5")
+    out = once(sim_config)
+    owed = balance(out, 1, portfolio, "NOPAIR")
+    assert owed["quantity"] in ("0", "0.0") and owed["loan"] == "12.5"
+    assert owed["usd_value"] is None and owed.get("loan_usd_value") is None
+    assert "NOPAIR" in out["unpriced"]
