@@ -278,3 +278,19 @@ async def test_a_command_that_floods_stderr_costs_no_memory_and_says_its_last_li
         tracemalloc.stop()
     assert problem == f"alert command {sys.executable!r} exited 4: the end"
     assert peak < 8_000_000, f"{peak / 1e6:.0f} MB held for a command's stderr"
+
+
+def test_a_total_is_stale_while_one_account_holding_it_fails() -> None:
+    """Vault V1 answered, vault V2's last refresh failed (the venue itself answered): BTC's total still counts
+    V2's last good amount, but says it is stale (a grand total never looks fresher than its oldest part)."""
+    fields = {"balance": Decimal(1), "hold_trade": Decimal(0), "available": Decimal(1)}
+    good = AccountSnapshot("V1", "Treasury", (Balance("XBT", fields),), 10.0)
+    failing = AccountSnapshot(
+        "V2", "Cold", (Balance("XXBT", fields),), 0.0, error=VenueError(ErrorKind.SERVER, "HTTP 503")
+    )
+    usd = AccountSnapshot("V1", "Treasury", (Balance("ZUSD", fields),), 10.0)
+    venue = VenueSnapshot("Kraken", "kraken-custody", (good, failing), fetched_at=10.0, period=5.0)
+    by_asset = {t.asset: t for t in totals([venue], AssetNames(), 10.0)}
+    assert by_asset["BTC"].amount == Decimal(2) and by_asset["BTC"].stale
+    healthy = VenueSnapshot("Kraken", "kraken-custody", (usd,), fetched_at=10.0, period=5.0)
+    assert not totals([healthy], AssetNames(), 10.0)[0].stale  # the premise: an answered account is fresh

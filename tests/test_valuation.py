@@ -270,3 +270,40 @@ def test_an_asset_only_borrowed_and_unpriced_is_listed_as_unpriced(sim: Simulato
     assert owed["quantity"] in ("0", "0.0") and owed["loan"] == "12.5"
     assert owed["usd_value"] is None and owed.get("loan_usd_value") is None
     assert "NOPAIR" in out["unpriced"]
+
+
+async def test_an_asset_without_a_usd_market_is_not_asked_about_again_and_again(sim: Simulator) -> None:
+    """Once the source said NOPAIR has no USD market, a venue holding it does not wake the prices at every
+    refresh (it would cost a fetch every ten seconds); an asset never seen before still does."""
+    async with http.new_client(sim.url) as web:
+        refresher = PriceRefresher(KrakenPrices(web, AssetNames()), 60)
+        book = await refresher.refresh({"BTC", "NOPAIR"})
+    assert "BTC" in book.prices and book.unpriceable == frozenset({"NOPAIR"})
+    assert not refresher.wants({"BTC", "NOPAIR", "USD"})
+    assert refresher.wants({"BTC", "ETH"})
+
+
+def test_a_dark_pool_pair_never_prices_an_asset() -> None:
+    """Kraken's old dark-pool books (".d") had no Ticker; an AssetPairs answer listing one prices nothing by it."""
+    from tui.venues.kraken_prices import usd_pairs
+
+    answer = {
+        "XXBTZUSD.d": {"altname": "XBTUSD.d", "base": "XXBT", "quote": "ZUSD"},
+        "XETHZUSD": {"altname": "ETHUSD", "base": "XETH", "quote": "ZUSD"},
+        "XETHXXBT": {"altname": "ETHXBT", "base": "XETH", "quote": "XXBT"},
+    }
+    assert usd_pairs(answer, AssetNames()) == {"ETH": "XETHZUSD"}
+
+
+def test_a_kraken_spelling_held_at_no_other_venue_is_priced(sim: Simulator, sim_config: Path) -> None:
+    """Only Kraken holds DOGE, spelled XDG: the price source is asked for DOGE (the name prices go by)."""
+    vault = next(iter(sim.market.vaults))
+    for portfolio in sim.market.portfolios.values():
+        portfolio.holdings.pop("DOGE", None)
+    for held in sim.market.vaults.values():
+        held.holdings.pop("XDG", None)
+    sim.market.set_kraken(vault, "XDG", "1000", "0")
+    sim.market.set_price("XDG", "0.25")
+    out = once(sim_config)
+    assert balance(out, 0, vault, "XDG")["usd_value"] == "250"  # 1000 × 0.25
+    assert "DOGE" not in out["unpriced"]

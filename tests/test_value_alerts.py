@@ -155,3 +155,53 @@ def test_prices_are_recorded_when_they_move_so_values_can_be_recomputed(tmp_path
         (130.0, "BTC", "usd_price", "91000.5"),
     ]
     assert Decimal(quantity[0]) * Decimal(rows[-1][3]) == Decimal("9100050")  # recomputed from the history
+
+
+UNPRICED_RULES = """
+[[venue]]
+kind = "kraken-custody"
+name = "Kraken"
+api_key = { env = "K2" }
+api_secret = { env = "S2" }
+
+[[alert]]
+name = "no NOPAIR left"
+venue = "totals"
+asset = "NOPAIR"
+field = "usd_value"
+below = "1"
+
+[[alert]]
+name = "firm under $1"
+venue = "totals"
+field = "usd_total"
+below = "1"
+"""
+
+
+def test_a_value_rule_never_fires_on_a_value_nobody_knows() -> None:
+    """5,000 NOPAIR without a USD market: its total has no value (not $0), so "below $1" stays quiet; and with
+    prices too old to use, the firm's worth is unknown, not $0, so "firm under $1" stays quiet too."""
+    holding = Balance("NOPAIR", {"balance": Decimal(5000), "hold_trade": Decimal(0), "available": Decimal(5000)})
+    btc = Balance("XBT", {"balance": Decimal(2), "hold_trade": Decimal(0), "available": Decimal(2)})
+    vault = VenueSnapshot(
+        "Kraken", "kraken-custody", (AccountSnapshot("V1", "Vault", (holding, btc), 0.0),), fetched_at=0.0, period=5.0
+    )
+    monitor = Monitor(parse(UNPRICED_RULES))
+    monitor.take(vault, 0.0)
+    prices = PriceBook("kraken", book(0.0, "100").prices, 0.0, unpriceable=frozenset({"NOPAIR"}), period=60.0)
+    outcome = monitor.take_prices(prices, 0.0)
+    assert outcome.worth is not None and outcome.worth.unpriced == ("NOPAIR",)  # the premise: NOPAIR has no value
+    assert active(monitor) == set()
+    # an hour on, the same prices are too old to use (15 periods of 60 s): nothing is worth anything known
+    later = VenueSnapshot(
+        "Kraken",
+        "kraken-custody",
+        (AccountSnapshot("V1", "Vault", (holding, btc), 3600.0),),
+        fetched_at=3600.0,
+        period=5.0,
+    )
+    monitor.take(later, 3600.0)
+    outcome = monitor.take_prices(prices, 3600.0)
+    assert outcome.worth is not None and not outcome.worth.priced  # the premise: no usable prices
+    assert active(monitor) == set()
