@@ -710,3 +710,45 @@ def test_a_quiet_stream_sends_heartbeats(config: Path, serve: Callable[..., Serv
     from tui.sinks.fanout import HEARTBEAT
 
     assert HEARTBEAT == 15.0  # the default, as design.md says
+
+
+def test_metrics_beside_snapshot_when_only_some_accounts_fail_and_a_rule_is_quiet(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    """INTX lists its portfolios but every balance call fails (503): /snapshot says INTX is not ok with its last
+    good balances kept; /metrics says the same — INTX down, Kraken up, INTX's last amounts still served as
+    /snapshot has them — and a rule that never fired is there at 0, so a dashboard can tell quiet from absent."""
+    with config.open("a") as out:
+        out.write('\n[[alert]]\nname = "never"\nvenue = "totals"\nasset = "BTC"\nfield = "total"\nabove = "1e30"\n')
+    served = serve(config)
+    until(lambda: settled(served), "every venue answered and prices in")
+    sim.faults.set("http-5xx", venue="intx", endpoint="balances")
+
+    def intx_failing() -> dict[str, Any] | None:
+        doc: dict[str, Any] = get(served.url + "/snapshot").json()
+        intx = next(v for v in doc["venues"] if "INTX" in v["name"])
+        failing = intx["accounts"] and all(a["error"] for a in intx["accounts"]) and not intx["ok"]
+        return doc if failing else None
+
+    doc = until(intx_failing, "INTX's balance calls failing in /snapshot")
+    samples = _samples(served)
+    up = {s.labels["venue"]: s.value for s in samples if s.name == "balance_tui_venue_up"}
+    assert up == {v["name"]: (1.0 if v["ok"] else 0.0) for v in doc["venues"]}
+    assert sorted(up.values()) == [0.0, 1.0]  # INTX down, Kraken up
+    intx = next(v["name"] for v in doc["venues"] if not v["ok"])
+    served_amounts = {
+        (s.labels["account"], s.labels["asset"], s.labels["field"]): s.value
+        for s in samples
+        if s.name == "balance_tui_balance" and s.labels["venue"] == intx
+    }
+    kept = {
+        (account, asset, field): float(amount)
+        for (venue, account, asset), record in balances_of(doc).items()
+        if venue == intx
+        for field, amount in record.items()
+        if field not in ("asset", "asset_id", "asset_name", "asset_uuid", "usd_price", "usd_value", "loan_usd_value")
+        and amount is not None
+    }
+    assert served_amounts == kept and kept  # the last good amounts, not dropped and not invented
+    firing = {s.labels["alert"]: s.value for s in samples if s.name == "balance_tui_alert_firing"}
+    assert firing == {"never": 0.0}
