@@ -5,6 +5,7 @@ are the ones the simulator received, not ones our code says it made."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,3 +70,54 @@ def test_signatures_kept_for_redaction_stay_few() -> None:
     latest = f"signature-{10 * credentials.RECENT_SIGNATURES - 1:08d}"
     assert credentials.redact(f"echo {latest}") == "echo ***"
     assert len(credentials._signatures) == credentials.RECENT_SIGNATURES
+
+
+SECRET = "kR4k3n-s3cr3t-" + "Q" * 60  # as long as a real API secret, without whitespace
+
+
+def _echo_after(padding: bytes) -> Any:
+    """A proxy's error page quoting the request's key after `padding`: not JSON, so it is excerpted."""
+    from tests.hostile_server import head
+
+    body = padding + b"upstream said: API-Key=" + SECRET.encode() + b" (request refused)"
+
+    def send(sock: Any, stop: Any) -> None:
+        sock.sendall(head("502 Bad Gateway", "text/html", len(body)) + body)
+
+    return send
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [b"", b" " * 1980, b"\n" * 5000, b"<p>" + b" " * 4000 + b"</p> ", b"w " * 40 + b"\t" * 3000],
+    ids=["first", "across-2000-bytes", "after-newlines", "in-html", "across-120-chars"],
+)
+async def test_an_error_is_redacted_before_it_is_shortened(padding: bytes) -> None:
+    """However the quoted key falls against a cut (at the start, across a 2,000-byte boundary, across the 120
+    characters shown, after pages of whitespace that collapse to one space), no piece of it is shown: not
+    whole, and not its first half."""
+    from tests.hostile_server import HostileServer
+    from tui.venues import http
+
+    credentials.remember(SECRET)
+    with HostileServer({"/0/private/GetCustodyBalance": _echo_after(padding)}) as server:
+        async with http.new_client(server.url) as client:
+            response = await http.send(client, client.build_request("POST", "/0/private/GetCustodyBalance"))
+            with pytest.raises(VenueError) as caught:
+                http.decode_json(response)
+    text = f"{caught.value} {caught.value!r}"
+    assert "upstream said: API-Key=***" in text  # the quote arrived, scrubbed
+    assert not any(SECRET[:n] in text for n in range(8, len(SECRET) + 1)), text
+
+
+async def test_an_internal_error_quoting_a_secret_is_redacted_before_it_is_shortened() -> None:
+    from tui.venues.errors import guarded
+
+    credentials.remember(SECRET)
+
+    async def broken() -> None:
+        raise ValueError("x" * 140 + SECRET)  # the secret straddles the 200 characters an error keeps
+
+    with pytest.raises(VenueError) as caught:
+        await guarded(broken())
+    assert not any(SECRET[:n] in caught.value.message for n in range(8, len(SECRET) + 1))

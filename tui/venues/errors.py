@@ -7,6 +7,8 @@ from collections.abc import Awaitable
 from enum import StrEnum
 from typing import TypeVar
 
+from tui.credentials import redact
+
 T = TypeVar("T")
 
 
@@ -83,4 +85,4 @@ async def guarded(awaitable: Awaitable[T]) -> T:
     except (VenueError, asyncio.CancelledError):
         raise
     except Exception as exc:  # a client bug must not take the monitor down
-        raise VenueError(ErrorKind.VENUE, f"internal error: {type(exc).__name__}: {exc}"[:200]) from None
+        raise VenueError(ErrorKind.VENUE, redact(f"internal error: {type(exc).__name__}: {exc}")[:200]) from None

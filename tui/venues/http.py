@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import ssl
 import time
 import urllib.request
@@ -23,6 +24,7 @@ CONNECTIONS = 20  # to one venue at once (an INTX fan-out sends one request per 
 KEEPALIVE_SECONDS = 30.0
 HEADERS = {"User-Agent": "balance-tui"}
 EXCERPT_CHARS = 120
+_WORD = re.compile(rb"\S+")
 MAX_BODY = 32_000_000  # one answer, decoded: Kraken's every-pair Ticker and AssetPairs are about 1 MB each
 DEADLINE = 30.0  # seconds for a whole answer, from sending the request to its last byte
 
@@ -270,11 +272,20 @@ def decode_json(response: httpx.Response) -> Any:
 
 
 def excerpt(response: httpx.Response) -> str:
-    text = response.content[:2000].decode("utf-8", "replace")
-    text = " ".join(text.split())
+    """The body's first words, whitespace collapsed, for an error. Redacted before it is shortened: a key the
+    venue quotes back, cut in two by a shortening, would no longer be recognised and half of it shown. So
+    whole words are taken (a secret has no whitespace in it) until there are enough, however much whitespace
+    comes before them, and only then redacted and cut."""
+    words: list[bytes] = []
+    length = 0
+    for word in _WORD.finditer(response.content):
+        words.append(word.group())
+        length += len(words[-1]) + 1
+        if length > EXCERPT_CHARS:
+            break
+    text = redact(b" ".join(words).decode("utf-8", "replace"))
     if not text:
         return "(empty body)"
-    text = redact(text)
     return repr(text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…")
 
 
