@@ -752,3 +752,82 @@ def test_metrics_beside_snapshot_when_only_some_accounts_fail_and_a_rule_is_quie
     assert served_amounts == kept and kept  # the last good amounts, not dropped and not invented
     firing = {s.labels["alert"]: s.value for s in samples if s.name == "balance_tui_alert_firing"}
     assert firing == {"never": 0.0}
+
+
+def test_the_served_drill_downs_are_what_the_venue_sent_field_by_field(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    """/detail/kraken and /detail/intx against the same calls made by the venues' own SDKs (python-kraken-sdk's
+    signed request, Coinbase's intx-sdk-py), field by field with the digits as sent — a field swapped for
+    another, or one dropped, shows here (each value of the simulated world is distinct)."""
+    import base64
+
+    from intx_sdk.services.portfolios.get_balance_for_portfolio_asset import GetBalanceForPortfolioAssetRequest
+    from intx_sdk.services.portfolios.get_portfolio_summary import GetPortfolioSummaryRequest
+
+    from tests.sdk import IntegerNonceSpotClient
+    from tests.test_third_party_clients import coinbase_sdk, same_digits
+
+    secret = base64.b64encode(b"the drill-down's own sdk key" * 2).decode()
+    sim.add_kraken_key("drill-sdk-key", secret)  # a key of its own: nonces are per key
+    kraken_sdk = IntegerNonceSpotClient(key="drill-sdk-key", secret=secret, url=sim.url)
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered")
+    kraken, intx = doc["venues"]
+    for vault in (a["id"] for a in kraken["accounts"]):
+        ours = get(served.url + "/detail/kraken", params={"venue": kraken["name"], "account": vault}).json()
+        theirs = kraken_sdk.request("POST", f"/0/private/GetCustodyVault?id={vault}", params={}, do_json=True)
+        sent = theirs["result"]
+        assert (ours["balance_fiat"], ours["available_balance_fiat"], ours["status"]) == (
+            sent["balance_fiat"],
+            sent["available_balance_fiat"],
+            sent["status"],
+        )
+        assert ours["assets"] == {
+            item["asset"]: {
+                "usd_price": item["current_usd_price"],
+                "quantity": item["total_balance"]["quantity"],
+                "usd_value": item["total_balance"]["current_usd_value"],
+                "available_quantity": item["available_balance"]["quantity"],
+                "available_usd_value": item["available_balance"]["current_usd_value"],
+            }
+            for item in sent["asset_details"]
+        }
+    coinbase = coinbase_sdk(sim)
+    portfolio = intx["accounts"][0]
+    compared: set[tuple[str, str]] = set()
+    for asset in (b["asset"] for b in portfolio["balances"]):
+        query = {"venue": intx["name"], "account": portfolio["id"], "asset": asset}
+        ours = get(served.url + "/detail/intx", params=query).json()
+        balance = coinbase.get_balance_for_portfolio_asset(
+            GetBalanceForPortfolioAssetRequest(portfolio["id"], asset)
+        ).balance
+        summary = coinbase.get_portfolio_summary(GetPortfolioSummaryRequest(portfolio["id"])).portfolio_summary
+        for section, sdk_model in (("balance", balance), ("summary", summary)):
+            assert ours[section], section
+            for field, value in ours[section].items():
+                if value is None or not hasattr(sdk_model, field):
+                    continue
+                theirs = getattr(sdk_model, field)
+                assert theirs == value if isinstance(value, bool) else same_digits(theirs, value), (section, field)
+                compared.add((section, field))
+    assert {f for s, f in compared if s == "balance"} >= {"quantity", "hold", "loan", "collateral_value"}
+    assert len([f for s, f in compared if s == "summary"]) >= 10  # the summary's fields, not one or two
+
+
+def test_a_drill_down_error_quoting_the_request_shows_no_secret(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    """A venue (or a proxy) quoting the request back in its error: the served error says what failed, with the
+    signature and the key scrubbed (the signatures looked for are those the simulator received)."""
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered")
+    kraken = doc["venues"][0]
+    sim.faults.set("echo", venue="kraken", endpoint="GetCustodyVault")
+    answer = get(
+        served.url + "/detail/kraken", params={"venue": kraken["name"], "account": kraken["accounts"][0]["id"]}
+    )
+    assert answer.status_code == 502 and "***" in answer.text  # the echo arrived, scrubbed
+    signed = sim.signatures()
+    assert signed and not [s for s in signed if s in answer.text]
+    assert sim.kraken_keys.api_key not in answer.text and sim.kraken_keys.api_secret not in answer.text
