@@ -831,3 +831,21 @@ def test_a_drill_down_error_quoting_the_request_shows_no_secret(
     signed = sim.signatures()
     assert signed and not [s for s in signed if s in answer.text]
     assert sim.kraken_keys.api_key not in answer.text and sim.kraken_keys.api_secret not in answer.text
+
+
+def test_the_state_a_new_viewer_gets_ends_with_a_heartbeat_at_once(
+    config: Path, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """The whole state, then at once a heartbeat marking its end (an attached --watch tells a replay from what
+    follows by it) — not after the first quiet interval, set here to an hour so that only the mark can come."""
+    quiet = tmp_path / "quiet.toml"
+    quiet.write_text(config.read_text().replace("refresh_seconds = 1", "refresh_seconds = 3600"))
+    quiet.chmod(0o600)
+    served = serve(quiet, heartbeat=3600.0)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    reader = Reader(served.url + "/events")
+    until(lambda: any(ln["event"] == "heartbeat" for ln in reader.lines), "the state's end mark")
+    events = [ln["event"] for ln in reader.lines]
+    end = events.index("heartbeat")
+    assert set(events[:end]) <= {"new", "prices"}
+    assert sum(e == "new" for e in events[:end]) == len(balances_of(doc))  # the whole state came before it
