@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import shlex
 import sys
 import time
@@ -14,6 +13,8 @@ from decimal import Context, Decimal, localcontext
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tui.assets import AssetNames
 from tui.money import Balance
@@ -77,16 +78,22 @@ def test_change_within_a_window_absolute_and_percent() -> None:
     assert sorted(e.alert.rule.name for e in cleared if not e.fired) == ["moved", "moved %"]
 
 
-def _walk_judged_against_the_definition(rule: Rule, start: int, moved: Callable[[Decimal, Decimal], bool]) -> None:
-    """A random walk: the rule breaches when `moved(now, before)` holds for any value in force at some moment
-    of the last `rule.window` seconds."""
-    rng = random.Random(15)
+# A walk: each step waits 1, 2 or 5 s and moves the value by -3..3 (0 often: calm stretches matter too).
+WALKS = st.lists(st.tuples(st.sampled_from((1.0, 2.0, 5.0)), st.sampled_from((-3, -1, 0, 0, 1, 2, 3))), max_size=150)
+WINDOWS = st.integers(1, 60).map(float)
+
+
+def _walk_judged_against_the_definition(
+    rule: Rule, start: int, steps: list[tuple[float, int]], moved: Callable[[Decimal, Decimal], bool]
+) -> None:
+    """The rule breaches when `moved(now, before)` holds for any value in force at some moment of the last
+    `rule.window` seconds — judged here from every observation kept, not the rule's own queues."""
     alerts = Alerts([rule])
     seen: list[tuple[float, Decimal]] = []  # every observation: (time, value)
     now, value = 0.0, Decimal(start)
-    for _ in range(600):
-        now += rng.choice((1.0, 2.0, 5.0))
-        value += rng.choice((-3, -1, 0, 0, 1, 2, 3))
+    for wait, step in steps:
+        now += wait
+        value += step
         seen.append((now, value))
         alerts.check_venue(_intx(now, quantity=str(value)), now)
         # the value in force at now - window is the last one observed at or before it
@@ -95,23 +102,25 @@ def _walk_judged_against_the_definition(rule: Rule, start: int, moved: Callable[
         assert bool(alerts.active) == breach, (rule.window, now, value)
 
 
-@pytest.mark.parametrize("window", [7.0, 30.0])
-def test_change_rule_matches_every_value_in_force_within_the_window(window: float) -> None:
-    rule = Rule("moved", "quantity", "change", Decimal("4"), window=window)
-    _walk_judged_against_the_definition(rule, 100, lambda now, before: abs(now - before) > 4)
+@settings(max_examples=150, deadline=None)
+@given(window=WINDOWS, threshold=st.integers(1, 8), start=st.integers(-20, 120), steps=WALKS)
+def test_change_rule_matches_every_value_in_force_within_the_window(
+    window: float, threshold: int, start: int, steps: list[tuple[float, int]]
+) -> None:
+    rule = Rule("moved", "quantity", "change", Decimal(threshold), window=window)
+    _walk_judged_against_the_definition(rule, start, steps, lambda now, before: abs(now - before) > threshold)
 
 
-@pytest.mark.parametrize("window", [7.0, 30.0])
-@pytest.mark.parametrize("start", [-2, 2])
-@pytest.mark.parametrize("percent", [50, 150])
+@settings(max_examples=150, deadline=None)
+@given(window=WINDOWS, start=st.integers(-5, 5), percent=st.integers(10, 400), steps=WALKS)
 def test_percent_change_rule_matches_every_value_in_force_even_across_zero(
-    window: float, start: int, percent: int
+    window: float, start: int, percent: int, steps: list[tuple[float, int]]
 ) -> None:
     """A net or loan value can cross zero: going from -100 through -1 to 5 moves 600 % from the -1, more
     than from the lowest or the highest value of the window. A value of zero has no percent to move by."""
     rule = Rule("moved %", "quantity", "change", Decimal(percent), percent=True, window=window)
     _walk_judged_against_the_definition(
-        rule, start, lambda now, before: before != 0 and abs(now - before) > abs(before) * percent / 100
+        rule, start, steps, lambda now, before: before != 0 and abs(now - before) * 100 > abs(before) * percent
     )
 
 
