@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tui.money import AmountError, align, fmt, loads, parse_amount, sub
+from tui.money import AmountError, align, fmt, loads, mul, parse_amount, sub, total
 
 
 def test_json_numbers_decode_exactly() -> None:
@@ -81,3 +84,34 @@ def test_sums_of_products_of_the_widest_amounts_stay_exact() -> None:
     assert big is not None and small is not None
     total = add(mul(big, big), mul(small, small))  # (10^60 - 1)^2 + 10^-120 = 10^120 - 2*10^60 + 1 + 10^-120
     assert str(total) == "9" * 59 + "8" + "0" * 59 + "1." + "0" * 119 + "1"
+
+
+# Amounts as the venues may send them: below 10^60, at most 60 places, either sign (the bounds parse_amount
+# enforces). Judged with fractions.Fraction, which is exact by construction and shares no code with ours.
+@st.composite
+def wire_amounts(draw: st.DrawFn) -> Decimal:
+    places = draw(st.integers(0, 60))
+    digits = draw(st.integers(-(10 ** (60 + places)) + 1, 10 ** (60 + places) - 1))
+    return Decimal(f"{digits}e-{places}")  # from text: exact (scaleb would round to 28 digits)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(wire_amounts(), max_size=40))
+def test_a_sum_of_any_amounts_is_exact(amounts: list[Decimal]) -> None:
+    assert Fraction(total(amounts)) == sum((Fraction(a) for a in amounts), Fraction(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(wire_amounts(), wire_amounts())
+def test_a_product_and_a_difference_of_any_two_amounts_are_exact(a: Decimal, b: Decimal) -> None:
+    assert Fraction(mul(a, b)) == Fraction(a) * Fraction(b)
+    assert Fraction(sub(a, b)) == Fraction(a) - Fraction(b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wire_amounts())
+def test_any_amount_survives_the_wire_as_a_string_and_as_a_json_number(amount: Decimal) -> None:
+    """Parsed from its text or from a JSON number, and written back: the same digits, trailing zeros kept."""
+    text = format(amount, "f")
+    assert fmt(parse_amount(text)) == text
+    assert fmt(parse_amount(loads(f'{{"a": {text}}}')["a"])) == text  # as the parsers read one
