@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import run_cli
 from tui.assets import AssetNames
@@ -23,7 +25,7 @@ from tui.engine.prices import PriceBook, PriceRefresher
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind
-from tui.venues.kraken_prices import KrakenPrices
+from tui.venues.kraken_prices import KrakenPrices, Price
 
 WIDE = decimal.Context(prec=100)
 HOLDING_38 = "12345678901234567890.123456789012345678"  # 38 significant digits
@@ -307,3 +309,74 @@ def test_a_kraken_spelling_held_at_no_other_venue_is_priced(sim: Simulator, sim_
     out = once(sim_config)
     assert balance(out, 0, vault, "XDG")["usd_value"] == "250"  # 1000 × 0.25
     assert "DOGE" not in out["unpriced"]
+
+
+@st.composite
+def _world(draw: st.DrawFn) -> tuple[list[Any], dict[str, Decimal]]:
+    """Some INTX portfolios and Kraken vaults holding some of a few assets (quantity, and at INTX a loan;
+    zeros included), and prices for some of those assets: the others are unpriced."""
+    from tui.money import Balance
+    from tui.snapshot.model import AccountSnapshot, VenueSnapshot
+
+    amount = st.decimals(min_value=0, max_value=Decimal(10) ** 20, places=12, allow_nan=False, allow_infinity=False)
+    assets = st.sampled_from(["BTC", "ETH", "USDC", "NOPAIR", "USD"])
+    prices = draw(st.dictionaries(st.sampled_from(["BTC", "ETH", "USDC"]), amount.filter(bool), max_size=3))
+    venues = []
+    for kind, name, quantity in (("coinbase-intx", "INTX", "quantity"), ("kraken-custody", "Kraken", "balance")):
+        accounts = []
+        for number in range(draw(st.integers(0, 3))):
+            held = draw(st.dictionaries(assets, st.tuples(amount, amount), max_size=4))
+            balances = tuple(
+                Balance(asset, {quantity: q, "loan": loan} if kind == "coinbase-intx" else {quantity: q})
+                for asset, (q, loan) in held.items()
+            )
+            accounts.append(AccountSnapshot(f"{name}-{number}", f"{name} {number}", balances, 0.0))
+        venues.append(VenueSnapshot(name, kind, tuple(accounts), fetched_at=0.0, period=5.0))
+    return venues, prices
+
+
+@settings(max_examples=200, deadline=None)
+@given(_world())
+def test_every_value_and_sum_is_exact_and_nothing_unpriced_is_counted(
+    world: tuple[list[Any], dict[str, Decimal]],
+) -> None:
+    """Judged with fractions.Fraction, from the balances and prices themselves: each value is holding × price,
+    each loan's is loan × price (INTX), every account's, venue's and the firm's gross, loans and net are the sums
+    over what has a price, and the unpriced list is every asset held or owed without one (USD is always 1)."""
+    from fractions import Fraction
+
+    from tui.monitor.valuation import Sums, appraise
+
+    venues, quoted = world
+    book = PriceBook("kraken", {a: Price(p, a + "USD") for a, p in quoted.items()}, 0.0, period=60.0)
+    worth = appraise(venues, book, AssetNames(), 0.0)
+    price = {**{a: Fraction(p) for a, p in quoted.items()}, "USD": Fraction(1)}
+    firm_gross = firm_loans = Fraction(0)
+    unpriced = set()
+    for venue in venues:
+        quantity = "quantity" if venue.kind == "coinbase-intx" else "balance"
+        venue_gross = Fraction(0)
+        for account in venue.accounts:
+            gross = loans = Fraction(0)
+            for balance in account.balances:
+                found = worth.worth(venue.name, account.id, balance.asset)
+                q, loan = balance.amount(quantity), balance.amount("loan")
+                if balance.asset not in price:
+                    assert found.value is None and found.loan_value is None
+                    if q or loan:
+                        unpriced.add(balance.asset)
+                    continue
+                assert found.value is not None and Fraction(found.value) == Fraction(q) * price[balance.asset]
+                gross += Fraction(found.value)
+                if loan is not None:
+                    assert found.loan_value is not None
+                    assert Fraction(found.loan_value) == Fraction(loan) * price[balance.asset]
+                    loans += Fraction(found.loan_value)
+            sums = worth.accounts.get((venue.name, account.id), Sums())  # an empty account: nothing summed
+            assert (Fraction(sums.gross), Fraction(sums.loans), Fraction(sums.net)) == (gross, loans, gross - loans)
+            venue_gross += gross
+            firm_gross, firm_loans = firm_gross + gross, firm_loans + loans
+        assert Fraction(worth.venues.get(venue.name, Sums()).gross) == venue_gross
+    assert (Fraction(worth.firm.gross), Fraction(worth.firm.loans)) == (firm_gross, firm_loans)
+    assert Fraction(worth.firm.net) == firm_gross - firm_loans
+    assert set(worth.unpriced) == unpriced
