@@ -179,6 +179,21 @@ def test_demo_in_a_real_terminal(terminal: Terminal) -> None:
     wait_gone(pid, "balance-tui is still running after q")
 
 
+def test_the_demo_leaves_nothing_on_disk(terminal: Terminal, tmp_path: Path) -> None:
+    """Throwaway keys and simulated money: no nonce, no key ledger, no history written anywhere — the platform
+    state and data folders (fresh ones here) are as empty after a demo as before it."""
+    state, data = tmp_path / "state", tmp_path / "data"
+    state.mkdir()
+    data.mkdir()
+    terminal.start(f"{SCRIPT} --demo", env=f"XDG_STATE_HOME={state} XDG_DATA_HOME={data}")
+    terminal.wait_for(lambda s: "Treasury" in s and re.search(r"│ Main +\S+ +\d", s))
+    terminal.keys("r")  # a second round of signed calls: nonces taken again
+    terminal.wait_for(lambda s: "refreshing" not in s and "Treasury" in s)
+    terminal.keys("q")
+    assert terminal.exit_status() == 0
+    assert [p for p in state.rglob("*") if p.is_file()] == [] and [p for p in data.rglob("*") if p.is_file()] == []
+
+
 def test_values_in_a_real_terminal(terminal: Terminal) -> None:
     """What it is worth, as an operator sees it: dollars to the cent, biggest first, the headers' worth,
     the firm's gross and net, where the prices come from, and the exact digits one key away."""
