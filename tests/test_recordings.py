@@ -231,6 +231,13 @@ def test_the_simulated_vault_calls_have_the_documented_shapes(sim: Simulator) ->
     assert shape(listed) == documented_list
     assert shape(vault) == recorded_shape("kraken_docs/GetCustodyVault.json")
     assert {v["status"] for v in listed["result"]} <= {"pending", "created", "failed", "disabled"}
+    # the fiat figures written as the docs' example writes them ("1000.0000": four places, trailing zeros kept)
+    documented = recording("kraken_docs/GetCustodyVault.json")["result"]
+    for field in ("balance_fiat", "available_balance_fiat"):
+        places = len(documented[field].partition(".")[2])
+        for served_vault in (*listed["result"], vault["result"]):
+            whole, point, decimals = served_vault[field].partition(".")
+            assert point and len(decimals) == places and whole.lstrip("-").isdigit(), (field, served_vault[field])
 
 
 async def test_our_clients_read_the_recorded_id_forms_on_the_wire(sim: Simulator, web: httpx.AsyncClient) -> None:
