@@ -78,13 +78,16 @@ def test_serve_records_into_a_private_history(mask: int, sim_config: Path, tmp_p
     assert err == ""  # nothing was open to others: nothing to say
 
 
-def test_a_history_others_could_read_is_made_private_and_said_so(tmp_path: Path) -> None:
-    """Left by an older release: folder 0755, database, -wal and -shm 0644. `history` (the reader) tightens all
-    four, one line each, and says nothing the next time."""
+@pytest.mark.parametrize(("mask", "folder_mode", "file_mode"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_a_history_others_could_read_is_made_private_and_said_so(
+    tmp_path: Path, mask: int, folder_mode: int, file_mode: int
+) -> None:
+    """Left by an older release: folder 0755, database, -wal and -shm 0644 (or open to the group only: 0750 and
+    0640). `history` (the reader) tightens all four, one line each, and says nothing the next time."""
     data = tmp_path / "data"
     folder = data / "balance-tui"
     db = folder / "history.sqlite3"
-    with umask(0o022):
+    with umask(mask):
         folder.mkdir(parents=True, mode=0o755)
         writer = sqlite3.connect(db, isolation_level=None)
     try:
@@ -92,7 +95,7 @@ def test_a_history_others_could_read_is_made_private_and_said_so(tmp_path: Path)
         writer.execute("CREATE TABLE changes (at REAL, venue TEXT, account TEXT, asset TEXT, field TEXT, value TEXT)")
         writer.execute("INSERT INTO changes VALUES (1795276800.0, 'Kraken', 'V1', 'XBT', 'balance', '1.5')")
         opened = [folder, db, Path(f"{db}-wal"), Path(f"{db}-shm")]  # held open by the writer
-        assert [oct(mode(p)) for p in opened] == ["0o755", "0o644", "0o644", "0o644"]
+        assert [mode(p) for p in opened] == [folder_mode, file_mode, file_mode, file_mode]
         env = {"XDG_DATA_HOME": str(data)}
         done = run_cli("history", "--config", str(tmp_path / "none.toml"), env=env)
         assert done.returncode == 0 and "1.5" in done.stdout, done.stderr
