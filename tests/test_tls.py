@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,3 +250,48 @@ def test_a_tls_handshake_that_never_comes_is_given_up(sim_config: Path, pki: Pki
         assert httpx.get(url, verify=trusting, timeout=PATIENCE).status_code == 200
     finally:
         assert served.stop() == 0
+
+
+def _handshake(pki: Pki, *, oldest: ssl.TLSVersion, newest: ssl.TLSVersion) -> str:
+    """The TLS version `serve`'s context (server_context, as `serve --tls-cert --tls-key` builds it) agrees to with
+    a client offering only `oldest`..`newest` at OpenSSL's most permissive security level (so only the server can
+    refuse), or the reason the server gave for refusing. The server's side is read: asyncio's server closes
+    without an alert, so a client would only see the connection end, whatever the cause."""
+    server = server_context(pki.cert, pki.key)
+    client = ssl.create_default_context(cafile=str(pki.ca))
+    client.set_ciphers("DEFAULT:@SECLEVEL=0")
+    client.minimum_version, client.maximum_version = oldest, newest
+    ours, theirs = socket.socketpair()
+    ours.settimeout(PATIENCE)
+    theirs.settimeout(PATIENCE)
+    refused: list[str] = []
+
+    def serve() -> None:
+        try:
+            with server.wrap_socket(ours, server_side=True) as tls:
+                tls.recv(1)
+        except ssl.SSLError as exc:
+            refused.append(str(exc.reason))
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with client.wrap_socket(theirs, server_hostname="localhost") as tls:
+            agreed = str(tls.version())
+            tls.sendall(b"x")
+    except (ssl.SSLError, OSError):
+        agreed = ""
+    thread.join(PATIENCE)
+    return refused[0] if refused else agreed
+
+
+def test_serve_speaks_nothing_older_than_tls_1_2(pki: Pki) -> None:
+    """A client offering only TLS 1.0/1.1 is refused for its protocol version (the server's minimum), not by
+    the luck of a cipher list a platform may relax; TLS 1.2 and 1.3 are spoken."""
+    with pytest.warns(DeprecationWarning):  # Python deprecates naming the old versions, as a client must here
+        old = _handshake(pki, oldest=ssl.TLSVersion.TLSv1, newest=ssl.TLSVersion.TLSv1_1)
+    assert old == "UNSUPPORTED_PROTOCOL", old
+    assert _handshake(pki, oldest=ssl.TLSVersion.TLSv1_2, newest=ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    assert _handshake(pki, oldest=ssl.TLSVersion.TLSv1_3, newest=ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
