@@ -121,3 +121,38 @@ async def test_an_internal_error_quoting_a_secret_is_redacted_before_it_is_short
     with pytest.raises(VenueError) as caught:
         await guarded(broken())
     assert not any(SECRET[:n] in caught.value.message for n in range(8, len(SECRET) + 1))
+
+
+async def test_a_venues_error_message_is_redacted_before_it_is_shortened(
+    sim: Simulator, web: httpx.AsyncClient
+) -> None:
+    """Kraken keeps 200 characters of an error it reports (a JSON error list, through the real client against the
+    simulator): a key the venue quotes across that cut must not leave its first part behind."""
+    credentials.remember(SECRET)
+    for before in (150, 180, 195):  # the cut falls early, midway and late in the key
+        sim.faults.set("kraken-error", venue="kraken", value="EGeneral:Internal error: " + "x" * before + SECRET)
+        with pytest.raises(VenueError) as caught:
+            await kraken_for(sim, web).balances(next(iter(sim.market.vaults)))
+        text = f"{caught.value} {caught.value!r}"
+        assert "Internal error" in text  # the venue's words arrived
+        assert not any(SECRET[:n] in text for n in range(8, len(SECRET) + 1)), (before, text)
+
+
+@pytest.mark.parametrize("before", [120, 150, 158])
+async def test_an_intx_error_message_is_redacted_before_it_is_shortened(before: int) -> None:
+    """INTX keeps 160 characters of an error's `message`: a key quoted across that cut shows no piece of it."""
+    from tests.hostile_server import HostileServer, head
+    from tui.venues import http, intx
+
+    credentials.remember(SECRET)
+    body = ('{"message": "' + "y" * before + SECRET + '"}').encode()
+
+    def send(sock: Any, stop: Any) -> None:
+        sock.sendall(head("500 Internal Server Error", "application/json", len(body)) + body)
+
+    with HostileServer({"/api/v1/portfolios": send}) as server:
+        async with http.new_client(server.url) as client:
+            response = await http.send(client, client.build_request("GET", "/api/v1/portfolios"))
+    text = intx.error_text(response)
+    assert text.startswith("yyyy")
+    assert not any(SECRET[:n] in text for n in range(8, len(SECRET) + 1)), text
