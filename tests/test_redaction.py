@@ -156,3 +156,26 @@ async def test_an_intx_error_message_is_redacted_before_it_is_shortened(before: 
     text = intx.error_text(response)
     assert text.startswith("yyyy")
     assert not any(SECRET[:n] in text for n in range(8, len(SECRET) + 1)), text
+
+
+@pytest.mark.parametrize("at", [60, 90, 110])
+async def test_a_broken_answer_quoting_a_secret_is_redacted_before_it_is_shortened(at: int) -> None:
+    """A transport failure's reason is cut to 120 characters: a server whose malformed status line quotes the key
+    (the HTTP parser quotes that line in its error) with the key across the cut shows no piece of it."""
+    from tests.hostile_server import HostileServer
+    from tui.venues import http
+
+    credentials.remember(SECRET)
+    quoted = "illegal status line: bytearray(b'HTTP/1.1 200 "  # how the parser starts its reason
+    line = b"HTTP/1.1 200 " + b"z" * (at - len(quoted)) + SECRET.encode() + b"\x00\r\n\r\n"
+
+    def send(sock: Any, stop: Any) -> None:
+        sock.sendall(line)
+
+    with HostileServer({"/0/private/GetCustodyBalance": send}) as server:
+        async with http.new_client(server.url) as client:
+            with pytest.raises(VenueError) as caught:
+                await http.send(client, client.build_request("POST", "/0/private/GetCustodyBalance"))
+    text = f"{caught.value} {caught.value!r}"
+    assert "illegal status line" in text and "zzzz" in text  # the parser's words arrived
+    assert not any(SECRET[:n] in text for n in range(8, len(SECRET) + 1)), text
