@@ -172,3 +172,28 @@ async def test_the_tui_tells_of_another_poller_on_its_keys(sim: Simulator, sim_c
         watch.terminate()
         watch.communicate(timeout=60)
     assert any(f"`--watch` (PID {watch.pid}, since " in m and "already polls this key" in m for m in said), said
+
+
+async def test_the_ledger_keeps_only_venues_in_use(tmp_path: Path) -> None:
+    """Every write of the ledger reads and writes it whole, a few times a second: what it keeps of venues no
+    process has written to for a day (another base URL once configured, each test simulator's port) is dropped,
+    so the file stays the size of what is in use. A venue written to an hour ago is kept."""
+    import json
+
+    day = 24 * 3600.0
+    now = 1_800_000_000.0
+    lock = tmp_path / "key"
+    ledger = KeyLedger(lock, clock=lambda: now)
+    old = {f"http://127.0.0.1:{port}": {"counter": {"count": 1, "at": now - 2 * day}} for port in range(40000, 40300)}
+    dated = {url: {**entry, "seen": now - 2 * day} for url, entry in list(old.items())[:150]}
+    recent = {"http://recent": {"counter": {"count": 2, "at": now - 3600}, "seen": now - 3600}}
+    lock.with_name("key.json").write_text(json.dumps({"venues": {**old, **dated, **recent}}))
+    await ledger.hold()
+    try:
+        ledger.update_venue("https://api.kraken.com", counter={"count": 3, "at": now})
+    finally:
+        ledger.release()
+    venues = json.loads(lock.with_name("key.json").read_text())["venues"]
+    assert sorted(venues) == ["http://recent", "https://api.kraken.com"]
+    assert venues["http://recent"]["counter"] == {"count": 2, "at": now - 3600}
+    assert venues["https://api.kraken.com"]["counter"] == {"count": 3, "at": now}

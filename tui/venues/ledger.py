@@ -43,6 +43,7 @@ LOCKING: bool = fcntl is not None
 
 _FOR_NOW = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EINTR}  # an open that may work on the next call
 HOLD_PATIENCE = 60.0  # seconds a call waits for another process holding the key before it says who, and fails
+VENUE_KEPT = 24 * 3600.0  # seconds a venue's entry is kept without being written to (a pause lasts minutes)
 FIRST_PAUSE, LONGEST_PAUSE = 0.002, 0.05  # how often a waiting process tries the lock again
 
 ROLE = {"name": "balance-tui"}  # what this process is, in the words another process shows: set by the CLI
@@ -169,10 +170,17 @@ class KeyLedger:
         return entry if isinstance(entry, dict) else {}
 
     def update_venue(self, url: str, **entries: Any) -> None:
-        """Record `entries` for the venue at `url` (None removes one); only while held."""
+        """Record `entries` for the venue at `url` (None removes one); only while held. What it keeps of venues
+        not written to for VENUE_KEPT (another base URL once configured, a test's simulator on a port of its
+        own) is dropped meanwhile: the file stays the size of what is in use, and so does every write of it."""
+        now = self._clock()
         venues = self.read().get("venues")
-        venues = dict(venues) if isinstance(venues, dict) else {}
-        entry = {**self.venue(url, {"venues": venues}), **entries}
+        venues = {
+            other: entry
+            for other, entry in (venues.items() if isinstance(venues, dict) else ())
+            if isinstance(entry, dict) and _recent(entry.get("seen"), now)
+        }
+        entry = {**self.venue(url, {"venues": venues}), **entries, "seen": now}
         venues[url] = {k: v for k, v in entry.items() if v is not None}
         self.update(venues=venues)
 
@@ -300,6 +308,11 @@ def ledger_path(api_key: Secret, venue: str = "intx") -> Path:
 
 _ledgers: dict[Path, KeyLedger] = {}
 _tickets = itertools.count(1)
+
+
+def _recent(seen: object, now: float) -> bool:
+    """Written to within VENUE_KEPT (an entry from before `seen` was recorded is not)."""
+    return isinstance(seen, (int, float)) and not isinstance(seen, bool) and now - seen < VENUE_KEPT
 
 
 def _rank(entry: dict[str, Any]) -> tuple[bool, float]:
