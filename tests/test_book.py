@@ -578,6 +578,7 @@ def test_quantity_and_price_moves_sum_to_the_change_in_value(
         expected = Decimal(0)
         for held in holdings.values():
             for asset, quantity in held.items():
-                if usd[asset] is not None:
-                    expected = WIDE.add(expected, WIDE.multiply(quantity, usd[asset]))
+                price = usd[asset]
+                if price is not None:
+                    expected = WIDE.add(expected, WIDE.multiply(quantity, price))
         assert Decimal(doc["usd_total"]) == expected
