@@ -271,7 +271,9 @@ def test_statements_on_a_wall_clock_missed_at_their_instant_and_asleep(tmp_path:
         for day, (due, xbt, worth) in hand.items():
             statement = _statement(folder, day)
             assert statement["statement"]["due_at"] == due and statement["as_of"]["at"] == due, day
-            assert statement["statement"]["late"] is True and "from the history" in statement["statement"]["written"]
+            assert statement["statement"]["late"] is True and statement["statement"]["written"] == (
+                "late: written 2026-11-02T05:00:10Z from the history (balance-tui was not running at the instant)"
+            )
             assert balances(statement)[("Kraken", "V1", "XBT")]["balance"] == xbt and statement["usd_total"] == worth
             book = at_document(book_at(db, _utc(due.replace("Z", "+00:00")), config))
             assert {k: v for k, v in statement.items() if k not in ("statement", "generated_at")} == {
@@ -299,7 +301,11 @@ def test_statements_on_a_wall_clock_missed_at_their_instant_and_asleep(tmp_path:
 
     clock.at = _utc("2026-11-04T05:02:00+00:00")  # the machine slept through the instant: two minutes late
     assert len(worker.write_due()) == 2
-    assert _statement(folder, "2026-11-04")["statement"]["late"] is True
+    asleep = _statement(folder, "2026-11-04")["statement"]
+    assert asleep["late"] is True and asleep["written"] == (
+        "late: written 2026-11-04T05:02:00Z from the history (2.0 min after the instant: the machine was asleep or "
+        "the program held up)"
+    )
     (folder / "book-2026-11-04.csv").unlink()  # a crash between the two files: the missing one only
     kept = (folder / "book-2026-11-04.json").read_bytes()
     assert [p.name for p in worker.write_due()] == ["book-2026-11-04.csv"]

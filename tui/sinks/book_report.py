@@ -45,11 +45,17 @@ class Statement:
     local: datetime  # the instant in the statement's time zone
     written: float
     late: bool
+    down: bool = True  # late because the program was not running at the instant (else: running, but long after)
 
     def describe(self) -> str:
         if not self.late:
             return "at the instant"
-        return f"late: written {iso(self.written)} from the history (balance-tui was not running at the instant)"
+        why = (
+            "balance-tui was not running at the instant"
+            if self.down
+            else f"{_span(self.written - self.due)} after the instant: the machine was asleep or the program held up"
+        )
+        return f"late: written {iso(self.written)} from the history ({why})"
 
 
 def config_for(config_path: Path) -> Config:

@@ -183,8 +183,9 @@ class Statements:
             self.said.append(f"statement of {due.day} not written: {exc}")
             return []
         written_at = self._wall()
-        late = due.at < self.started or written_at - due.at >= LATE_AFTER  # down, or asleep (a suspended machine)
-        statement = Statement(due.at, due.local, written_at, late)
+        down = due.at < self.started
+        late = down or written_at - due.at >= LATE_AFTER  # down, or asleep (a suspended machine)
+        statement = Statement(due.at, due.local, written_at, late, down)
         written = []
         try:
             ours = app_folder("data")
