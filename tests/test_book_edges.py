@@ -314,3 +314,33 @@ def test_statements_on_a_wall_clock_missed_at_their_instant_and_asleep(tmp_path:
         f"statement of {day} written (late"
         for day in ("2026-10-31", "2026-11-01", "2026-11-02", "2026-11-04", "2026-11-04")
     ]
+
+
+# --- --asset: a misspelling is not an empty book ----------------------------------------------------------------
+
+
+def test_an_asset_never_held_is_said_one_held_at_another_instant_is_an_empty_book(tmp_path: Path) -> None:
+    tape = Tape(tmp_path / "history.sqlite3")
+    tape.venue(kraken(T0, {"V1": {"XBT": "1"}}))
+    tape.prices(prices(T0, {"BTC": "100", "ETH": "3"}))
+    tape.venue(kraken(T0 + 10, {"V1": {"XBT": "1", "ETH": "4"}}))  # ETH arrives
+    tape.close()
+    config = write_config(tmp_path / "book.toml", f'[history]\npath = "{tape.path}"\n')
+
+    def book(*args: str) -> Any:
+        return run_cli("book", *args, "--format", "json", "--config", str(config))
+
+    empty = book("--at", iso_instant(T0 + 5), "--asset", "ETH")
+    assert empty.returncode == 0, empty.stderr
+    got = json.loads(empty.stdout, parse_float=Decimal)
+    assert balances(got) == {} and got["usd_total"] == "0"  # none of it held then: the answer, not an error
+    moved = json.loads(book("--between", iso_instant(T0 + 5), iso_instant(T0 + 15), "--asset", "ETH").stdout)
+    assert [(m["asset"], m["quantity"]["from"], m["quantity"]["to"]) for m in moved["balances"]] == [("ETH", None, "4")]
+    by_name = json.loads(book("--at", iso_instant(T0 + 5), "--asset", "BTC").stdout)  # XBT by its totals name
+    assert list(balances(by_name)) == [("Kraken", "V1", "XBT")]
+    for args in (("--at", iso_instant(T0 + 15)), ("--between", iso_instant(T0), iso_instant(T0 + 15))):
+        wrong = book(*args, "--asset", "ETHH")
+        assert wrong.returncode == 2 and wrong.stdout == "", args
+        assert wrong.stderr.splitlines() == [
+            "balance-tui: no asset named 'ETHH' was ever held in the history (held: BTC, ETH)"
+        ], args

@@ -97,6 +97,8 @@ def book_at(
             raise BookError(f"no venue named {venue!r} in the history at {iso_instant(at)} (there: {there})")
     if asset is not None:
         venues = [_only(v, asset, names) for v in venues]
+        if not any(a.balances for v in venues for a in v.accounts):
+            _known_asset(db, asset, names)
     order = {v.name: i for i, v in enumerate(config.venues)}
     venues.sort(key=lambda v: order.get(v.name, len(order)))
     made = time.time() if now is None else now
@@ -253,6 +255,22 @@ def _only(venue: VenueSnapshot, asset: str, names: AssetNames) -> VenueSnapshot:
         period=venue.period,
         note=venue.note,
     )
+
+
+SHOWN_ASSETS = 20  # assets named in the message for an --asset the history never held
+
+
+def _known_asset(db: sqlite3.Connection, asset: str, names: AssetNames) -> None:
+    """An asset held at no instant of the history is a misspelling (BookError, naming what was held), not an
+    empty book: an empty book is the answer only for an asset held at some other instant."""
+    held = {name for (name,) in db.execute("SELECT DISTINCT asset FROM changes WHERE venue != ?", (PRICES,))}
+    if asset in held | {names.canonical(name) for name in held}:
+        return
+    known = sorted({names.canonical(name) for name in held})
+    shown = ", ".join(known[:SHOWN_ASSETS]) + (
+        f" and {len(known) - SHOWN_ASSETS} more" if len(known) > SHOWN_ASSETS else ""
+    )
+    raise BookError(f"no asset named {asset!r} was ever held in the history (held: {shown or 'none'})")
 
 
 def _before_answers(started: float | None) -> str:
