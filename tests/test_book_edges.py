@@ -324,6 +324,7 @@ def test_an_asset_never_held_is_said_one_held_at_another_instant_is_an_empty_boo
     tape.venue(kraken(T0, {"V1": {"XBT": "1"}}))
     tape.prices(prices(T0, {"BTC": "100", "ETH": "3"}))
     tape.venue(kraken(T0 + 10, {"V1": {"XBT": "1", "ETH": "4"}}))  # ETH arrives
+    tape.venue(kraken(T0 + 20, {"V1": {"ETH": "4"}}))  # XBT leaves
     tape.close()
     config = write_config(tmp_path / "book.toml", f'[history]\npath = "{tape.path}"\n')
 
@@ -338,6 +339,8 @@ def test_an_asset_never_held_is_said_one_held_at_another_instant_is_an_empty_boo
     assert [(m["asset"], m["quantity"]["from"], m["quantity"]["to"]) for m in moved["balances"]] == [("ETH", None, "4")]
     by_name = json.loads(book("--at", iso_instant(T0 + 5), "--asset", "BTC").stdout)  # XBT by its totals name
     assert list(balances(by_name)) == [("Kraken", "V1", "XBT")]
+    gone = book("--at", iso_instant(T0 + 25), "--asset", "BTC")  # held before, as XBT: none of it now
+    assert gone.returncode == 0 and balances(json.loads(gone.stdout)) == {}, gone.stderr
     for args in (("--at", iso_instant(T0 + 15)), ("--between", iso_instant(T0), iso_instant(T0 + 15))):
         wrong = book(*args, "--asset", "ETHH")
         assert wrong.returncode == 2 and wrong.stdout == "", args
