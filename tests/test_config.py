@@ -239,3 +239,18 @@ def test_summary_rules_take_is_for_yes_no_and_numbers_for_amounts() -> None:
     ):
         with pytest.raises(ConfigError, match=words):
             parse(base + text)
+
+
+def test_plain_http_goes_only_to_a_host_that_is_loopback_not_one_whose_name_starts_like_it() -> None:
+    for url in ("http://127.1.2.3:9", "http://LOCALHOST:1"):
+        assert parse(GOOD.replace('name = "INTX main"', f'base_url = "{url}"')).venues[1].base_url == url
+    for url in (
+        "http://localhost.evil.example",
+        "http://localhostx:1",
+        "http://127.0.0.1.nip.io",
+        "http://192.168.1.10",
+        "http://172.16.0.1",
+        "http://0.0.0.0:8",
+    ):
+        with pytest.raises(ConfigError, match="unencrypted"):
+            parse(GOOD.replace('name = "INTX main"', f'base_url = "{url}"'))

@@ -217,3 +217,23 @@ def test_once_after_a_lockout_or_a_long_throttle_leaves_the_key_alone(
         message = kraken_error(second)
         assert words in message and "held back for" in message
         assert held <= float(message.rpartition("held back for ")[2].split()[0]) <= held + 15
+
+
+@pytest.mark.parametrize("venue", ["kraken", "intx"])
+@pytest.mark.parametrize(("fault", "told"), [("429-retry-after:42", 42.0), ("429-retry-after:3", 3.0), ("429", None)])
+async def test_an_http_429_is_waited_out_for_as_long_as_the_venue_says(
+    sim: Simulator, web: httpx.AsyncClient, venue: str, fault: str, told: float | None
+) -> None:
+    """Whichever venue answers HTTP 429, its Retry-After is the wait (never our own guess over it); without one,
+    Kraken's is a window of its counter (10 s), INTX's none of our making."""
+    from tests.conftest import intx_for
+
+    sim.faults.add(parse_fault_flag(f"{fault}@{venue}"))
+    with pytest.raises(VenueError) as caught:
+        if venue == "kraken":
+            await kraken_for(sim, web).balances(vault(sim))
+        else:
+            await intx_for(sim, web).portfolios()
+    assert caught.value.kind is ErrorKind.RATE_LIMIT and caught.value.status == 429
+    expected = told if told is not None else 10.0 if venue == "kraken" else None
+    assert caught.value.retry_after == expected, caught.value
