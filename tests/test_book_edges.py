@@ -347,3 +347,22 @@ def test_an_asset_never_held_is_said_one_held_at_another_instant_is_an_empty_boo
         assert wrong.stderr.splitlines() == [
             "balance-tui: no asset named 'ETHH' was ever held in the history (held: BTC, ETH)"
         ], args
+
+
+def test_a_statement_is_named_by_its_local_date_not_utcs(tmp_path: Path) -> None:
+    """Tokyo (+09:00) at 08:00: 2026-12-01's statement is due 2026-11-30T23:00:00Z, still 30 November in UTC."""
+    tape = Tape(tmp_path / "history.sqlite3")
+    tape.venue(kraken(_utc("2026-11-30T00:00:00+00:00"), {"V1": {"XBT": "1"}}))
+    tape.venue(kraken(_utc("2026-11-30T22:59:59+00:00"), {"V1": {"XBT": "2"}}))
+    tape.venue(kraken(_utc("2026-11-30T23:00:01+00:00"), {"V1": {"XBT": "3"}}))
+    tape.close()
+    folder = tmp_path / "statements"
+    config = parse(
+        f'[history]\npath = "{tape.path}"\n[statements]\nat = "08:00"\ntimezone = "Asia/Tokyo"\nfolder = "{folder}"\n'
+    )
+    worker = Statements(config, wall=Clock(_utc("2026-11-30T23:00:05+00:00")))
+    assert sorted(p.name for p in worker.write_due()) == ["book-2026-12-01.csv", "book-2026-12-01.json"]
+    statement = _statement(folder, "2026-12-01")
+    assert statement["statement"]["due_at"] == "2026-11-30T23:00:00Z" and statement["statement"]["late"] is True
+    assert statement["statement"]["local_time"] == "2026-12-01T08:00:00+09:00"
+    assert balances(statement)[("Kraken", "V1", "XBT")]["balance"] == "2"
