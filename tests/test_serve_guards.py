@@ -140,16 +140,19 @@ def test_exactly_max_viewers_streams_and_the_next_is_refused_until_one_leaves(
 def test_a_venue_that_never_answered_is_down_of_unknown_age_and_in_the_state_as_failing(
     sim: Simulator, config: Path, serve: Callable[..., Served]
 ) -> None:
-    """Kraken refuses from the start (503), INTX answers: /healthz and /metrics say Kraken down with an age
-    of +Inf (no good answer yet, not "fresh"), INTX up with every amount; a new viewer of /events gets
+    """Kraken and the prices refuse from the start (503), INTX answers: /healthz and /metrics say Kraken down
+    with an age of +Inf (no good answer yet, not "fresh"), the prices' age +Inf and no value or total served
+    (nothing is worth anything without prices), INTX up with every amount; a new viewer of /events gets
     INTX's balances and Kraken's failing with its cause, as a --watch reader would have it."""
     sim.faults.set("http-5xx", venue="kraken")
+    sim.faults.set("http-5xx", venue="prices")  # no price either: no worth is served, and no age but +Inf
     served = serve(config)
 
     def intx_in_and_kraken_failing() -> dict[str, Any] | None:
         doc: dict[str, Any] = get(served.url + "/snapshot").json()
         kraken, intx = doc["venues"]
-        return doc if intx["ok"] and intx["accounts"] and kraken["error"] and not kraken["ok"] else None
+        failing = kraken["error"] and not kraken["ok"] and doc["prices"]["error"]
+        return doc if intx["ok"] and intx["accounts"] and failing else None
 
     doc = until(intx_in_and_kraken_failing, "INTX answered and Kraken failing")
     kraken, intx = doc["venues"]
@@ -165,6 +168,8 @@ def test_a_venue_that_never_answered_is_down_of_unknown_age_and_in_the_state_as_
     assert metric("balance_tui_venue_data_age_seconds", venue=kraken["name"]) == math.inf
     age = metric("balance_tui_venue_data_age_seconds", venue=intx["name"])
     assert age is not None and 0 <= age < 3600
+    assert metric("balance_tui_price_age_seconds") == math.inf and doc["usd_total"] is None
+    assert not [k for k in samples if k[0].startswith(("balance_tui_usd_", "balance_tui_price_usd"))]
     amounts = {k for k in samples if k[0] == "balance_tui_balance"}
     assert {dict(k[1])["venue"] for k in amounts} == {intx["name"]}
     assert len({(dict(k[1])["account"], dict(k[1])["asset"]) for k in amounts}) == len(balances_of(doc))
