@@ -166,3 +166,24 @@ def test_a_servers_error_quoting_the_token_reaches_the_operator_without_it(quoti
     assert len(said) == 3
     for message in said:
         _clean(message)
+
+
+def test_a_line_an_attached_watch_passes_on_has_the_servers_text_exactly_and_nothing_raw_that_steers() -> None:
+    """A server's line is printed as sent (its exact text), but with what could steer a terminal inside its
+    strings (a bidi override, a C1 control, a line separator: all valid raw in JSON) as JSON escapes."""
+    from tui.remote.attach import Shown
+
+    shown = Shown()
+    shown.connecting()
+    balance = {"asset": "BTC", "quantity": "1"}
+    sent = [
+        {"event": "new", "venue": "V\u202e", "kind": "k", "account": {"id": "a\x9b31m", "name": "n\u2028"},
+         "asset": "BTC", "fields": ["quantity"], "balance": balance, "previous": None},
+        {"at": "T", "event": "venue-failing", "venue": "W", "error": "HTTP 503 \u202egnp.exe\x85"},
+    ]  # fmt: skip
+    for line in sent:
+        raw = json.dumps(line, ensure_ascii=False)
+        assert "\u202e" in raw  # raw in the server's line
+        (printed,) = shown.lines(raw)
+        assert not any(c in printed for c in "\u202e\x9b\x85\u2028"), printed
+        assert json.loads(printed) == line
