@@ -115,7 +115,9 @@ class Serving:
                 return None
             return Captured(time.time(), json.loads(poller.contract(), parse_float=Decimal), why)
 
-        return until(lambda: self.call(now), f"a quiet moment to capture ({why})")
+        found = until(lambda: self.call(now), f"a quiet moment to capture ({why})")
+        assert found is not None  # until returns only what is truthy
+        return found
 
     def contract(self) -> dict[str, Any]:
         return self.capture("look").contract
@@ -224,13 +226,55 @@ def test_between_two_instants_sums_to_the_difference_of_their_books(run: Run) ->
             assert parts == Decimal(value["change"])
             summed = WIDE.add(summed, parts)
         assert summed == difference
+        _each_split_by_hand(at1, at2, moved)
         loans = moved["usd_loans"]
         assert Decimal(loans["change"]) == WIDE.subtract(Decimal(at2["usd_loans"]), Decimal(at1["usd_loans"]))
         net = WIDE.subtract(Decimal(at2["usd_net"]), Decimal(at1["usd_net"]))
         assert WIDE.add(Decimal(moved["usd_net"]["quantity_moves"]), Decimal(moved["usd_net"]["price_moves"])) == net
+    _, first = book(run.config, "--at", iso_instant(shots[0].at))
+    _, last = book(run.config, "--at", iso_instant(shots[-1].at))
+    _, across = book(run.config, "--between", iso_instant(shots[0].at), iso_instant(shots[-1].at))
+    assert _each_split_by_hand(first, last, across) >= 3  # the market moved prices of several balances held
+    assert any(Decimal(m["usd_value"]["price_move"]) != 0 for m in across["balances"])
     _, withdrawn = book(run.config, "--between", iso_instant(shots[1].at), iso_instant(shots[2].at))
     gone = [m for m in withdrawn["balances"] if m["asset"] == run.moved["asset"] and m["venue"].startswith("Coinbase")]
     assert any(m["account_id"] == run.moved["portfolio"] and m["quantity"]["to"] is None for m in gone)
+
+
+QUANTITY = {"kraken-custody": "balance", "coinbase-intx": "quantity"}
+
+
+def _each_split_by_hand(at1: dict[str, Any], at2: dict[str, Any], moved: dict[str, Any]) -> int:
+    """Each balance valued at both instants: its quantity move is (q2 - q1) x p1 and its price move
+    q2 x (p2 - p1), worked out here from the two `--at` documents' quantities and prices (a split that
+    only sums right, such as (q2 - q1) x p2 + q1 x (p2 - p1), fails). Returns how many were checked."""
+
+    def held(doc: dict[str, Any]) -> dict[tuple[str, str, str], tuple[Decimal, Decimal | None]]:
+        found = {}
+        for venue in doc["venues"]:
+            for account in venue["accounts"]:
+                for b in account["balances"]:
+                    price = Decimal(b["usd_price"]) if b["usd_value"] is not None else None
+                    found[(venue["name"], account["id"], b["asset"])] = (Decimal(b[QUANTITY[venue["kind"]]]), price)
+        return found
+
+    before, after = held(at1), held(at2)
+    by_key = {(m["venue"], m["account_id"], m["asset"]): m for m in moved["balances"]}
+    checked = 0
+    for key in set(before) & set(after):
+        (q1, p1), (q2, p2) = before[key], after[key]
+        if p1 is None or p2 is None:
+            continue
+        quantity_move = WIDE.multiply(WIDE.subtract(q2, q1), p1)
+        price_move = WIDE.multiply(q2, WIDE.subtract(p2, p1))
+        move = by_key.get(key)
+        if move is None:  # listed only when something changed
+            assert quantity_move == 0 and price_move == 0, key
+            continue
+        assert Decimal(move["usd_value"]["quantity_move"]) == quantity_move, key
+        assert Decimal(move["usd_value"]["price_move"]) == price_move, key
+        checked += 1
+    return checked
 
 
 def test_the_csv_rows_are_those_of_once(run: Run) -> None:
