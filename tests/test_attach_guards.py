@@ -187,3 +187,40 @@ def test_a_line_an_attached_watch_passes_on_has_the_servers_text_exactly_and_not
         (printed,) = shown.lines(raw)
         assert not any(c in printed for c in "\u202e\x9b\x85\u2028"), printed
         assert json.loads(printed) == line
+
+
+def test_while_the_server_is_away_the_last_snapshot_is_handed_on_failing_with_the_cause(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    """The attached TUI's source: each venue as the server last had it, then, once the server is gone, the same
+    venues and balances marked failing (unreachable, saying so), and the prices handed on while it was there."""
+    from tui.snapshot.model import VenueSnapshot
+
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+    seen: list[VenueSnapshot] = []
+    priced: list[object] = []
+
+    async def follow() -> None:
+        async with RemoteSource(ServerClient(served.url), period=0.05) as source:
+            task = asyncio.create_task(source.run(seen.append, priced.append))
+            while not seen:
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(served.stop)
+            while not any(v.error is not None for v in seen):
+                await asyncio.sleep(0.01)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(follow(), 60))  # a safety net only
+    good = [v for v in seen if v.error is None]
+    away = [v for v in seen if v.error is not None]
+    assert good and away and priced
+    names = [v["name"] for v in doc["venues"]]
+    assert [v.name for v in away[: len(names)]] == names
+    for venue in away[: len(names)]:
+        assert venue.error is not None and venue.error.kind is ErrorKind.UNREACHABLE
+        assert "cannot reach the balance-tui server" in venue.error.message and not venue.ok
+        before = next(v for v in good if v.name == venue.name)
+        assert [(a.id, a.balances) for a in venue.accounts] == [(a.id, a.balances) for a in before.accounts]
+        assert venue.accounts and venue.fetched_at == before.fetched_at  # its age goes on showing how old
