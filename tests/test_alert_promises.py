@@ -196,3 +196,42 @@ async def test_a_failing_commands_last_line_is_redacted_before_it_is_shortened()
     problem = await run_hook(shlex.join([sys.executable, "-c", script]), {"rule": "x"})
     assert problem is not None and problem.startswith(f"alert command {sys.executable!r} exited 2: auth failed for ")
     assert not any(secret[i : i + 8] in problem for i in range(len(secret) - 7)), problem
+
+
+# --- the age a held value alert states ----------------------------------------------------------------------
+
+KRAKEN_ONLY = (
+    '[[venue]]\nkind = "kraken-custody"\nname = "Kraken"\napi_key = { env = "K" }\napi_secret = { env = "S" }\n'
+)
+
+
+def test_a_value_held_on_stale_balances_and_stale_prices_is_as_old_as_the_older() -> None:
+    """The vault's XBT is worth over $1: fired on fresh data at t=150. At t=400 the vault has failed since
+    t=150 (its balance is 250 s old) and the prices are from t=0 (400 s, stale after 180): the held alert
+    says its value is 400 s old, the older of its two parts, and a balance rule on the same vault 250 s."""
+    worth_rule = Rule("XBT worth over $1", "usd_value", "above", Decimal(1), venue="Kraken", asset="XBT")
+    amount_rule = Rule("XBT over 1", "balance", "above", Decimal(1), venue="Kraken", asset="XBT")
+    monitor = Monitor(parse(KRAKEN_ONLY))
+    monitor.alerts = Alerts([worth_rule, amount_rule], monitor.names)
+    monitor.take_prices(prices(0.0), 0.0)
+    fired = monitor.take(kraken_vault(150.0, XBT="2"), 150.0).events
+    assert sorted(e.alert.rule.name for e in fired if e.fired) == ["XBT over 1", "XBT worth over $1"]
+    assert all(a.stale_age is None for a in monitor.alerts.active.values())
+    monitor.take(kraken_vault(150.0, failing=True, XBT="2"), 400.0)
+    held = {a.rule.name: a.stale_age for a in monitor.alerts.active.values()}
+    assert held == {"XBT worth over $1": 400.0, "XBT over 1": 250.0}
+
+
+def test_a_venue_wide_worth_on_a_failing_venue_says_how_old_it_is() -> None:
+    """What Kraken holds is worth over $1: fired at t=10. At t=100 every vault has failed since t=10 while the
+    prices are fresh (t=90): the venue's worth rests on 90 s old balances, and its alert says so."""
+    rule = Rule("Kraken worth over $1", "usd_total", "above", Decimal(1), venue="Kraken")
+    monitor = Monitor(parse(KRAKEN_ONLY))
+    monitor.alerts = Alerts([rule], monitor.names)
+    monitor.take_prices(prices(10.0), 10.0)
+    (fired,) = monitor.take(kraken_vault(10.0, XBT="2"), 10.0).events
+    assert fired.fired and fired.alert.target.account_id == "*" and fired.alert.stale_age is None
+    monitor.take_prices(prices(90.0), 90.0)
+    monitor.take(kraken_vault(10.0, failing=True, XBT="2"), 100.0)
+    (held,) = monitor.alerts.active.values()
+    assert held.stale_age == 90.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import random
 import time
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from tui.monitor.valuation import appraise
 from tui.sim import Simulator
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.ui.rows import VALUE, Baseline, build_rows
+from tui.venues.errors import ErrorKind, VenueError
 from tui.venues.kraken_prices import KrakenPrices, Price, usd_pairs
 
 MINUTE, HOUR = 60.0, 3600.0
@@ -222,3 +224,37 @@ def test_the_screens_dollars_round_half_up_to_the_cent_at_any_size(value: Decima
     with decimal.localcontext(decimal.Context(prec=200)):
         value = +value
     assert dollars(value) == _cents_by_hand(value)
+
+
+# --- when a failing price source is tried again ---------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    period=st.sampled_from([1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0]),
+    failures=st.integers(0, 30),
+    seed=st.integers(0, 2**32 - 1),
+    kind=st.sampled_from(list(ErrorKind)),
+    retry_after=st.none() | st.floats(0, 3600),
+)
+def test_a_failing_source_is_tried_again_as_the_readme_says(
+    period: float, failures: int, seed: int, kind: ErrorKind, retry_after: float | None
+) -> None:
+    """README: prices that fail are tried again after about 10 s (the period if shorter), then 20, 40… up to
+    5 minutes, jittered ±20 %; a failure retrying cannot fix waits at least a minute, and never sooner than
+    the source's own retry-after. Without failures the next fetch is a period away."""
+    refresher = PriceRefresher(KrakenPrices(None, AssetNames()), period, rng=random.Random(seed))  # type: ignore[arg-type]
+    error = VenueError(kind, "failing", retry_after=retry_after)
+    refresher.failures = failures
+    refresher.book = PriceBook("kraken", {}, None, error if failures else None, period=period)
+    delay = refresher.next_delay()
+    if failures == 0:
+        assert delay == period
+        return
+    plain = min(min(period, 10.0) * 2 ** (failures - 1), 300.0)
+    low, high = 0.8 * plain, 1.2 * plain
+    if not error.retryable:
+        low, high = max(low, 60.0), max(high, 60.0)
+    if retry_after is not None:
+        low, high = max(low, retry_after), max(high, retry_after)
+    assert low - 1e-9 <= delay <= high + 1e-9, (plain, delay)
