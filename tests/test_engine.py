@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import httpx
 import pytest
 
 from tests.conftest import intx_for, kraken_for
-from tui.engine.refresher import VenueRefresher
+from tui.engine.refresher import NOTE_MEMORY, VenueRefresher
 from tui.engine.schedule import MAX_BACKOFF
 from tui.sim import Simulator
 from tui.venues import http
@@ -146,3 +147,37 @@ async def test_discovery_failure_without_configured_accounts_is_a_venue_error(
     sim.faults.clear()
     snap = await r.refresh()
     assert snap.ok and len(snap.accounts) == 3 and all(a.balances for a in snap.accounts)
+
+
+class _Paced:
+    """A venue whose rate limit holds back every other refresh (as Kraken's counter does a few vaults')."""
+
+    def __init__(self, delays: list[float]) -> None:
+        self.delays = delays
+
+    async def discover(self, *, fresh: bool = False) -> list[object]:
+        return []
+
+    def delay_for(self, calls: int) -> float:
+        return self.delays.pop(0)
+
+    def note(self) -> str | None:
+        return None
+
+    def turn(self, *, urgent: bool) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
+async def test_a_rate_limit_note_stays_while_it_holds_back_every_other_refresh() -> None:
+    """Held back, let through, held back...: the note stays (it came and went each refresh, and each time the
+    pane's header gained or lost a line); after NOTE_MEMORY refreshes at the configured period it goes."""
+    client = _Paced([0.0, 10.0, 0.0, 10.0, 0.0, 10.0, *([0.0] * NOTE_MEMORY)])
+    r = VenueRefresher("v", "kraken-custody", client, refresh_seconds=5, clock=lambda: 0.0)  # type: ignore[arg-type]
+    notes = []
+    while client.delays:
+        await r.refresh()
+        r.next_delay()
+        notes.append(r.snapshot().note)
+    assert notes[0] is None  # never held back yet
+    assert all(n is not None and "10.0 s" in n and "rate limit" in n for n in notes[1 : 6 + NOTE_MEMORY - 1]), notes
+    assert notes[-1] is None, notes
