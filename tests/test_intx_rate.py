@@ -10,15 +10,20 @@ import contextlib
 import time
 
 import httpx
+import pytest
 
-from tests.conftest import intx_for
+from tui.credentials import Secret
 from tui.sim import Simulator
 from tui.venues import http, intx
+from tui.venues.intx import IntxClient
 
 LIMIT, PER = 40, 1.0
 
 
-async def test_a_slot_frees_a_full_second_after_its_answer(sim: Simulator) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["this process alone", "shared through the key's ledger"])
+async def test_a_slot_frees_a_full_second_after_its_answer(sim: Simulator, shared: bool) -> None:
+    """Both as the demo builds the client (its own count) and as every real command does (`shared`: counted with
+    every balance-tui process on the key, through its ledger)."""
     sent: list[float] = []
     answered: list[float] = []
 
@@ -30,7 +35,10 @@ async def test_a_slot_frees_a_full_second_after_its_answer(sim: Simulator) -> No
 
     async with http.new_client(sim.url) as web:
         web.event_hooks = {"request": [on_request], "response": [on_response]}
-        client = intx_for(sim, web)
+        keys = sim.intx_keys
+        client = IntxClient(
+            web, Secret(keys.api_key), Secret(keys.api_secret), Secret(keys.passphrase or ""), shared=shared
+        )
         await asyncio.gather(*(client.portfolios() for _ in range(60)))
     assert len(sent) == len(answered) == 60
     assert sim.count("intx", verdict="rate-limited") == 0
