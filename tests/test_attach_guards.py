@@ -224,3 +224,26 @@ def test_while_the_server_is_away_the_last_snapshot_is_handed_on_failing_with_th
         before = next(v for v in good if v.name == venue.name)
         assert [(a.id, a.balances) for a in venue.accounts] == [(a.id, a.balances) for a in before.accounts]
         assert venue.accounts and venue.fetched_at == before.fetched_at  # its age goes on showing how old
+
+
+def test_an_attached_viewer_knows_the_desk_only_as_the_snapshot_tells_it(
+    sim: Simulator, config: Path, serve: Callable[..., Served]
+) -> None:
+    """Venue names and kinds in the server's order, the price source and the asset names the server uses,
+    its shortest refresh period; no key, no history, no alert command of its own."""
+    from tui.remote.viewer import viewer_config
+
+    served = serve(config)
+    doc = until(lambda: settled(served), "every venue answered and prices in")
+
+    async def first() -> Any:
+        async with ServerClient(served.url) as client:
+            return await client.snapshot()
+
+    snapshot = asyncio.run(first())
+    seen = viewer_config(snapshot, "desk.example:8765")
+    assert [(v.name, v.kind.kind) for v in seen.venues] == [(v["name"], v["kind"]) for v in doc["venues"]]
+    assert all(v.base_url == "http://desk.example:8765" and not v.secrets for v in seen.venues)
+    assert seen.prices.source == doc["prices"]["source"] == "kraken"
+    assert seen.refresh_seconds == min(v["state"]["period"] for v in doc["venues"] if v["state"]["period"])
+    assert not seen.history.enabled and seen.alerts == () and seen.path is None
