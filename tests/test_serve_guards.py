@@ -244,3 +244,29 @@ def test_a_new_viewer_gets_the_prices_once_however_often_they_are_fetched_unchan
     assert lines.prices(again) == []
     moved = PriceBook("kraken", {"BTC": Price(Decimal("65000.2"), "XXBTZUSD")}, fetched_at=121.0)
     assert json.loads(json.dumps(lines.prices(moved)))[0]["usd_prices"] == {"BTC": "65000.2"}
+
+
+def test_metrics_count_each_finished_refresh_as_the_venues_saw_them(
+    sim: Simulator, config: Path, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """An hour between refreshes, two more asked for by hand: `balance_tui_venue_refreshes_total` says 3 for
+    each venue, and the simulator saw 3 balance calls per account — the count is of refreshes that happened."""
+    hourly = tmp_path / "hourly.toml"
+    hourly.write_text(config.read_text().replace("refresh_seconds = 1", "refresh_seconds = 3600"))
+    hourly.chmod(0o600)
+    before = sim.stats()
+    served = serve(hourly)
+    doc = until(lambda: settled(served), "every venue answered")
+    names = [v["name"] for v in doc["venues"]]
+
+    def refreshes() -> dict[str, float]:
+        samples = _samples(served)
+        return {name: samples.get(("balance_tui_venue_refreshes_total", (("venue", name),)), -1.0) for name in names}
+
+    assert refreshes() == dict.fromkeys(names, 1.0)
+    for count in (2, 3):
+        served.call(served.poller.engine.refresh_now)
+        until(lambda c=count: refreshes() == dict.fromkeys(names, float(c)), f"refresh {count} counted")  # type: ignore[misc]
+    spent = sim.stats() - before
+    assert spent[("intx", "balances", "ok")] == 3 * len(sim.market.portfolios)
+    assert spent[("kraken", "GetCustodyBalance", "ok")] == 3 * len(sim.market.vaults)
