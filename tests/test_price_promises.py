@@ -258,3 +258,24 @@ def test_a_failing_source_is_tried_again_as_the_readme_says(
     if retry_after is not None:
         low, high = max(low, retry_after), max(high, retry_after)
     assert low - 1e-9 <= delay <= high + 1e-9, (plain, delay)
+
+
+def test_prices_are_stale_after_three_periods_and_gone_after_fifteen() -> None:
+    """README: prices keep their last values with their age, yellow after three periods, then none at all
+    after fifteen — "after": at exactly three periods they are not yet stale, at fifteen still usable."""
+    book = PriceBook("kraken", {"BTC": Price(Decimal(5), "XXBTZUSD")}, 1000.0, period=60.0)
+    assert not book.stale(1000.0 + 180) and book.stale(1000.0 + 180.5)
+    assert book.usable(1000.0 + 900) and not book.usable(1000.0 + 900.5)
+    assert book.price("BTC", 1000.0 + 900) == Price(Decimal(5), "XXBTZUSD")
+    assert book.price("BTC", 1000.0 + 900.5) is None and book.price("USD", 1000.0 + 900.5) is None
+
+
+@pytest.mark.parametrize("last", ["-0.01", "-97000", "NaN", "abc"])
+def test_a_ticker_price_below_zero_or_not_a_number_is_a_bad_answer(last: str) -> None:
+    """A last trade below zero is no price: the whole answer is refused (the book keeps its last good prices)
+    rather than a holding valued negative."""
+    from tui.venues.kraken_prices import last_trades
+
+    with pytest.raises(VenueError) as caught:
+        last_trades({"XXBTZUSD": {"c": [last, "1"]}})
+    assert caught.value.kind is ErrorKind.BAD_RESPONSE and "XXBTZUSD" in caught.value.message
