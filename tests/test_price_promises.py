@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import json
 import random
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import run_cli
 from tui.assets import AssetNames
 from tui.config import parse
 from tui.engine.prices import PriceBook, PriceRefresher
@@ -279,3 +282,55 @@ def test_a_ticker_price_below_zero_or_not_a_number_is_a_bad_answer(last: str) ->
     with pytest.raises(VenueError) as caught:
         last_trades({"XXBTZUSD": {"c": [last, "1"]}})
     assert caught.value.kind is ErrorKind.BAD_RESPONSE and "XXBTZUSD" in caught.value.message
+
+
+# --- what valuation asks the price source for ---------------------------------------------------------------------
+
+
+def test_an_asset_only_borrowed_is_asked_for_and_its_loan_valued(sim: Simulator, sim_config: Path) -> None:
+    """ZZZ is held nowhere, only owed at INTX (quantity 0, loan 4) and has a USD market at 2.5: its price is
+    asked for like any holding's, the loan is worth 10 (4 × 2.5) and in usd_loans, and ZZZ is not unpriced."""
+    sim.market.set_price("ZZZ", "2.5")
+    portfolio = next(iter(sim.market.portfolios))
+    sim.market.set_intx(portfolio, "ZZZ", quantity="0", loan="4")
+    done = run_cli("--once", "--format", "json", "--config", str(sim_config))
+    out = json.loads(done.stdout)
+    intx = next(v for v in out["venues"] if v["kind"] == "coinbase-intx")
+    owed = next(b for a in intx["accounts"] if a["id"] == portfolio for b in a["balances"] if b["asset"] == "ZZZ")
+    assert Decimal(owed["usd_price"]) == Decimal("2.5") and owed["loan_usd_value"] == "10"
+    assert Decimal(owed["usd_value"]) == 0
+    assert "ZZZ" not in out["unpriced"]
+    loans = [Decimal(b["loan_usd_value"]) for a in intx["accounts"] for b in a["balances"] if b.get("loan_usd_value")]
+    assert Decimal(out["usd_loans"]) == sum(loans, Decimal(0)) and Decimal(10) in loans
+
+
+def test_each_asset_is_asked_for_once_by_its_canonical_name() -> None:
+    """BTC held as XBT and XXBT at Kraken and as BTC at INTX, USD as ZUSD, NOPAIR only owed: the price source
+    is asked for BTC, USD and NOPAIR, each once."""
+    from tui.monitor.valuation import held_assets
+
+    zero = {"hold_trade": Decimal(0)}
+    kraken = VenueSnapshot(
+        "Kraken",
+        "kraken-custody",
+        tuple(
+            AccountSnapshot(f"V{i}", "v", (Balance(a, {"balance": Decimal(1), **zero, "available": Decimal(1)}),), 0.0)
+            for i, a in enumerate(("XBT", "XXBT", "ZUSD"))
+        ),
+    )
+    intx = VenueSnapshot(
+        "INTX",
+        "coinbase-intx",
+        (
+            AccountSnapshot(
+                "P1",
+                "Main",
+                (
+                    Balance("BTC", {"quantity": Decimal(1), "loan": Decimal(0)}),
+                    Balance("NOPAIR", {"quantity": Decimal(0), "loan": Decimal("12.5")}),
+                ),
+                0.0,
+            ),
+        ),
+    )
+    assert held_assets([kraken, intx], AssetNames()) == {"BTC", "USD", "NOPAIR"}
