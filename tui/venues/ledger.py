@@ -159,7 +159,7 @@ class KeyLedger:
         temporary = self.data_path.with_name(f".{self.data_path.name}.{os.getpid()}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
+            handle.write(json.dumps(data))  # json.dump encodes in Python, piece by piece: 5-10 x slower
         os.replace(temporary, self.data_path)
 
     def venue(self, url: str, shared: dict[str, Any] | None = None) -> dict[str, Any]:
