@@ -182,6 +182,13 @@ def test_a_value_alert_is_held_when_prices_become_too_old_to_use(venue: str) -> 
     assert [a.target.venue for a in monitor.alerts.active.values()] == [venue]
 
 
+# --- the paging command ---------------------------------------------------------------------------------------
+
+
+async def test_an_empty_alert_command_is_said_not_run() -> None:
+    assert await run_hook("   ", {"rule": "x"}) == "alert command is empty"
+
+
 # --- the paging command's failure, redacted before it is shortened ---------------------------------------------
 
 

@@ -334,3 +334,36 @@ def test_each_asset_is_asked_for_once_by_its_canonical_name() -> None:
         ),
     )
     assert held_assets([kraken, intx], AssetNames()) == {"BTC", "USD", "NOPAIR"}
+
+
+# --- moves between two books: a deposit is a quantity move ----------------------------------------------------------
+
+
+def _book_at(at: float, eth: str | None, eth_price: str) -> Any:
+    from tui.monitor.book import Book
+    from tui.snapshot.model import Snapshot
+
+    zero = {"hold_trade": Decimal(0)}
+    held = [Balance("XBT", {"balance": Decimal(1), **zero, "available": Decimal(1)})]
+    if eth is not None:
+        held.append(Balance("ETH", {"balance": Decimal(eth), **zero, "available": Decimal(eth)}))
+    vault = VenueSnapshot(
+        "Kraken", "kraken-custody", (AccountSnapshot("V1", "Vault", tuple(held), at),), fetched_at=at, period=5.0
+    )
+    prices = {"BTC": Price(Decimal(100), "XXBTZUSD"), "ETH": Price(Decimal(eth_price), "XETHZUSD")}
+    book = PriceBook("kraken", prices, at, period=60.0)
+    worth = appraise([vault], book, AssetNames(), at)
+    return Book(at, Snapshot((vault,), at, worth), {"Kraken": at}, at, 0.0, 0.0)
+
+
+def test_an_asset_deposited_between_two_books_is_a_quantity_move_at_the_old_price() -> None:
+    """3 ETH arrive between t=0 (ETH at 10, none held) and t=60 (ETH at 12): the change in value, 36, is a
+    quantity move of 3 × 10 = 30 at the price the first book had and a price move of 3 × (12 − 10) = 6 —
+    not 36 of quantity (the new price) and none of price."""
+    from tui.monitor.moves import moves
+
+    found = moves(_book_at(0.0, None, "10"), _book_at(60.0, "3", "12"), AssetNames())
+    (eth,) = [m for m in found.balances if m.asset == "ETH"]
+    assert eth.value.before is None and eth.value.after == Decimal(36)
+    assert (eth.value.quantity_move, eth.value.price_move) == (Decimal(30), Decimal(6))
+    assert (found.holdings.quantity_move, found.holdings.price_move) == (Decimal(30), Decimal(6))
