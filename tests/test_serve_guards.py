@@ -270,3 +270,48 @@ def test_metrics_count_each_finished_refresh_as_the_venues_saw_them(
     spent = sim.stats() - before
     assert spent[("intx", "balances", "ok")] == 3 * len(sim.market.portfolios)
     assert spent[("kraken", "GetCustodyBalance", "ok")] == 3 * len(sim.market.vaults)
+
+
+def test_serve_pages_on_fire_and_on_clear_and_says_both(
+    sim: Simulator, config: Path, serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """The alert command runs on fire and on clear (design.md), the alert as JSON on stdin, and serve's own
+    output says each; /metrics' firing count goes 0 → 1 → 0 with it."""
+    import sys
+
+    pages = tmp_path / "pages.jsonl"
+    script = tmp_path / "page.py"
+    script.write_text("import sys\nwith open(sys.argv[1], 'a') as out:\n    out.write(sys.stdin.read() + '\\n')\n")
+    portfolio = next(iter(sim.market.portfolios))
+    with config.open("a") as out:
+        out.write(
+            f'\n[[alert]]\nname = "huge BTC"\nvenue = "Coinbase INTX (simulated)"\naccount = "{portfolio}"\n'
+            f'asset = "BTC"\nfield = "quantity"\nabove = "5000000"\ncommand = "{sys.executable} {script} {pages}"\n'
+        )
+    sim.market.set_intx(portfolio, "BTC", quantity="1", hold="0")
+    served = serve(config)
+    until(lambda: settled(served), "every venue answered")
+
+    def firing() -> float:
+        return _samples(served)[("balance_tui_alert_firing", (("alert", "huge BTC"),))]
+
+    def paged() -> list[dict[str, Any]]:
+        return [json.loads(ln) for ln in pages.read_text().splitlines() if ln.strip()] if pages.exists() else []
+
+    assert firing() == 0.0 and not paged()
+    sim.market.set_intx(portfolio, "BTC", quantity="5000000.1", hold="0")
+    until(lambda: len(paged()) == 1, "the page on fire")
+    assert firing() == 1.0
+    sim.market.set_intx(portfolio, "BTC", quantity="4999999.9", hold="0")
+    until(lambda: len(paged()) == 2, "the page on clear")
+    fired, cleared = paged()
+    assert (fired["state"], fired["value"], fired["account"]["id"]) == ("firing", "5000000.1", portfolio)
+    assert (cleared["state"], cleared["account"]["id"], cleared["cleared_at"] is not None) == (
+        "cleared",
+        portfolio,
+        True,
+    )
+    assert firing() == 0.0
+    said = served.err.getvalue()
+    assert "alert fired: huge BTC: Coinbase INTX (simulated) / " in said
+    assert "alert cleared: huge BTC: Coinbase INTX (simulated) / " in said
