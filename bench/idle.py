@@ -7,7 +7,8 @@ Scenarios:
              production where the venues are not in our process.
   rows-2000  10 vaults and 10 portfolios of 100 assets each (2,000 rows), from another process.
   *-recording  the same with history recorded (to a temporary file) and alert rules on every venue.
-History is off in the others, and never written to the user's own data directory.
+History is off in the others, and never written to the user's own data directory; key ledgers and nonces go
+to a state folder of the run's own.
 
 CPU is % of one core over a window after warm-up (CPU time / wall time, both from /proc, so the figure
 is a ratio and does not depend on this machine's speed); RSS is read after warm-up and at the end.
@@ -84,7 +85,9 @@ def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0
         )
         _wait_for(config)
         command = f"{script} --config {config}"
-    launch = f"sh -c 'unset COLUMNS LINES; echo $$ > {pidfile}; exec {command}'"
+    # a state folder of its own: the key ledgers and nonces in the user's (left by tests and other runs, a
+    # ledger of every simulator's port) must not make the figure depend on what ran before
+    launch = f"sh -c 'unset COLUMNS LINES; export XDG_STATE_HOME={tmp / 'state'}; echo $$ > {pidfile}; exec {command}'"
     subprocess.run(["tmux", "-L", socket, "new-session", "-d", "-s", "b", "-x", "120", "-y", "40", launch], check=True)
     try:
         _wait_for(pidfile)
