@@ -5,7 +5,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,23 @@ def private_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Any]]:
+    """Start `serve`'s Server (tests/test_serve.Served: in a thread, over real HTTP) as often as a test likes;
+    each must stop with exit code 0."""
+    from tests.test_serve import Served
+
+    started: list[Served] = []
+
+    def start(config: Path, token: Secret | None = None, **options: Any) -> Served:
+        started.append(Served(config, token, **options))
+        return started[-1]
+
+    yield start
+    for served in started:
+        assert served.stop() == 0, served.err.getvalue()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.test_value_alerts import VENUES
 from tui.assets import AssetNames
 from tui.config import parse
 from tui.credentials import remember
@@ -24,21 +25,6 @@ from tui.monitor.totals import is_stale, totals
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.venues.errors import ErrorKind, VenueError
 from tui.venues.kraken_prices import Price
-
-VENUES = """
-[[venue]]
-kind = "coinbase-intx"
-name = "INTX"
-api_key = { env = "K" }
-api_secret = { env = "S" }
-passphrase = { env = "P" }
-
-[[venue]]
-kind = "kraken-custody"
-name = "Kraken"
-api_key = { env = "K2" }
-api_secret = { env = "S2" }
-"""
 
 
 def kraken_vault(at: float, *, failing: bool = False, period: float = 5.0, **holdings: str) -> VenueSnapshot:

@@ -33,19 +33,6 @@ def config(sim: Simulator, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
-
-    def start(config: Path, token: Secret | None = None, **options: Any) -> Served:
-        started.append(Served(config, token, **options))
-        return started[-1]
-
-    yield start
-    for served in started:
-        assert served.stop() == 0, served.err.getvalue()
-
-
 VAULT_FIELDS = ("usd_price", "quantity", "usd_value", "available_quantity", "available_usd_value")
 
 

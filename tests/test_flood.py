@@ -13,9 +13,8 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -36,19 +35,6 @@ def config(sim: Simulator, tmp_path: Path) -> Path:
     with path.open("a") as out:
         out.write("\n[history]\nenabled = false\n")
     return path
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
-
-    def start(config: Path, token: Any = None, **options: Any) -> Served:
-        started.append(Served(config, token, **options))
-        return started[-1]
-
-    yield start
-    for served in started:
-        assert served.stop() == 0, served.err.getvalue()
 
 
 def half_open(port: int, count: int) -> list[socket.socket]:

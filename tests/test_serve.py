@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -98,19 +98,6 @@ def config(sim: Simulator, tmp_path: Path) -> Path:
     with path.open("a") as out:
         out.write(f'\n[history]\nenabled = true\npath = "{tmp_path / "history.sqlite3"}"\n')
     return path
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
-
-    def start(config: Path, token: Secret | None = None, **options: Any) -> Served:
-        started.append(Served(config, token, **options))
-        return started[-1]
-
-    yield start
-    for served in started:
-        assert served.stop() == 0, served.err.getvalue()
 
 
 def get(url: str, token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
@@ -691,13 +678,18 @@ def test_the_root_lists_every_endpoint(config: Path, serve: Callable[..., Served
             assert what and answer.status_code in (200, 400), path  # a detail wants its query
 
 
-def test_a_quiet_stream_sends_heartbeats(config: Path, serve: Callable[..., Served], tmp_path: Path) -> None:
-    """Nothing moves (an hour between refreshes): after the state and its end mark, only heartbeats, each
-    `{"event": "heartbeat", "at": ISO}`, one per quiet interval (0.2 s here, 15 s by default)."""
+def _hourly(config: Path, tmp_path: Path) -> Path:
+    """`config` refreshed once an hour: a stream with nothing to say after its first state."""
     quiet = tmp_path / "quiet.toml"
     quiet.write_text(config.read_text().replace("refresh_seconds = 1", "refresh_seconds = 3600"))
     quiet.chmod(0o600)
-    served = serve(quiet, heartbeat=0.2)
+    return quiet
+
+
+def test_a_quiet_stream_sends_heartbeats(config: Path, serve: Callable[..., Served], tmp_path: Path) -> None:
+    """Nothing moves (an hour between refreshes): after the state and its end mark, only heartbeats, each
+    `{"event": "heartbeat", "at": ISO}`, one per quiet interval (0.2 s here, 15 s by default)."""
+    served = serve(_hourly(config, tmp_path), heartbeat=0.2)
     doc = until(lambda: settled(served), "every venue answered and prices in")
     reader = Reader(served.url + "/events")
     state = len(balances_of(doc)) + 1
@@ -838,10 +830,7 @@ def test_the_state_a_new_viewer_gets_ends_with_a_heartbeat_at_once(
 ) -> None:
     """The whole state, then at once a heartbeat marking its end (an attached --watch tells a replay from what
     follows by it) — not after the first quiet interval, set here to an hour so that only the mark can come."""
-    quiet = tmp_path / "quiet.toml"
-    quiet.write_text(config.read_text().replace("refresh_seconds = 1", "refresh_seconds = 3600"))
-    quiet.chmod(0o600)
-    served = serve(quiet, heartbeat=3600.0)
+    served = serve(_hourly(config, tmp_path), heartbeat=3600.0)
     doc = until(lambda: settled(served), "every venue answered and prices in")
     reader = Reader(served.url + "/events")
     until(lambda: any(ln["event"] == "heartbeat" for ln in reader.lines), "the state's end mark")

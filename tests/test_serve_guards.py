@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,6 @@ def config(sim: Simulator, tmp_path: Path) -> Path:
     with path.open("a") as out:
         out.write("\n[history]\nenabled = false\n")
     return path
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
-
-    def start(config: Path, token: Secret | None = None, **options: Any) -> Served:
-        started.append(Served(config, token, **options))
-        return started[-1]
-
-    yield start
-    for served in started:
-        assert served.stop() == 0, served.err.getvalue()
 
 
 # --- the parts on their own ------------------------------------------------------------------------------

@@ -14,20 +14,26 @@ from tui.monitor.monitor import Monitor
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.venues.kraken_prices import Price
 
-CONFIG = """
+INTX_VENUE = """
 [[venue]]
 kind = "coinbase-intx"
 name = "INTX"
 api_key = { env = "K" }
 api_secret = { env = "S" }
 passphrase = { env = "P" }
-
+"""
+KRAKEN_VENUE = """
 [[venue]]
 kind = "kraken-custody"
 name = "Kraken"
 api_key = { env = "K2" }
 api_secret = { env = "S2" }
+"""
+VENUES = INTX_VENUE + KRAKEN_VENUE
 
+CONFIG = (
+    VENUES
+    + """
 [[alert]]
 name = "INTX under $10M"
 venue = "INTX"
@@ -47,6 +53,7 @@ venue = "totals"
 field = "usd_net"
 below = "12000000"
 """
+)
 
 
 def intx(at: float, btc: str = "100", loan: str = "0") -> VenueSnapshot:
@@ -157,13 +164,9 @@ def test_prices_are_recorded_when_they_move_so_values_can_be_recomputed(tmp_path
     assert Decimal(quantity[0]) * Decimal(rows[-1][3]) == Decimal("9100050")  # recomputed from the history
 
 
-UNPRICED_RULES = """
-[[venue]]
-kind = "kraken-custody"
-name = "Kraken"
-api_key = { env = "K2" }
-api_secret = { env = "S2" }
-
+UNPRICED_RULES = (
+    KRAKEN_VENUE
+    + """
 [[alert]]
 name = "no NOPAIR left"
 venue = "totals"
@@ -177,6 +180,7 @@ venue = "totals"
 field = "usd_total"
 below = "1"
 """
+)
 
 
 def test_a_value_rule_never_fires_on_a_value_nobody_knows() -> None:

@@ -192,7 +192,8 @@ class SharedRequestRate(RequestRate):
         taken = self.ledger.venue(self.url).get("requests")
         if not isinstance(taken, dict):
             return {}
-        return {k: float(v) for k, v in taken.items() if isinstance(v, (int, float)) and float(v) > now}
+        times = {k: float(v) for k, v in taken.items() if isinstance(v, (int, float))}  # ok-float: a time
+        return {k: t for k, t in times.items() if t > now}
 
 
 class IntxClient:

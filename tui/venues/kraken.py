@@ -110,7 +110,7 @@ class CustodyCounter:
         if last > self._clock() + self.window:
             self._count, self._last = 0, None
             return
-        self._count, self._last = max(0, min(count, self.limit)), float(last)
+        self._count, self._last = max(0, min(count, self.limit)), float(last)  # ok-float: a time
 
     async def acquire(self) -> None:
         while (delay := self.delay_for(1)) > 0:

@@ -228,7 +228,7 @@ class KeyLedger:
         live = []
         for entry in entries if isinstance(entries, list) else []:
             try:
-                fresh = now - float(entry["seen"]) < HOLD_PATIENCE
+                fresh = now - float(entry["seen"]) < HOLD_PATIENCE  # ok-float: a time
                 alive = _alive(int(entry["pid"]), entry.get("started"))
             except (KeyError, TypeError, ValueError):
                 continue
@@ -275,7 +275,8 @@ class KeyLedger:
         found = []
         for entry in self.read().get("pollers", []):
             try:
-                poller = Poller(int(entry["pid"]), str(entry["role"]), float(entry["since"]), entry.get("url"))
+                since = float(entry["since"])  # ok-float: a time
+                poller = Poller(int(entry["pid"]), str(entry["role"]), since, entry.get("url"))
                 started = entry.get("started")
             except (KeyError, TypeError, ValueError):
                 continue
@@ -317,7 +318,7 @@ def _recent(seen: object, now: float) -> bool:
 
 def _rank(entry: dict[str, Any]) -> tuple[bool, float]:
     """Where a place stands in the queue: one-shots first, then by when they queued."""
-    return (not entry.get("urgent"), float(entry.get("since", 0.0)))
+    return (not entry.get("urgent"), float(entry.get("since", 0.0)))  # ok-float: a time
 
 
 def ledger_at(lock_path: Path) -> KeyLedger:
