@@ -275,3 +275,29 @@ def test_prices_that_failed_end_the_wait_at_once() -> None:
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [ln["event"] for ln in lines] == ["new", "prices"]
     assert lines[1]["prices"]["error"] == "Kraken answered HTTP 503" and lines[0]["balance"]["usd_value"] is None
+
+
+def test_a_reader_that_leaves_while_nothing_moves_ends_the_stream(fast_config: Path) -> None:
+    """The reader takes the whole state (as many lines as --once shows balances) and leaves; the balances stay
+    still, so --watch has nothing more to write: it notices anyway and ends, exit 0, without a traceback, rather
+    than waiting for a change that may be hours away (seen in CI as `--watch | head -n 1` hanging)."""
+    env = {k: v for k, v in os.environ.items() if k != "BALANCE_TUI_CONFIG"}
+    once = json.loads(run_cli("--once", "--format", "json", "--config", str(fast_config)).stdout)
+    balances = sum(len(a["balances"]) for v in once["venues"] for a in v["accounts"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "--watch", "--config", str(fast_config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    state = [json.loads(proc.stdout.readline()) for _ in range(balances)]
+    assert balances > 10 and {line["event"] for line in state} == {"new"}
+    proc.stdout.close()  # the reader leaves, with nothing left for --watch to write
+    try:
+        code = proc.wait(timeout=60)  # a safety net: the end is what is waited for, not a time
+    finally:
+        proc.kill()
+    err = proc.stderr.read().decode()
+    assert code == 0 and "Traceback" not in err and "Error" not in err, err

@@ -4,9 +4,13 @@ every command; this is what it (and `--watch`, which ends itself on it) does the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import stat
 import sys
+from collections.abc import Callable
+from typing import TextIO
 
 
 def reader_gone() -> None:
@@ -18,3 +22,24 @@ def reader_gone() -> None:
             os.dup2(devnull, sys.stdout.fileno())
         finally:
             os.close(devnull)
+
+
+def when_reader_leaves(loop: asyncio.AbstractEventLoop, out: TextIO, gone: Callable[[], None]) -> None:
+    """Call `gone` once the reader of `out` (a pipe or a socket) goes away, even if nothing is written any more:
+    `--watch | head -1` on quiet balances would otherwise wait, its reader long gone, until the next change.
+    The kernel reports the write end of a pipe whose reader closed as in error, which wakes a reader callback.
+    A terminal or a file is left alone (a terminal is readable when someone types)."""
+    try:
+        fd = out.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return
+
+    def once() -> None:
+        loop.remove_reader(fd)
+        gone()
+
+    with contextlib.suppress(OSError, ValueError, NotImplementedError):
+        loop.add_reader(fd, once)

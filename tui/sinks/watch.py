@@ -27,7 +27,7 @@ from tui.engine.prices import PriceBook
 from tui.money import fmt
 from tui.monitor.changes import NEW, Change, ChangeTracker
 from tui.monitor.valuation import Appraisal, appraise
-from tui.pipe import reader_gone
+from tui.pipe import reader_gone, when_reader_leaves
 from tui.snapshot.contract import balance_record, firm_record
 from tui.snapshot.model import VenueSnapshot, iso
 from tui.stderr import say
@@ -218,9 +218,13 @@ async def _watch(config: Config, stream: Stream) -> None:
             stream.holding = True  # before the first answer: hold_for_prices starts with the engine
             jobs.append(stream.hold_for_prices())
         running: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*jobs))
+        gone = asyncio.Event()
+        when_reader_leaves(loop, stream.out, gone.set)
         done: asyncio.Future[Any] = asyncio.create_task(stop.wait())
-        await asyncio.wait([done, running], return_when=asyncio.FIRST_COMPLETED)
-        running.cancel()
+        left: asyncio.Future[Any] = asyncio.create_task(gone.wait())
+        await asyncio.wait([done, left, running], return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (running, done, left):
+            waiting.cancel()
         outcome = await asyncio.gather(running, return_exceptions=True)
-        if isinstance(outcome[0], BrokenPipeError):
+        if gone.is_set() or isinstance(outcome[0], BrokenPipeError):
             raise BrokenPipeError
