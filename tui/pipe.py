@@ -25,16 +25,16 @@ def reader_gone() -> None:
 
 
 def when_reader_leaves(loop: asyncio.AbstractEventLoop, out: TextIO, gone: Callable[[], None]) -> None:
-    """Call `gone` once the reader of `out` (a pipe or a socket) goes away, even if nothing is written any more:
+    """Call `gone` once the reader of `out` (a pipe) goes away, even if nothing is written any more:
     `--watch | head -1` on quiet balances would otherwise wait, its reader long gone, until the next change.
     The kernel reports the write end of a pipe whose reader closed as in error, which wakes a reader callback.
-    A terminal or a file is left alone (a terminal is readable when someone types)."""
+    Anything else is left alone: a terminal is readable when someone types, a socket when its peer sends."""
     try:
         fd = out.fileno()
         mode = os.fstat(fd).st_mode
     except (OSError, ValueError, AttributeError):
         return
-    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+    if not stat.S_ISFIFO(mode):
         return
 
     def once() -> None:
