@@ -36,6 +36,15 @@ def private_state_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
             os.environ[name] = value
 
 
+@pytest.fixture(autouse=True)
+def state_of_its_own(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own state, data and cache folders: what one test's processes leave for the next on the
+    same key and the same (reused) port — the vaults listed lately, a pause, a history — is a real process's
+    to share, not a stranger's from another test."""
+    for kind in ("state", "data", "cache"):
+        monkeypatch.setenv(f"XDG_{kind.upper()}_HOME", str(tmp_path_factory.mktemp(kind)))
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Any]]:
     """Start `serve`'s Server (tests/test_serve.Served: in a thread, over real HTTP) as often as a test likes;

@@ -7,7 +7,9 @@ nothing or only throwaway keys — `sim`, `book` — leave the state folder empt
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 import stat
 import subprocess
 from collections.abc import Callable
@@ -56,10 +58,20 @@ def _watch(config: Path, env: dict[str, str]) -> str:
     return _stopped(proc)
 
 
-def _serve(config: Path, env: dict[str, str], sim: Simulator) -> str:
+def _recorded_both(history: Path) -> bool:
+    """Both venues' balances are in the history (a venue answering is not yet its answer written down)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{history}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT COUNT(DISTINCT venue) FROM changes").fetchone()[0] >= 2
+    except sqlite3.Error:
+        return False
+
+
+def _serve(config: Path, env: dict[str, str], sim: Simulator, ready: Callable[[], bool] = lambda: True) -> str:
     proc = start_cli("serve", "--config", str(config), "--listen", "127.0.0.1:0", env=env)
     try:
         until(lambda: len(sim.nonce_log()) >= 3 and sim.count(venue="intx", verdict="ok") > 0, "serve's first calls")
+        until(ready, "serve's own state")
     finally:
         err = _stopped(proc)
     return err
@@ -105,7 +117,9 @@ def test_the_simulator_and_book_keep_nothing(sim: Simulator, sim_config: Path, t
     sim.write_config(recorded)
     with recorded.open("a") as out:  # the history a `serve` just recorded, as `book` reads it
         out.write(f'\n[history]\nenabled = true\npath = "{tmp_path / "history.sqlite3"}"\n')
-    assert "Traceback" not in _serve(recorded, {"XDG_STATE_HOME": str(tmp_path / "other")}, sim)  # records it
+    history = tmp_path / "history.sqlite3"
+    err = _serve(recorded, {"XDG_STATE_HOME": str(tmp_path / "other")}, sim, lambda: _recorded_both(history))
+    assert "Traceback" not in err
     signed = len(sim.nonce_log())
     at = datetime.now(UTC).isoformat()
     done = run_cli("book", "--at", at, "--format", "json", "--config", str(recorded), env=env)
