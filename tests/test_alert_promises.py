@@ -153,7 +153,7 @@ def test_new_prices_leave_an_alert_on_a_balance_field_alone() -> None:
 def test_a_value_alert_is_held_when_prices_become_too_old_to_use(venue: str) -> None:
     """What INTX holds (or the firm) is worth under $1M: it fires; an hour later the same prices are too old
     to use (15 periods of 60 s): the worth is unknown, not back within its line, so the alert stays, though
-    every venue has just answered."""
+    every venue has just answered, and says how old the prices it last saw are."""
     rule = Rule("under $1M", "usd_total", "below", Decimal(1_000_000), venue=venue)
     monitor = Monitor(parse(VENUES))
     monitor.alerts = Alerts([rule], monitor.names)
@@ -165,7 +165,9 @@ def test_a_value_alert_is_held_when_prices_become_too_old_to_use(venue: str) -> 
     outcome = monitor.take(intx_portfolio(3600.0, USDC="5"), 3600.0)
     assert outcome.worth is not None and not outcome.worth.priced  # the premise: no usable prices
     assert outcome.events == []
-    assert [a.target.venue for a in monitor.alerts.active.values()] == [venue]
+    (held,) = monitor.alerts.active.values()
+    assert held.target.venue == venue
+    assert held.stale_age == 3600.0 and held.to_json()["stale"] is True  # the prices' age (README: says how old)
 
 
 # --- the paging command ---------------------------------------------------------------------------------------

@@ -209,3 +209,34 @@ def test_a_value_rule_never_fires_on_a_value_nobody_knows() -> None:
     outcome = monitor.take_prices(prices, 3600.0)
     assert outcome.worth is not None and not outcome.worth.priced  # the premise: no usable prices
     assert active(monitor) == set()
+
+
+def test_a_move_is_measured_between_values_from_fresh_data() -> None:
+    """A value read on stale prices is judged (it may fire, marked stale) but never remembered as where a
+    move started or ended: the move is measured from the last value fresh data gave (README)."""
+    rule = """
+[[alert]]
+name = "BTC position moved $1M"
+venue = "INTX"
+asset = "BTC"
+field = "usd_value"
+change = "1000000"
+window = "60s"
+"""
+    monitor = Monitor(parse(VENUES + rule))
+    monitor.take_prices(book(0.0, "50000"), 0.0)
+    monitor.take(intx(0.0, btc="100"), 0.0)  # $5M, fresh
+    assert not active(monitor)
+    # 200 s on the source has failed since its answer at 0 s (stale after three 60 s periods); 50 BTC came in
+    stale = PriceBook("kraken", book(0.0, "50000").prices, 0.0, book(0, "1", error=True).error, period=60.0)
+    monitor.take_prices(stale, 200.0)
+    (raised,) = [e.alert for e in monitor.take(intx(200.0, btc="150"), 200.0).events if e.fired]
+    assert raised.rule.name == "BTC position moved $1M" and raised.stale_age == 200.0  # $7.5M on stale prices
+    # fresh prices at 400 s: the last fresh value was $5M, so the $2.5M move is still inside the window
+    monitor.take_prices(book(400.0, "50000"), 400.0)
+    monitor.take(intx(400.0, btc="150"), 400.0)
+    (held,) = monitor.alerts.active.values()
+    assert held.rule.name == "BTC position moved $1M" and held.stale_age is None and held.value == Decimal("7500000")
+    # a minute of fresh $7.5M later, the move has left the window
+    monitor.take(intx(461.0, btc="150"), 461.0)
+    assert not active(monitor)

@@ -186,12 +186,14 @@ class Alerts:
         prices_age = worth.book.age(now) if worth is not None and worth.stale and worth.book is not None else None
         values: list[tuple[Target, Mapping[str, Decimal | bool | None], float | None]] = []
         oldest: float | None = None
+        oldest_answer: float | None = None
         for account in venue.accounts:
             if account.fetched_at is None:
                 continue
             age = now - account.fetched_at if (stale or account.error is not None) else None
             valued_age = _older(age, prices_age)  # a value is as old as the older of its two parts
             oldest = _older(oldest, valued_age)
+            oldest_answer = _older(oldest_answer, age)
             whole = Target(venue.name, account.id, account.name, "")
             for balance in account.balances:
                 target = Target(venue.name, account.id, account.name, balance.asset)
@@ -208,7 +210,8 @@ class Alerts:
             everything = Target(venue.name, WHOLE_VENUE, "all accounts", "")
             values.append((everything, _scope(worth.venues[venue.name]), oldest if stale else prices_age))
         fresh = not stale and prices_age is None
-        return self._check(venue.name, values, now, fresh, VALUE_FIELDS if values_only else None)
+        ages = (oldest_answer, _older(oldest_answer, prices_age))
+        return self._check(venue.name, values, now, fresh, ages, VALUE_FIELDS if values_only else None)
 
     def check_totals(
         self,
@@ -232,7 +235,7 @@ class Alerts:
         if priced and worth is not None:
             values.append((Target(TOTALS, TOTALS, "all venues", ""), _scope(worth.firm), _older(oldest, prices_age)))
         fresh = not any(t.stale for t in totals) and prices_age is None
-        return self._check(TOTALS, values, now, fresh)
+        return self._check(TOTALS, values, now, fresh, (oldest, _older(oldest, prices_age)))
 
     def _check(
         self,
@@ -240,9 +243,13 @@ class Alerts:
         values: list[tuple[Target, Any, float | None]],
         now: float,
         fresh: bool,
+        ages: tuple[float | None, float | None],
         fields: frozenset[str] | None = None,
     ) -> list[Event]:
-        """Step every rule on this venue over the values given; `fields`: only the rules on these fields."""
+        """Step every rule on this venue over the values given; `fields`: only the rules on these fields.
+        `ages`: how old the data is that the venue's balances, and its values, would be judged on (None: fresh);
+        an alert whose target is not in `values` is held with that age (a value unknown now that prices are
+        too old to use is not back within its line, and says how old what it last saw is)."""
         events: list[Event] = []
         seen: set[tuple[int, Target]] = set()
         for index, rule in enumerate(self.rules):
@@ -261,6 +268,10 @@ class Alerts:
         for key in [k for k in in_scope if fields is None or self.rules[k[0]].field in fields]:
             if fresh:  # the balance is gone from a fresh answer: nothing is breaching any more
                 events.extend(self._clear(key, now))
+                continue
+            age = ages[1] if self.rules[key[0]].field in VALUE_FIELDS else ages[0]
+            if age is not None and self.active[key].stale_age != age:
+                self.active[key] = replace(self.active[key], stale_age=age)
         return events
 
     def _step(
