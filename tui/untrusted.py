@@ -39,18 +39,11 @@ def visible(text: object) -> str:
     return _UNSAFE.sub(_shown, text)
 
 
-def visible_lines(text: object) -> str:
-    """`visible`, keeping line breaks: for a message we composed of several lines, whose parts from
-    outside were already passed through `visible` (so a venue's newline cannot forge a line)."""
-    return "\n".join(visible(line) for line in str(text).split("\n"))
-
-
 def csv_cell(text: object) -> str:
     """A text cell of a CSV file: visible, and inert in a spreadsheet (a leading `'` where it would start a
     formula). Never for amounts: a negative amount stays a number."""
-    raw = text if isinstance(text, str) else str(text)
-    shown = visible(raw)
-    return "'" + shown if raw.startswith(FORMULA_STARTS) or shown.startswith(FORMULA_STARTS) else shown
+    shown = visible(text if isinstance(text, str) else str(text))  # a leading tab or CR is shown as the text \t, \r
+    return "'" + shown if shown.startswith(FORMULA_STARTS) else shown
 
 
 def _json_escape(match: re.Match[str]) -> str:
