@@ -78,12 +78,12 @@ def trust(ca_file: Path | None) -> None:
 
 
 def client_context() -> ssl.SSLContext:
-    """The one context every viewer's HTTP client uses, built on first use (the system's CA store unless
-    `trust` named a CA file)."""
+    """The one context every viewer's HTTP client uses: the one `trust` made for a CA file, else the system's
+    CA store, built on first use."""
     global _client
     with _lock:
         if _client is None:
-            _client = _build(_trusted)
+            _client = _build(None)
         return _client
 
 
