@@ -7,14 +7,12 @@ the difference of their `--at` values, exactly; and the CSV rows are `--once`'s.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import decimal
 import io
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,26 +21,15 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.conftest import run_cli
-from tui.config import load
+from tests.test_serve import Served, until
 from tui.instants import iso_instant
 from tui.sim import Simulator
 from tui.sinks.once import csv_document
-from tui.sinks.server import Server
 from tui.snapshot.contract import to_contract
 
 T = TypeVar("T")
 TIMES = {"generated_at", "fetched_at", "next_refresh_at", "round_trip"}  # what "times aside" sets aside
 WIDE = decimal.Context(prec=400)
-
-
-def until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> T:
-    """Poll for a state; the timeout is only a safety net, never what the test measures."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.05)
-    return value
 
 
 def times_aside(value: Any) -> Any:
@@ -67,41 +54,8 @@ class Run:
     moved: dict[str, Any]
 
 
-class Serving:
-    """`serve`'s Server on its own loop in a thread, as `balance-tui serve` runs it."""
-
-    def __init__(self, config: Path) -> None:
-        self.out, self.err = io.StringIO(), io.StringIO()
-        self.server = Server(load(config), "127.0.0.1", 0, None, out=self.out, err=self.err)
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.server.on_ready = lambda port: ready.set()
-        self.code: int | None = None
-        self.thread = threading.Thread(target=self._run, name="serve-for-book", daemon=True)
-        self.thread.start()
-        assert ready.wait(30), self.err.getvalue()
-
-    def _run(self) -> None:
-        async def main() -> int:
-            self.stopping = asyncio.Event()
-            return await self.server.run(self.stopping)
-
-        try:
-            self.code = self.loop.run_until_complete(main())
-        finally:
-            self.loop.close()
-
-    def call(self, fn: Callable[[], T]) -> T:
-        async def run() -> T:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
-
-    def stop(self) -> int | None:
-        self.loop.call_soon_threadsafe(self.stopping.set)
-        self.thread.join(60)
-        assert not self.thread.is_alive()
-        return self.code
+class Serving(Served):
+    """`serve`'s Server on its own loop in a thread, as `balance-tui serve` runs it, captured at instants."""
 
     def capture(self, why: str) -> Captured:
         """What /snapshot serves, and the instant it held: taken on the server's loop between two answers
