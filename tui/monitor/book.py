@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from tui.assets import AssetNames
@@ -235,26 +235,10 @@ def _kind_of(fields: set[str]) -> str | None:
 def _only(venue: VenueSnapshot, asset: str, names: AssetNames) -> VenueSnapshot:
     """The venue with only the balances of `asset` (as spelled there, or by its totals name)."""
     accounts = tuple(
-        AccountSnapshot(
-            a.id,
-            a.name,
-            tuple(b for b in a.balances if asset in (b.asset, names.canonical(b.asset))),
-            a.fetched_at,
-            a.error,
-            a.summary,
-        )
+        replace(a, balances=tuple(b for b in a.balances if asset in (b.asset, names.canonical(b.asset))))
         for a in venue.accounts
     )
-    return VenueSnapshot(
-        venue.name,
-        venue.kind,
-        accounts,
-        error=venue.error,
-        fetched_at=venue.fetched_at,
-        failures=venue.failures,
-        period=venue.period,
-        note=venue.note,
-    )
+    return replace(venue, accounts=accounts)
 
 
 SHOWN_ASSETS = 20  # assets named in the message for an --asset the history never held
