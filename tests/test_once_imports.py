@@ -15,8 +15,14 @@ from tui.sim import Simulator
 SOURCE = Path(tui.__file__).resolve().parent.parent
 
 # What --once never uses: the TUI (textual, rich), the server and browser (aiohttp, textual_serve,
-# prometheus_client), the history (sqlite3), and our own modules built on them.
-NEVER = ("textual", "rich", "aiohttp", "textual_serve", "prometheus_client", "sqlite3", "tui.ui", "tui.remote")
+# prometheus_client), the history (sqlite3), and our own modules built on them; evaluating alert rules and the
+# cross-venue totals they read (a config's rules are read with tui.monitor.rules alone); `statistics` (and its
+# `fractions`) for the median of a few round trips; `csv` unless --format csv; `shlex` unless a secret is a
+# command; `tomli_w` unless a config is written.
+NEVER = (
+    *("textual", "rich", "aiohttp", "textual_serve", "prometheus_client", "sqlite3", "tui.ui", "tui.remote"),
+    *("tui.monitor.alerts", "tui.monitor.totals", "statistics", "csv", "shlex", "tomli_w"),
+)
 
 
 def imported(log: str) -> set[str]:

@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import tomli_w
-
 from tui.credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from tui.money import MAX_PLACES, AmountError, parse_amount
-from tui.monitor.alerts import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
+from tui.monitor.rules import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
 from tui.paths import private_folder
 from tui.venues import KINDS, VenueKind
 
@@ -657,6 +655,8 @@ def template() -> str:
         "# Use a read-only API key that no other program uses: Kraken nonces must only ever increase,\n"
         "# so two programs sharing a key reject each other's requests.\n\n"
     )
+    import tomli_w  # here: only writing a config needs it
+
     return header + _annotate(tomli_w.dumps(data)) + TEMPLATE_EXTRAS
 
 
@@ -690,6 +690,8 @@ def simulator_config(sim: Simulator, refresh_seconds: float = 5, history: Path |
             "passphrase": sim.intx_keys.passphrase or "",
         },
     ]
+    import tomli_w  # here: only writing a config needs it
+
     where = f"in {history}" if history is not None else "nowhere"
     return (
         f"{SIM_MARKER} (seed {sim.seed}): demo keys, simulated money.\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import signal
 import stat
 import subprocess
@@ -145,6 +144,8 @@ def _run_secret_command(command: str, timeout: float) -> str:
     One that does not finish in time, or that we stop waiting for in any other way (Ctrl-C), is ended with its
     whole process group, so nothing it started outlives it. One that finishes is left alone, with whatever
     daemon it started in a session of its own (gpg-agent)."""
+    import shlex  # here: only a configured secret command needs it
+
     try:
         argv = shlex.split(command)
     except ValueError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -194,7 +193,7 @@ class VenueRefresher:
                 continue
             successes += 1
             self._accept(state, *outcome, now)
-        self._timing.round_trip = statistics.median(durations) if durations else None
+        self._timing.round_trip = median(durations) if durations else None
         if successes:
             self._fetched_at = now
             self._error = None
@@ -305,3 +304,10 @@ class VenueRefresher:
     @property
     def paused(self) -> bool:
         return self.pacing.paused
+
+
+def median(values: list[float]) -> float:
+    """`statistics.median`, without importing `statistics` (and `fractions`) into every process that refreshes."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

@@ -16,49 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from tui.assets import AssetNames
 from tui.money import fmt, mul, sub
+from tui.monitor.rules import BALANCE_VALUES, SCOPE_VALUES, SUMMARY, span
+from tui.monitor.rules import TOTALS as TOTALS  # re-exported: the rules' words, where the alerts are
+from tui.monitor.rules import Rule as Rule
 from tui.monitor.totals import Total, is_stale
 from tui.snapshot.model import VenueSnapshot, iso
 
 if TYPE_CHECKING:
     from tui.monitor.valuation import Appraisal, Sums
 
-TOTALS = "totals"
-SUMMARY = "summary."  # a rule's field "summary.in_liquidation" is about an account as a whole
-RULE_KINDS = ("below", "above", "change", "is")
-BALANCE_VALUES = ("usd_value", "loan_usd_value")  # a balance's worth (the loan's, at INTX)
-SCOPE_VALUES = ("usd_total", "usd_loans", "usd_net")  # a venue's (or an account's, or the firm's) worth
 VALUE_FIELDS = frozenset((*BALANCE_VALUES, *SCOPE_VALUES))
 WHOLE_VENUE = "*"  # the account id of a venue-wide target
 LOG_LIMIT = 500
 HUNDRED = Decimal(100)
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    name: str
-    field: str
-    kind: str  # "below", "above", "change" or "is"
-    threshold: Decimal  # unused by "is"
-    percent: bool = False  # change rules: threshold is % of the earlier value (any in force within the window)
-    window: float = 300.0  # change rules: seconds
-    venue: str | None = None  # a venue name, TOTALS, or None for every venue
-    account: str | None = None  # an account id or name
-    asset: str | None = None  # canonical name or the venue's spelling
-    command: str | None = None
-    expected: bool | None = None  # "is" rules: the yes/no that raises the alert
-
-    def wants_summary(self, venue: str) -> bool:
-        return self.field.startswith(SUMMARY) and self.venue in (None, venue)
-
-    def describe(self, hide: str | None = None) -> str:
-        """The rule in words; `hide`: the mark shown instead of its threshold (the screen's mask)."""
-        if self.kind == "is":
-            return f"{self.field} is {'true' if self.expected else 'false'}"
-        threshold = hide if hide is not None else fmt(self.threshold)
-        if self.kind == "change":
-            amount = f"{threshold}{'%' if self.percent else ''}"
-            return f"{self.field} moves more than {amount} within {_span(self.window)}"
-        return f"{self.field} {self.kind} {threshold}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +300,7 @@ class Alerts:
             else:
                 breached = moved > rule.threshold
             if breached:
-                return f"moved {fmt(sub(value, before))} from {fmt(before)} within {_span(rule.window)}"
+                return f"moved {fmt(sub(value, before))} from {fmt(before)} within {span(rule.window)}"
         return None
 
     def _venue_matches(self, rule: Rule, venue: str) -> bool:
@@ -363,11 +333,3 @@ def _scope(sums: Sums) -> dict[str, Decimal | bool | None]:
 def _older(a: float | None, b: float | None) -> float | None:
     """The older of two ages, where None is fresh."""
     return b if a is None else a if b is None else max(a, b)
-
-
-def _span(seconds: float) -> str:
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"

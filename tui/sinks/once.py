@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import sys
 from collections.abc import Callable, Mapping
@@ -74,6 +73,8 @@ def csv_document(
     """One row per balance, every amount and value exact (as in the JSON); text cells inert in a spreadsheet.
     `lead`: columns first, the same on every row; `more`: columns last, each cell by its account (both ours,
     never text from outside)."""
+    import csv  # here: only --format csv needs it
+
     out = io.StringIO()
     first, last = dict(lead or {}), dict(more or {})
     writer = csv.DictWriter(out, fieldnames=(*first, *CSV_FIELDS, *last), extrasaction="ignore", lineterminator="\n")
