@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tests.conftest import intx_for, kraken_for
 from tui.engine.refresher import NOTE_MEMORY, VenueRefresher
 from tui.engine.schedule import MAX_BACKOFF
+from tui.money import Account, Balance
 from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.errors import ErrorKind
@@ -181,3 +183,51 @@ async def test_a_rate_limit_note_stays_while_it_holds_back_every_other_refresh()
     assert notes[0] is None  # never held back yet
     assert all(n is not None and "10.0 s" in n and "rate limit" in n for n in notes[1 : 6 + NOTE_MEMORY - 1]), notes
     assert notes[-1] is None, notes
+
+
+class _Answers:
+    """A venue with one account whose answers are given in turn (each a fresh list of fresh objects, as parsed)."""
+
+    def __init__(self, answers: list[list[Balance]]) -> None:
+        self.answers = answers
+
+    async def discover(self, *, fresh: bool = False) -> list[Account]:
+        return [Account("A", "Main")]
+
+    async def fetch(self, account_id: str) -> list[Balance]:
+        return self.answers.pop(0)
+
+    def delay_for(self, calls: int) -> float:
+        return 0.0
+
+    def note(self) -> str | None:
+        return None
+
+    def turn(self, *, urgent: bool) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+
+def _balance(asset: str, amount: str, label: str = "x") -> Balance:
+    return Balance(asset, {"balance": Decimal(amount)}, {"asset_id": label})
+
+
+async def test_a_balance_that_did_not_move_stays_the_same_object() -> None:
+    """Issue 24 (RSS): an answer identical to the last keeps the last objects (the tuple too when nothing moved),
+    so 2,000 balances are not copied afresh every refresh; what moved, or shows other digits, is the new one."""
+    answers = [
+        [_balance("BTC", "1.5"), _balance("ETH", "2")],
+        [_balance("BTC", "1.5"), _balance("ETH", "2")],
+        [_balance("BTC", "1.50"), _balance("ETH", "2"), _balance("SOL", "3")],
+        [_balance("BTC", "1.50"), _balance("ETH", "2", label="y"), _balance("SOL", "3")],
+    ]
+    r = VenueRefresher("v", "coinbase-intx", _Answers(answers), refresh_seconds=5)  # type: ignore[arg-type]
+    first = (await r.refresh()).accounts[0].balances
+    second = (await r.refresh()).accounts[0].balances
+    assert second is first
+    third = (await r.refresh()).accounts[0].balances
+    assert third[1] is first[1]  # ETH unchanged
+    assert third[0] is not first[0] and str(third[0].amounts["balance"]) == "1.50"  # other digits: the new one
+    assert [b.asset for b in third] == ["BTC", "ETH", "SOL"]
+    fourth = (await r.refresh()).accounts[0].balances
+    assert fourth[0] is third[0] and fourth[2] is third[2]
+    assert fourth[1] is not third[1] and fourth[1].labels == {"asset_id": "y"}  # a label moved: the new one

@@ -24,7 +24,7 @@ from tests.scenes import until
 from tui.config import parse
 from tui.money import Balance
 from tui.monitor.changes import ChangeTracker
-from tui.monitor.history import History, connect, query
+from tui.monitor.history import CACHE_KIB, History, connect, query
 from tui.sim import Simulator
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.ui.app import BalanceApp
@@ -278,3 +278,14 @@ async def test_the_tui_records_what_moved(tmp_path: Path) -> None:
                 return any(p.value == "4.000000000000000001" for p in query(connect(path), asset="XBT"))
 
             await until(pilot, recorded, timeout=20)
+
+
+def test_the_writer_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """Issue 24 (RSS): SQLite's default page cache (2,000 KiB) was 2 MB of the TUI's memory for a writer that
+    appends; the writer's connection asks for a quarter of a megabyte."""
+    history = History(tmp_path / "history.sqlite3")
+    try:
+        (size,) = history._db.execute("PRAGMA cache_size").fetchone()
+        assert size == -CACHE_KIB and CACHE_KIB <= 256  # negative: KiB, not pages
+    finally:
+        history.close()
