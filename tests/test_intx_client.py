@@ -14,9 +14,11 @@ import pytest
 
 from tests.conftest import intx_for
 from tests.seed import INTX_BALANCE_FIELDS
+from tui.money import loads
 from tui.sim import Simulator
 from tui.venues import intx
 from tui.venues.errors import ErrorKind, VenueError
+from tui.venues.intx import parse_balance
 
 
 def first_portfolio(sim: Simulator) -> str:
@@ -219,3 +221,13 @@ async def test_rate_limited_by_venue_when_client_limit_is_lifted(sim: Simulator,
     errors = [r for r in results if isinstance(r, VenueError)]
     assert errors and all(e.kind is ErrorKind.RATE_LIMIT for e in errors)
     assert "100 per second" in errors[0].message
+
+
+def test_a_balance_s_labels_are_interned() -> None:
+    """Issue 24 (RSS): the same asset id, name and uuid in every portfolio's answer are one string each."""
+    answer = loads(b'[{"asset_id": "1", "asset_name": "BTC", "asset_uuid": "u-1", "quantity": "1"}]')
+    again = loads(b'[{"asset_id": "1", "asset_name": "BTC", "asset_uuid": "u-1", "quantity": "2"}]')
+    one, two = parse_balance(answer[0], "balances"), parse_balance(again[0], "balances")
+    assert one.labels == {"asset_id": "1", "asset_name": "BTC", "asset_uuid": "u-1"}
+    assert all(one.labels[name] is two.labels[name] for name in one.labels)
+    assert one.asset is two.asset

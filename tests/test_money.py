@@ -115,3 +115,18 @@ def test_any_amount_survives_the_wire_as_a_string_and_as_a_json_number(amount: D
     text = format(amount, "f")
     assert fmt(parse_amount(text)) == text
     assert fmt(parse_amount(loads(f'{{"a": {text}}}')["a"])) == text  # as the parsers read one
+
+
+@pytest.mark.parametrize("text", ["0", "0.0", "0.00000000", "0.000000000000000000"])
+def test_a_zero_is_one_shared_decimal_with_its_digits(text: str) -> None:
+    """Issue 24 (RSS): the zeros of 2,000 balances are one Decimal per spelling, not one per field; the digits
+    stay those sent ("0.00000000" is still eight places)."""
+    first, second = parse_amount(text), parse_amount("".join(text))  # two equal strings, not one object
+    assert first is second
+    assert isinstance(first, Decimal) and fmt(first) == text
+    assert parse_amount("0.0000000000000000000") is not parse_amount("0.0000000000000000000")  # beyond: parsed
+
+
+def test_other_spellings_of_zero_keep_theirs() -> None:
+    assert fmt(parse_amount("-0")) == "-0" and fmt(parse_amount(" 0")) == "0"
+    assert fmt(parse_amount("0E-8")) == "0.00000000" == fmt(Decimal("0E-8"))

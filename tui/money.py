@@ -26,6 +26,11 @@ MAX_PLACES = 60  # an amount is below 10^60 and has at most 60 decimal places: a
 # venue is refused as garbage instead
 
 
+ZEROS = {text: Decimal(text) for text in ("0", *("0." + "0" * places for places in range(1, 19)))}
+# "0", "0.0", ... "0.000000000000000000": nearly half the amounts of a venue's answer are zeros so spelled; one
+# Decimal each (immutable, so sharing is safe) instead of one per field per balance (issue 24, RSS)
+
+
 class AmountError(ValueError):
     """A value that should have been an amount was not one."""
 
@@ -65,6 +70,9 @@ def parse_amount(value: object) -> Decimal | None:
     if value is None:
         return None
     if type(value) is str:  # the usual case first: a refresh parses thousands of these
+        zero = ZEROS.get(value)
+        if zero is not None:
+            return zero
         if len(value) > MAX_AMOUNT_CHARS:
             raise AmountError(f"expected an amount, got {_excerpt(value)!r}")
         try:

@@ -76,6 +76,16 @@ def path_for(config: Config) -> Path:
 
 
 _NEVER = object()  # no value recorded yet (None is a value: the balance is gone)
+Key = tuple[str, str, str]  # a balance: venue, account, asset
+_NOTHING: dict[str, str | None] = {}  # a balance with no field recorded (never written to)
+
+
+def _fields(last: dict[Key, dict[str, str | None]], key: Key) -> dict[str, str | None]:
+    """The last values of one balance's fields, in `last`, created empty the first time."""
+    fields = last.get(key)
+    if fields is None:
+        fields = last[key] = {}
+    return fields
 
 
 class HistoryError(Exception):
@@ -173,13 +183,18 @@ class History:
         self._writer = threading.Thread(target=self._write_loop, name="history-writer", daemon=True)
         self._writer.start()
 
-    def _latest(self) -> dict[tuple[str, str, str, str], str | None]:
-        """The last recorded value of every field, so a restart records only what moved meanwhile."""
+    def _latest(self) -> dict[Key, dict[str, str | None]]:
+        """The last recorded value of every field, so a restart records only what moved meanwhile: by balance
+        (venue, account, asset), then by field. One key per balance, not one 4-tuple per field: for 2,000
+        balances of 8 fields that was 17,000 tuples and 1.8 MB of the TUI's memory (issue 24)."""
         query = (
             "SELECT venue, account, asset, field, value FROM changes WHERE rowid IN "
             "(SELECT max(rowid) FROM changes GROUP BY venue, account, asset, field)"
         )
-        return {(v, a, s, f): value for v, a, s, f, value in self._db.execute(query)}
+        last: dict[Key, dict[str, str | None]] = {}
+        for v, a, s, f, value in self._db.execute(query):
+            _fields(last, (v, a, s))[f] = value
+        return last
 
     def _last_fetched(self) -> dict[str, float | None]:
         query = (
@@ -226,7 +241,7 @@ class History:
         written: dict[tuple[str, str, str, str], str | None] = {}
         for row in rows_for(changes):
             key = row[1:5]
-            if written.get(key, self._last.get(key, _NEVER)) == row[5]:
+            if written.get(key, self._last.get(key[:3], _NOTHING).get(key[3], _NEVER)) == row[5]:
                 continue
             written[key] = row[5]
             fresh.append(row)
@@ -249,7 +264,8 @@ class History:
             self._states.clear()
             return
         self.error = None
-        self._last.update(written)
+        for (venue, account, asset, name), value in written.items():
+            _fields(self._last, (venue, account, asset))[name] = value
         if said is not None:
             self._fetched[said.source] = said.fetched
 
