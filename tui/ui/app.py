@@ -231,9 +231,13 @@ class BalanceApp(App[int]):
         pane = self.panes[message.index]
         if not pane.live:  # a snapshot that arrives while the app closes
             return
-        pane.show(message.snapshot)
-        if not message.snapshot.refreshing:
-            self._after_refresh(message.snapshot)
+        if message.snapshot.refreshing:
+            pane.show(message.snapshot)  # no rows drawn (but the first): flashes wait for the answer
+        else:
+            self._end_flashes()  # drawn in the frame of the new data, not in one of their own
+            outcome = self.monitor.take(message.snapshot, self.clock())
+            pane.show_valued(message.snapshot, outcome.worth)  # its rows built once, values and all
+            self._draw(outcome)
         for screen in self.screen_stack:  # one under help or the alerts keeps up too
             if isinstance(screen, KrakenDetailScreen) and screen.venue == pane.venue_name:
                 screen.update_from(message.snapshot)
@@ -241,16 +245,19 @@ class BalanceApp(App[int]):
     def on_prices_updated(self, message: PricesUpdated) -> None:
         if self.panes and not self.panes[0].live:  # prices that arrive while the app closes
             return
+        self._end_flashes()
         self._draw(self.monitor.take_prices(message.book, self.clock()))
         self._status()
 
-    def _after_refresh(self, snapshot: VenueSnapshot) -> None:
-        self._draw(self.monitor.take(snapshot, self.clock()))
+    def _end_flashes(self) -> None:
+        """Flashes that have lasted their time end in the frame that draws new data: no frame of their own."""
+        for pane in self.all_panes:
+            pane.expire_flashes()
 
     def _draw(self, outcome: Outcome) -> None:
         """History, totals, values and alerts: what the monitor decided, drawn."""
         if self.totals_pane is not None and outcome.totals is not None:
-            self.totals_pane.show(outcome.totals)
+            self.totals_pane.show_valued(outcome.totals, outcome.worth)
         for pane in self.all_panes:
             pane.show_worth(outcome.worth)
         for drilldown in self.screen_stack:
@@ -296,7 +303,7 @@ class BalanceApp(App[int]):
     def _tick(self) -> None:
         for pane in self.all_panes:
             pane.refresh_header()
-            pane.expire_flashes()
+            pane.expire_flashes(overdue=True)  # no data came to end them: a frame of their own
 
     # --- keys -----------------------------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ from tui.ui.rows import MASK, Baseline, Row, build_rows, columns_for, masked
 from tui.ui.tables import MeasuredTable
 from tui.untrusted import visible
 
-FLASH_SECONDS = 3.0
+FLASH_SECONDS = 3.0  # a move flashes at least this long; it ends with the next data drawn anyway (one frame for
+# both), or, with none by then, at twice this long on the second's tick (a frame of its own)
 SHRINK_SLACK = 12  # a two-line header goes back to one only with this many cells to spare: an age or a
 # round trip gaining a digit must not make it jump (each change of height is a layout of the whole screen)
 ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row
@@ -243,6 +244,13 @@ class VenuePane(Vertical):
             self.render_rows()
         self.refresh_header()
 
+    def show_valued(self, snapshot: VenueSnapshot, worth: Appraisal | None) -> None:
+        """A venue's answer (not a refreshing snapshot: those draw no rows) and the values the monitor made of
+        it, drawn in one pass: `show` then `show_worth` built and compared every row twice."""
+        if self.live:
+            self.worth = worth
+            self.show(snapshot)
+
     def show(self, snapshot: VenueSnapshot) -> None:
         if not self.live:
             return
@@ -387,12 +395,14 @@ class VenuePane(Vertical):
             self.table.write_cells(writes)
             self.refresh_header()
 
-    def expire_flashes(self) -> None:
-        """Called every second: cells whose flash is over go back to plain text."""
+    def expire_flashes(self, overdue: bool = False) -> None:
+        """Cells whose flash is over go back to plain text: when new data comes, in the frame that draws it;
+        `overdue` (the second's tick), only those over for FLASH_SECONDS more, which no data came to end."""
         if not self.live:
             return
         now = time.monotonic()
-        done = [k for k, (until, _) in self._flashes.items() if until <= now]
+        cutoff = now - (FLASH_SECONDS if overdue else 0.0)
+        done = [k for k, (until, _) in self._flashes.items() if until <= cutoff]
         if not done:
             return
         writes = []
