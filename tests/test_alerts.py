@@ -303,3 +303,21 @@ def test_a_total_is_stale_while_one_account_holding_it_fails() -> None:
     assert by_asset["BTC"].amount == Decimal(2) and by_asset["BTC"].stale
     healthy = VenueSnapshot("Kraken", "kraken-custody", (usd,), fetched_at=10.0, period=5.0)
     assert not totals([healthy], AssetNames(), 10.0)[0].stale  # the premise: an answered account is fresh
+
+
+def test_a_watch_holds_each_value_once_however_many_queues_keep_it() -> None:
+    """Issue 24 (RSS): a change rule's window keeps one small point per value, shared by its queues (lowest,
+    highest, nearest zero on each side) and ended once when the value stops: not a tuple per queue replaced
+    by another at its end."""
+    from tui.monitor.alerts import Point, _Watch
+
+    watch = _Watch(percent=True)
+    watch.observe(0.0, Decimal("5"), 600.0)
+    first = watch.queues[0][-1]
+    assert isinstance(first, Point) and not hasattr(first, "__dict__")
+    assert watch.queues[1][-1] is first and watch.queues[2][-1] is first and first.end is None
+    watch.observe(10.0, Decimal("7"), 600.0)
+    now = watch.current
+    assert first.end == 10.0 and now is not None and now.end is None  # ended once, in every queue alike
+    assert watch.queues[0] == [first, now] and watch.queues[1] == [now] and watch.queues[2] == [first, now]
+    assert watch.extremes() == [Decimal("5"), Decimal("7"), Decimal("5")]
