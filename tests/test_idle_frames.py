@@ -4,16 +4,23 @@ new data, not in a frame of its own (issue 24: the idle TUI's CPU)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from textual.app import App, ComposeResult
 
 from tests.test_app import SIZE, loaded, make_app, refreshed
 from tests.test_pane import _Host, _snapshot
+from tui.engine.prices import PriceBook
+from tui.monitor.valuation import Appraisal, Sums
 from tui.sim import Simulator
+from tui.snapshot.model import VenueSnapshot
 from tui.ui import panes
 from tui.ui.app import BalanceApp, VenueUpdated
-from tui.ui.panes import VenuePane
+from tui.ui.panes import VenuePane, View
+from tui.ui.rows import Baseline
 
 
 def _styles(pane: VenuePane, row: str) -> str:
@@ -100,3 +107,109 @@ async def test_a_refresh_builds_each_panes_rows_once(sim: Simulator, monkeypatch
         builds = next(b for name, b in passes if name == coinbase.venue_name)
         assert builds.count(coinbase.venue_name) == 1, builds
         assert builds.count(app.totals_pane.venue_name) == 1, builds
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _ClockedHost(App[None]):
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield VenuePane(0, "bench", "kraken-custody", Baseline(), View(), now=self.clock)
+
+
+def _counting_headers(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    built: list[float] = []
+    original = panes.header_text
+
+    def counting(name: str, snap: VenueSnapshot | None, paused: bool, shown: int, now: float) -> Any:
+        built.append(now)
+        return original(name, snap, paused, shown, now)
+
+    monkeypatch.setattr(panes, "header_text", counting)
+    return built
+
+
+async def test_the_tick_builds_no_calm_header_and_staleness_still_shows_the_moment_it_begins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A calm header (a time of day, nothing ticking) is not built again each second for the same inputs; the
+    tick that finds the data stale (3 periods) shows it at once, and from then on the age ticks."""
+    clock = _Clock(1795276800.0)
+    async with _ClockedHost(clock).run_test() as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(replace(_snapshot("1.5"), fetched_at=clock.now, period=5.0))
+        await pilot.pause()
+        built = _counting_headers(monkeypatch)
+        for _ in range(14):  # 14 s: not yet 3 periods old
+            clock.now += 1.0
+            pane.refresh_header()
+        assert built == [], built
+        assert "● live" in str(pane._header.render())
+        clock.now += 1.5  # 15.5 s: stale now
+        pane.refresh_header()
+        assert "● stale for 15 s" in str(pane._header.render()), str(pane._header.render())
+        clock.now += 1.0
+        pane.refresh_header()
+        assert "● stale for 16 s" in str(pane._header.render())
+        assert len(built) == 2
+
+
+async def test_the_tick_builds_a_header_whose_prices_are_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prices going stale change a calm header (their age, in yellow, ticking): the tick builds it."""
+    clock = _Clock(1795276800.0)
+    async with _ClockedHost(clock).run_test() as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(replace(_snapshot("1.5"), fetched_at=clock.now, period=3600.0))
+        book = PriceBook("test", {}, fetched_at=clock.now, period=60.0)
+        pane.show_worth(Appraisal(book, clock.now, venues={"bench": Sums(Decimal("10"), priced=1)}))
+        await pilot.pause()
+        assert "worth $10" in str(pane._header.render()) and "old" not in str(pane._header.render())
+        built = _counting_headers(monkeypatch)
+        clock.now += 181.0  # more than 3 periods of the prices: stale, still usable
+        pane.refresh_header()
+        assert "at prices 3 min 1 s old" in str(pane._header.render()), str(pane._header.render())
+        clock.now += 1.0
+        pane.refresh_header()
+        assert "at prices 3 min 2 s old" in str(pane._header.render())
+        assert len(built) == 2
+
+
+async def test_each_input_of_a_calm_header_changes_it() -> None:
+    """The rows shown (a filter), the mask, a pause and the header's width each change a calm header at once,
+    though its data and time did not."""
+    clock = _Clock(1795276800.0)
+    async with _ClockedHost(clock).run_test(size=(120, 20)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(replace(_snapshot("1.5", "2.5", "3.5"), fetched_at=clock.now, period=3600.0))
+        book = PriceBook("test", {}, fetched_at=clock.now, period=3600.0)
+        pane.show_worth(Appraisal(book, clock.now, venues={"bench": Sums(Decimal("10"), priced=1)}))
+        await pilot.pause()
+
+        def shown() -> str:
+            return str(pane._header.render())
+
+        assert "● live" in shown() and "worth $10" in shown() and "\n" not in shown(), shown()
+        pane.view.filter_text = "A1"
+        pane.render_rows()
+        pane.refresh_header()
+        assert "showing 1 of 3" in shown(), shown()
+        pane.view.mask = True
+        pane.render_rows()
+        pane.refresh_header()
+        assert "worth $10" not in shown() and "worth $" in shown(), shown()
+        pane.paused = True
+        pane.refresh_header()
+        assert "‖ paused" in shown(), shown()
+        await pilot.resize_terminal(100, 20)  # still one line: the same height
+        await pilot.pause()
+        pane.refresh_header()
+        assert pane._header_shown is not None and pane._header_shown[1] == 100, "not built for its new width"

@@ -178,6 +178,7 @@ class VenuePane(Vertical):
         self.now = now
         self._header = Static(Text(visible(name)), classes="pane-header", id=f"header-{index}")
         self._header_shown: tuple[Text, int] | None = None
+        self._header_still: tuple[object, ...] | None = None  # what the calm header last built depends on
         self._table = BalanceTable(id=f"table-{index}", cursor_type="row", zebra_stripes=False)
         self._add_columns()
 
@@ -422,8 +423,13 @@ class VenuePane(Vertical):
         height must change: a header that is shorter while a refresh runs keeps its height until it ends."""
         if not self.live:
             return
-        text, parts = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), self.now())
-        text.append_text(worth_text(self.worth, self.venue_name, self.kind, self.now(), self.view.mask))
+        now = self.now()
+        still = self._still_header(now)
+        if still is not None and still == self._header_still:
+            return  # a calm header, nothing it shows changed: the second's tick builds nothing
+        self._header_still = still
+        text, parts = header_text(self.venue_name, self.snapshot, self.paused, len(self.rows), now)
+        text.append_text(worth_text(self.worth, self.venue_name, self.kind, now, self.view.mask))
         if self.via:
             text.append(f"  via {visible(self.via)}", style="bold cyan")
         alerts = len({key for key, _ in self.flagged})
@@ -445,6 +451,19 @@ class VenuePane(Vertical):
         refreshing = self.snapshot is not None and self.snapshot.refreshing
         self._header.update(text, layout=lines > height or (lines < height and not refreshing))
 
+    def _still_header(self, now: float) -> tuple[object, ...] | None:
+        """All a calm header shows depends on, when no part of it ticks (no age, no countdown, prices not stale);
+        None when one does. The tick does not build a header whose inputs are the same as at the last build:
+        staleness beginning (a new standing) still changes them the moment it begins."""
+        snap, worth = self.snapshot, self.worth
+        if snap is not None and not standing(snap, self.paused, now)[2]:
+            return None
+        if worth is not None and worth.book is not None and worth.book.stale(now):
+            return None
+        alerts = len({key for key, _ in self.flagged})
+        region = self._header.content_region
+        return (snap, self.paused, len(self.rows), worth, self.view.mask, self.via, alerts, region.width, region.height)
+
 
 Parts = dict[str, tuple[int, int]]  # where in a header each part it may leave out is: (start, end)
 
@@ -464,9 +483,7 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         text.append(f"  {len(snap.accounts)} {words}{'s' if len(snap.accounts) != 1 else ''}")
     text.append("  ")
     error = snap.first_error()
-    age = snap.age(now)
-    period = snap.period or 0.0
-    stale = age is not None and period > 0 and age > STALE_AFTER_PERIODS * period
+    age, stale, calm = standing(snap, paused, now)
     if snap.error is not None or (snap.failures > 0 and error is not None):
         text.append("● failing", style="bold red")
         text.append(f": {visible(error.message) if error else 'no data'}", style="red")
@@ -487,7 +504,6 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
         text.append(f"● stale for {ago(age or 0)}", style="bold yellow")
     else:
         text.append("● live", style="bold green")
-    calm = (paused or not snap.refreshing) and not stale and error is None and snap.failures == 0
     if calm and snap.fetched_at is not None:  # a time of day does not tick: no frame a second for nothing
         text.append(f"  at {clock(snap.fetched_at)}", style="dim")
     elif age is not None:  # the data's age matters now: it ticks
@@ -502,6 +518,15 @@ def header_text(name: str, snap: VenueSnapshot | None, paused: bool, shown: int,
     if shown != total:
         text.append(f"  showing {shown} of {total}", style="italic")
     return text, parts
+
+
+def standing(snap: VenueSnapshot, paused: bool, now: float) -> tuple[float | None, bool, bool]:
+    """The data's age, whether it is stale, and whether the header is calm (shows a time of day, nothing ticks)."""
+    age = snap.age(now)
+    period = snap.period or 0.0
+    stale = age is not None and period > 0 and age > STALE_AFTER_PERIODS * period
+    calm = (paused or not snap.refreshing) and not stale and snap.first_error() is None and snap.failures == 0
+    return age, stale, calm
 
 
 def _append_part(text: Text, parts: Parts, part: str, words: str, style: str) -> None:
