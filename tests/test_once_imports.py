@@ -47,9 +47,10 @@ def imported(log: str) -> set[str]:
     return names
 
 
-def test_once_imports_nothing_it_does_not_use(sim: Simulator, sim_config: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "tui", "--once", "--config", str(sim_config)],
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    """This Python in a fresh process from the source folder, as a user runs the program."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -58,6 +59,10 @@ def test_once_imports_nothing_it_does_not_use(sim: Simulator, sim_config: Path) 
         check=False,
         cwd=SOURCE,
     )
+
+
+def test_once_imports_nothing_it_does_not_use(sim: Simulator, sim_config: Path) -> None:
+    result = _python("-X", "importtime", "-m", "tui", "--once", "--config", str(sim_config))
     assert result.returncode == 0, result.stderr[-2000:]
     names = imported(result.stderr)
     assert {"httpx", "tui.sinks.once"} <= names  # the log is read: what --once does use is in it
@@ -94,16 +99,7 @@ main(argv)
 
 def _gc_report(tmp_path: Path, *args: str) -> dict[str, int]:
     report = tmp_path / "gc.json"
-    done = subprocess.run(
-        [sys.executable, "-c", GC_WRAPPER, str(report), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_cli_env(None),
-        stdin=subprocess.DEVNULL,
-        check=False,
-        cwd=SOURCE,
-    )
+    done = _python("-c", GC_WRAPPER, str(report), *args)
     assert done.returncode == 0, done.stderr[-2000:]
     result: dict[str, int] = json.loads(report.read_text())
     return result
