@@ -197,3 +197,47 @@ async def test_the_ledger_keeps_only_venues_in_use(tmp_path: Path) -> None:
     assert sorted(venues) == ["http://recent", "https://api.kraken.com"]
     assert venues["http://recent"]["counter"] == {"count": 2, "at": now - 3600}
     assert venues["https://api.kraken.com"]["counter"] == {"count": 3, "at": now}
+
+
+async def test_a_call_on_the_wire_is_in_the_ledger_and_costs_two_writes(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a Kraken call is on the wire, another process reading the key's ledger sees who holds the key and
+    the call counted (a process that dies there has spent it); the call writes the ledger twice, on the wire
+    and done, however many entries it records (its place in the queue, the counter twice, the holder twice).
+    The turn around it writes it twice more: in the queue and out. Each write is a whole file replaced."""
+    store = tmp_path / "nonces" / "key"
+    store.parent.mkdir()
+    data = store.with_name("key.json")
+    writes: list[str] = []
+    replace = os.replace
+
+    def counted(source: str | Path, target: str | Path) -> None:
+        if Path(target) == data:
+            writes.append(str(target))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", counted)
+    sim.faults.set("latency", "kraken", "GetCustodyBalance", 0.5)
+    vault = next(iter(sim.market.vaults))
+    async with http.new_client(sim.url) as web:
+        client = KrakenCustodyClient(
+            web,
+            Secret(sim.kraken_keys.api_key),
+            Secret(sim.kraken_keys.api_secret),
+            nonces=NonceSource(store),
+            ledger=KeyLedger(store),
+        )
+        calling = asyncio.create_task(client.balances(vault))
+        while sim.faults.arrived == 0:  # the call is on the wire, held up there
+            await asyncio.sleep(0.01)
+        seen = KeyLedger(store).read()  # another process's peek
+        assert not calling.done()
+        on_the_wire = len(writes)
+        await calling
+    assert seen["holder"]["pid"] == os.getpid()
+    counted_then = next(iter(seen["venues"].values()))["counter"]
+    assert counted_then["count"] >= 1, seen
+    after = KeyLedger(store).read()
+    assert "holder" not in after and after["queue"] == []
+    assert (on_the_wire, len(writes)) == (2, 4), writes  # queued + on the wire; + done + out of the queue

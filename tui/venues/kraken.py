@@ -284,6 +284,8 @@ class KrakenCustodyClient:
                 ledger = self.ledger
                 nonce = self._nonces.next_held(ledger.fd) if ledger and ledger.fd is not None else self._nonces.next()
                 self._share()
+                if ledger is not None:
+                    ledger.announce()  # the call, counted, and who holds the key while it is on the wire
                 body = encode_body({"nonce": nonce, **params})
                 signature = sign(self._api_secret.reveal(), uri_path, nonce, body)
                 remember_signature(signature)
@@ -318,7 +320,7 @@ class KrakenCustodyClient:
         while True:
             if self.ledger is not None:
                 try:
-                    await self.ledger.hold()
+                    await self.ledger.hold(say_who=False)  # said with the call, when it goes on the wire
                 except KeyBusy as exc:
                     raise VenueError(ErrorKind.RATE_LIMIT, str(exc), retry_after=5.0) from None
                 everything = self.ledger.read()

@@ -82,6 +82,8 @@ class KeyLedger:
         self._clock = clock
         self._fd: int | None = None
         self._said_who = False
+        self._held: dict[str, Any] | None = None  # what the ledger records, as this process holds it
+        self._dirty = False  # `_held` has changes the file has not
         self.problem: str | None = None  # why the ledger cannot be used (each process then keeps its own)
 
     @property
@@ -119,23 +121,40 @@ class KeyLedger:
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
-        self._said_who = say_who
+        self._fd, self._held, self._dirty = fd, None, False
+        self._said_who = False
         if say_who:
+            self.announce()
+
+    def announce(self) -> None:
+        """Record this process as the key's holder, with all it recorded while holding it, in one write: for a
+        hold that lasts (a call on the wire), so that a process waiting for the key can say whom it waits for."""
+        if self._fd is not None:
+            self._said_who = True
             self.update(holder={"pid": os.getpid(), "role": ROLE["name"], "since": self._clock()})
+            self.flush()
 
     def release(self) -> None:
-        """Let the next process have the key."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            if self._said_who:
-                with contextlib.suppress(OSError):
-                    self.update_on(fd, holder=None)
-            os.close(fd)  # closing the file releases the lock
+        """Write what was recorded while held, and let the next process have the key."""
+        if self._fd is None:
+            return
+        if self._said_who:
+            self.update(holder=None)
+        self.flush()
+        fd, self._fd, self._held = self._fd, None, None
+        os.close(fd)  # closing the file releases the lock
 
     def read(self) -> dict[str, Any]:
         """What the ledger records (held or not: a peek is advice, never a decision). Empty when there is none
-        yet, or it cannot be read (it is written whole, so a reader sees the old or the new, never half)."""
+        yet, or it cannot be read (it is written whole, so a reader sees the old or the new, never half). While
+        this process holds the key: the file as read when it took it, with what it has recorded since."""
+        if self._fd is not None:
+            if self._held is None:
+                self._held = self._read_file()
+            return self._held
+        return self._read_file()
+
+    def _read_file(self) -> dict[str, Any]:
         try:
             data = json.loads(self.data_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -143,24 +162,31 @@ class KeyLedger:
         return data if isinstance(data, dict) else {}
 
     def update(self, **entries: Any) -> None:
-        """Record `entries` (None removes one); only while held. What the ledger records is advice: a write
-        that fails (no file left to open, a full disk) is skipped; the lock alone keeps the nonces in order."""
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                self.update_on(self._fd, **entries)
-
-    def update_on(self, fd: int, **entries: Any) -> None:
+        """Record `entries` (None removes one); only while held. Written at the next `announce`, `flush` or
+        `release`: a call writes the ledger once before it goes on the wire and once when it is done, not once
+        per entry."""
+        if self._fd is None:
+            return
         data = self.read()
         for key, value in entries.items():
             if value is None:
                 data.pop(key, None)
             else:
                 data[key] = value
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Write what was recorded while held. What the ledger records is advice: a write that fails (no file
+        left to open, a full disk) is skipped; the lock alone keeps the nonces in order."""
+        if self._fd is None or not self._dirty or self._held is None:
+            return
+        self._dirty = False
         temporary = self.data_path.with_name(f".{self.data_path.name}.{os.getpid()}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data))  # json.dump encodes in Python, piece by piece: 5-10 x slower
-        os.replace(temporary, self.data_path)
+        with contextlib.suppress(OSError):
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(self._held))  # json.dump encodes in Python, piece by piece: 5-10 x slower
+            os.replace(temporary, self.data_path)
 
     def venue(self, url: str, shared: dict[str, Any] | None = None) -> dict[str, Any]:
         """What the ledger keeps of the venue at `url` for this key (what it counts, a pause it imposed, what
