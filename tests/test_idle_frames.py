@@ -3,6 +3,7 @@ new data, not in a frame of its own (issue 24: the idle TUI's CPU)."""
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import replace
 from decimal import Decimal
@@ -213,3 +214,27 @@ async def test_each_input_of_a_calm_header_changes_it() -> None:
         await pilot.pause()
         pane.refresh_header()
         assert pane._header_shown is not None and pane._header_shown[1] == 100, "not built for its new width"
+
+
+async def test_what_exists_once_every_pane_answered_is_frozen_for_the_apps_life(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector's full passes walk only what was made after the panes were loaded: the objects of the
+    loaded screen are frozen once, when every pane has shown an answer, and given back to the collector when
+    the app ends (a process that goes on, as the tests' does, must not keep them out of its sight)."""
+    freeze = gc.freeze
+    answered: list[list[bool]] = []
+
+    def frozen() -> None:
+        answered.append([p.snapshot is not None and not p.snapshot.refreshing for p in app.panes])
+        freeze()
+
+    monkeypatch.setattr(gc, "freeze", frozen)
+    app = make_app(sim, refresh=60)
+    async with app.run_test(size=SIZE) as pilot:
+        kraken, _ = await loaded(pilot)
+        assert answered == [[True, True]]
+        assert gc.get_freeze_count() > 10_000  # Textual's widgets and styles, the modules, the first rows
+        await refreshed(pilot, kraken)
+        assert len(answered) == 1, "frozen once, not at every answer"
+    assert gc.get_freeze_count() == 0
