@@ -1,0 +1,101 @@
+"""A table cell is drawn as DataTable draws it: MeasuredTable draws a plain one-line cell itself (issue 24: the
+idle TUI's CPU is mostly cells redrawn after a refresh), and any text, styled anyhow, under the cursor or not,
+must come out character for character and style for style as DataTable's own renderer gives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from tui.ui.panes import BalanceTable, KeyedText
+from tui.ui.tables import MeasuredTable
+from tui.untrusted import visible
+
+STYLES = ["bold reverse green", "bold reverse red", "bold white on dark_red", "green", "red", "italic", "dim"]
+ROWS, COLUMNS = 4, 3
+
+
+class _Host(App[None]):
+    def compose(self) -> ComposeResult:
+        table = BalanceTable(cursor_type="row")
+        for column in range(COLUMNS):
+            table.add_column(Text(f"c{column}", justify="right"), key=f"c{column}")
+        for row in range(ROWS):
+            table.add_row(*(Text("") for _ in range(COLUMNS)), key=f"r{row}")
+        table.fixed_columns = 1
+        yield table
+
+
+def _drawn(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
+    """Each line as (character, style) pairs: where one renderer cuts its segments does not matter."""
+    return [[(ch, segment.style) for segment in line for ch in segment.text] for line in lines]
+
+
+@st.composite
+def cells(draw: st.DrawFn) -> Text:
+    raw = draw(st.text(st.characters(exclude_categories=("Cs",)), max_size=24))
+    text = visible(raw) if draw(st.booleans()) else raw
+    cell = KeyedText(text, "r0") if draw(st.booleans()) else Text(text)
+    for _ in range(draw(st.integers(0, 2))):
+        start = draw(st.integers(0, len(text)))
+        end = draw(st.integers(start, len(text)))
+        cell.stylize(draw(st.sampled_from(STYLES)), start, end)
+    if draw(st.booleans()):
+        cell.stylize(draw(st.sampled_from(STYLES)))  # a whole cell, as a flash or an alert marks it
+    cell.justify = draw(st.sampled_from([None, "default", "left", "right", "center"]))
+    if draw(st.integers(0, 9)) == 0:
+        cell.style = draw(st.sampled_from(STYLES))
+    return cell
+
+
+async def test_a_cell_is_drawn_as_datatable_draws_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    theirs_drawn = DataTable._render_cell
+    handed: list[int] = []
+
+    def handed_over(*args: Any, **kwargs: Any) -> list[list[Segment]]:
+        handed.append(1)
+        return theirs_drawn(*args, **kwargs)
+
+    monkeypatch.setattr(DataTable, "_render_cell", handed_over)
+    app = _Host()
+    async with app.run_test(size=(120, 20)) as pilot:
+        await pilot.pause()
+        table = app.query_one(MeasuredTable)
+        drawn_here = 0
+
+        @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(
+            cell=cells(),
+            row=st.integers(0, ROWS - 1),
+            column=st.integers(0, COLUMNS - 1),
+            spare=st.integers(-3, 6),
+            cursor=st.booleans(),
+            hover=st.booleans(),
+            background=st.sampled_from([None, "on grey11", "white on blue"]),
+        )
+        def same(
+            cell: Text, row: int, column: int, spare: int, cursor: bool, hover: bool, background: str | None
+        ) -> None:
+            nonlocal drawn_here
+            table._data[table._row_locations.get_key(row)][table._column_locations.get_key(column)] = cell
+            table._row_renderable_cache.clear()  # DataTable's renderer reads the cells through this cache
+            base = table.rich_style + (Style.parse(background) if background else Style())
+            width = max(1, cell.cell_len + 2 + spare)
+            table._cell_render_cache.clear()
+            theirs = theirs_drawn(table, row, column, base, width, cursor, hover)
+            table._cell_render_cache.clear()
+            handed.clear()
+            ours = table._render_cell(row, column, base, width, cursor, hover)
+            assert _drawn(ours) == _drawn(theirs)
+            drawn_here += not handed
+
+        same()
+        assert drawn_here > 100, "the plain cells must be drawn by our path, not all handed to DataTable's"
