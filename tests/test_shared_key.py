@@ -4,6 +4,7 @@ INTX key of a strict simulator (nonces in order, the documented counters), the k
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,19 +207,19 @@ async def test_a_call_on_the_wire_is_in_the_ledger_and_costs_two_writes(
     """While a Kraken call is on the wire, another process reading the key's ledger sees who holds the key and
     the call counted (a process that dies there has spent it); the call writes the ledger twice, on the wire
     and done, however many entries it records (its place in the queue, the counter twice, the holder twice).
-    The turn around it writes it twice more: in the queue and out. Each write is a whole file replaced."""
+    The turn around it writes it twice more: in the queue and out."""
     store = tmp_path / "nonces" / "key"
     store.parent.mkdir()
     data = store.with_name("key.json")
     writes: list[str] = []
-    replace = os.replace
+    opened = os.open
 
-    def counted(source: str | Path, target: str | Path) -> None:
-        if Path(target) == data:
-            writes.append(str(target))
-        replace(source, target)
+    def counted(path: str | Path, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == data and flags & (os.O_WRONLY | os.O_RDWR):
+            writes.append(str(path))
+        return opened(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(os, "replace", counted)
+    monkeypatch.setattr(os, "open", counted)
     sim.faults.set("latency", "kraken", "GetCustodyBalance", 0.5)
     vault = next(iter(sim.market.vaults))
     async with http.new_client(sim.url) as web:
@@ -241,3 +243,24 @@ async def test_a_call_on_the_wire_is_in_the_ledger_and_costs_two_writes(
     after = KeyLedger(store).read()
     assert "holder" not in after and after["queue"] == []
     assert (on_the_wire, len(writes)) == (2, 4), writes  # queued + on the wire; + done + out of the queue
+
+
+async def test_the_ledger_is_written_in_place_and_a_half_written_one_reads_as_nothing(tmp_path: Path) -> None:
+    """A write is the file rewritten where it is (as the nonce beside it), not a new file renamed over it: the
+    same file, private, whatever was there before cut off. A peek that meets a write half done (the new text
+    over the tail of a longer old one) reads nothing recorded rather than a mix."""
+    lock = tmp_path / "key"
+    ledger = KeyLedger(lock)
+    await ledger.hold(say_who=False)
+    ledger.update(queue=[{"ticket": "t" * 200}])
+    ledger.release()
+    data = lock.with_name("key.json")
+    inode = data.stat().st_ino
+    await ledger.hold(say_who=False)
+    ledger.update(queue=[])
+    ledger.release()
+    assert data.stat().st_ino == inode
+    assert oct(data.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(data.read_text()) == {"queue": []}
+    data.write_text('{"queue": []}' + ' "t"}]}')  # the new text over the old one's tail
+    assert KeyLedger(lock).read() == {}
