@@ -342,7 +342,6 @@ async def table_refresh(rows: int = 2000, rounds: int = 20) -> Result:
     def rebuild(pane: VenuePane, snap: VenueSnapshot) -> None:
         pane.table.clear()
         pane.rows.clear()
-        pane._cells.clear()
         pane.show(snap)
 
     ours, baseline = await timed(in_place), await timed(rebuild)

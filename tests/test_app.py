@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from rich.protocol import rich_cast
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.pilot import Pilot
@@ -428,7 +429,7 @@ async def test_only_changed_cells_are_written_and_they_flash(sim: Simulator, mon
         await refreshed(pilot, coinbase)
         key = f"{portfolio}:{asset}"
         assert writes == [(key, "hold")]
-        cell = table.get_cell(key, "hold")
+        cell = rich_cast(table.get_cell(key, "hold"))  # as the table draws it
         assert "reverse" in str(cell.spans[0].style) and "green" in str(cell.spans[0].style)
 
 

@@ -9,6 +9,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from rich.protocol import rich_cast
+
 from tests.scenes import until
 from tests.test_app import loaded, refreshed
 from tui.config import parse
@@ -47,7 +49,7 @@ async def test_a_breach_marks_rings_once_pages_and_clears(sim: Simulator, tmp_pa
         await refreshed(pilot, coinbase)
         key = f"{main}:USDC"
         assert coinbase.flagged == {(key, "max_withdraw_amount")}
-        cell = coinbase.table.get_cell(key, "max_withdraw_amount")
+        cell = rich_cast(coinbase.table.get_cell(key, "max_withdraw_amount"))  # as the table draws it
         assert "dark_red" in str(cell.spans[0].style)
         assert "⚑ 1 alert" in str(coinbase.query_one(".pane-header").render())
         await refreshed(pilot, coinbase)  # still breaching: no second bell, no second page

@@ -11,6 +11,7 @@ from collections import Counter
 from decimal import Decimal
 
 from rich.console import Console
+from rich.protocol import rich_cast
 
 from tests.scenes import until
 from tests.test_app import PATIENCE, SIZE, loaded
@@ -133,7 +134,7 @@ async def test_columns_chosen_in_the_config_and_live_and_an_alerts_column_always
             "pledged_collateral_quantity",
             "max_withdraw_amount",
         ]
-        cell = coinbase.table.get_cell(f"{main}:USDC", "max_withdraw_amount")
+        cell = rich_cast(coinbase.table.get_cell(f"{main}:USDC", "max_withdraw_amount"))  # as drawn
         assert "dark_red" in str(cell.spans[0].style)  # marked, in the column the alert brought
 
 

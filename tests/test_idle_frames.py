@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from rich.protocol import rich_cast
 from textual.app import App, ComposeResult
 
 from tests.test_app import SIZE, loaded, make_app, refreshed
@@ -25,7 +26,7 @@ from tui.ui.rows import Baseline
 
 
 def _styles(pane: VenuePane, row: str) -> str:
-    return " ".join(str(span.style) for span in pane.table.get_cell(row, "balance").spans)
+    return " ".join(str(span.style) for span in rich_cast(pane.table.get_cell(row, "balance")).spans)
 
 
 async def test_the_tick_ends_only_a_flash_no_data_came_to_end() -> None:
@@ -71,7 +72,7 @@ async def test_a_flash_over_ends_with_the_next_refresh(sim: Simulator, monkeypat
         assert key in coinbase._flashes
         await refreshed(pilot, kraken)  # another venue's data: its frame carries the end of the flash
         assert key not in coinbase._flashes
-        assert "reverse" not in " ".join(str(s.style) for s in coinbase.table.get_cell(*key).spans)
+        assert "reverse" not in " ".join(str(s.style) for s in rich_cast(coinbase.table.get_cell(*key)).spans)
         coinbase._flashes[key] = (time.monotonic() - 2 * panes.FLASH_SECONDS, "up")
         app._tick()  # no data came to end this one: the tick does
         assert key not in coinbase._flashes

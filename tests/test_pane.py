@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import html
 import re
 import textwrap
 import time
+import tracemalloc
 from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from rich.protocol import rich_cast
 from rich.text import Text
 from textual.app import App, ComposeResult
 
@@ -85,6 +88,53 @@ def screen_lines(app: App[Any]) -> list[str]:
     return ["".join(lines[i]) for i in sorted(lines)]
 
 
+async def test_words_from_a_venue_in_a_cell_show_as_they_are_not_as_markup() -> None:
+    """A cell is not a `str`, which DataTable would read as markup: "[red]x" shows its brackets, styled or not."""
+    vault, asset = "[red]Ops[/red] [@click=app.quit]q[/]", "[bold]XBT[/]"
+    balance = Balance(asset, {"balance": Decimal("1.5"), "hold_trade": Decimal("0"), "available": Decimal("1.5")})
+    snap = VenueSnapshot("bench", "kraken-custody", (AccountSnapshot("V1", vault, (balance,), 0.0),), fetched_at=0.0)
+    async with _Host().run_test(size=(200, 20)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(snap)
+        pane.flag({(f"V1:{asset}", "balance")})  # a styled cell too
+        await pilot.pause()
+        lines = screen_lines(pilot.app)
+        assert any(vault in line and asset in line for line in lines), lines
+
+
+def _cell_bytes(pane: VenuePane, snapshot: VenueSnapshot) -> float:
+    """What showing `snapshot` leaves allocated by the pane and by rich's `Text`, per cell shown."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        pane.show(snapshot)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    mine = ("tui/ui/panes.py", "rich/text.py")
+    kept = sum(s.size_diff for s in after.compare_to(before, "filename") if s.traceback[0].filename.endswith(mine))
+    return kept / (len(pane.rows) * len(pane.columns))
+
+
+async def test_a_pane_holds_each_cell_as_one_small_object() -> None:
+    """At 2,000 rows the cells are most of the TUI's memory. A cell is its text (made by the money module) and one
+    object of two or three references: 48-56 bytes. A rich `Text` per cell (over 200 bytes with its lists of parts
+    and spans) or a second copy of every cell's text in the pane (a dict entry and a key: over 100) does not fit."""
+    amounts = [f"{i}.{i % 7}5" for i in range(1000)]
+    async with _Host().run_test() as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        await pilot.pause()
+        assert _cell_bytes(pane, _snapshot(*amounts)) <= 80
+        await pilot.pause()
+        assert [str(pane.table.get_cell(f"V1:A{i}", "balance")).strip() for i in (0, 1, 999)] == [
+            "0.05",
+            "1.15",
+            "999.55",
+        ]  # the cells hold the venue's digits
+
+
 async def test_the_drawn_table_shows_every_update_and_no_stale_cell() -> None:
     """Cells are written without flushing the whole table's render cache: what is drawn must follow."""
     async with _Host().run_test(size=(120, 20)) as pilot:
@@ -117,7 +167,7 @@ async def test_a_number_wider_than_its_column_widens_the_column() -> None:
 
 async def test_a_changed_cell_flashes_its_direction_for_a_few_seconds_then_goes_plain() -> None:
     def style(pane: VenuePane, row: str) -> str:
-        cell = pane.table.get_cell(row, "balance")
+        cell = rich_cast(pane.table.get_cell(row, "balance"))  # as the table draws it
         return " ".join(str(span.style) for span in cell.spans)
 
     async with _Host().run_test() as pilot:

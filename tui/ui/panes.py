@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
-from textual.widgets._data_table import ColumnKey, RowKey
+from textual.widgets._data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from tui.money import Shape, dollars, pad, shape_of
 from tui.monitor.totals import STALE_AFTER_PERIODS
@@ -34,15 +34,41 @@ SHRINK_SLACK = 12  # a two-line header goes back to one only with this many cell
 ROW_REFRESH_LIMIT = 16  # beyond this many changed rows, one repaint costs less than a region per row
 
 
-class KeyedText(Text):
+class Cell:
+    """A cell as the table holds it: its text and style, made a rich `Text` only when DataTable measures or
+    draws it. At 2,000 rows a `Text` per cell (with its lists of parts and spans) cost megabytes for cells
+    mostly off screen. Not a `str`, which DataTable would read as markup: words from a venue show literally."""
+
+    __slots__ = ("style", "text")
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text = text
+        self.style = style
+
+    def __rich__(self) -> Text:
+        cell = Text(self.text)  # numeric texts come padded to the column's width: left keeps the padding
+        if self.style:
+            cell.stylize(self.style)
+        return cell
+
+    def __bool__(self) -> bool:  # an empty cell is drawn as DataTable's empty text, as an empty `Text` was
+        return bool(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class KeyedCell(Cell):
     """The first cell of a row, carrying the row's key so `DataTable.sort` can follow our order."""
+
+    __slots__ = ("row_key",)
 
     def __init__(self, text: str, row_key: str) -> None:
         super().__init__(text)
         self.row_key = row_key
 
 
-class BalanceTable(MeasuredTable[Text]):
+class BalanceTable(MeasuredTable[Cell]):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
@@ -64,7 +90,7 @@ class BalanceTable(MeasuredTable[Text]):
         cache.clear()
         cache.maxsize = max(self.MIN_CELLS, self.CELL_SCREENFULS * self.size.height * max(1, len(self.columns)))
 
-    def write_cells(self, cells: list[tuple[str, str, Text]]) -> None:
+    def write_cells(self, cells: list[tuple[str, str, Cell]]) -> None:
         """Write cells in place (same widths), throwing away the cached renders of their rows only
         and redrawing only those rows.
 
@@ -118,6 +144,13 @@ class BalanceTable(MeasuredTable[Text]):
         if getattr(self, "_require_update_dimensions", False):  # added rows count once DataTable measures them
             self.call_after_refresh(self.scroll_to, y=target, animate=False, immediate=True)
 
+    def shown(self, row: str, column: str) -> Cell | None:
+        """The cell the table holds (None if it holds no such cell): the pane keeps no copy of its text."""
+        try:
+            return self.get_cell(row, column)
+        except CellDoesNotExist:
+            return None
+
     def _row_on_line(self, y: int) -> RowKey | None:
         try:
             return self._get_offsets(y)[0]
@@ -167,7 +200,6 @@ class VenuePane(Vertical):
         self.view = view
         self.snapshot: VenueSnapshot | None = None
         self.rows: dict[str, Row] = {}
-        self._cells: dict[tuple[str, str], str] = {}
         self._flashes: dict[tuple[str, str], tuple[float, str]] = {}
         self._widths: dict[str, int] = {}
         self._shapes: dict[str, Shape] = {}
@@ -203,7 +235,7 @@ class VenuePane(Vertical):
             return
         self.columns = columns
         self._table.clear(columns=True)
-        self.rows, self._cells, self._widths, self._shapes, self._order = {}, {}, {}, {}, []
+        self.rows, self._widths, self._shapes, self._order = {}, {}, {}, []
         self._add_columns()
         if self.live:
             self.render_rows()
@@ -291,11 +323,9 @@ class VenuePane(Vertical):
             for key in [k for k in self.rows if k not in wanted]:
                 table.remove_row(key)
                 self.rows.pop(key)
-                for column in self.columns:
-                    self._cells.pop((key, column.key), None)
             now = time.monotonic()
             added = False
-            writes: list[tuple[str, str, Text]] = []
+            writes: list[tuple[str, str, Cell]] = []
             for row in rows:
                 old = self.rows.get(row.key)
                 if old is None:
@@ -340,11 +370,12 @@ class VenuePane(Vertical):
         text = pad(row.text(column), shape)
         return masked(text) if self.view.mask else text
 
-    def _update_row(self, row: Row, old: Row, now: float, writes: list[tuple[str, str, Text]]) -> None:
+    def _update_row(self, row: Row, old: Row, now: float, writes: list[tuple[str, str, Cell]]) -> None:
         """Queue the row's changed cells on `writes`; a cell wider than its column is written at once."""
         for column in self.columns:
             text = self._text(row, column.key)
-            if self._cells.get((row.key, column.key)) == text:
+            shown = self.table.shown(row.key, column.key)
+            if shown is not None and shown.text == text:
                 continue
             before, after = old.values.get(column.key), row.values.get(column.key)
             # a move flashes; a value appearing (prices arrived) or going (prices lost) does not
@@ -359,20 +390,18 @@ class VenuePane(Vertical):
             else:
                 writes.append((row.key, column.key, cell))
 
-    def _cell(self, row: Row, column: str, text: str, now: float) -> Text:
-        self._cells[(row.key, column)] = text
+    def _cell(self, row: Row, column: str, text: str, now: float) -> Cell:
         self._widths[column] = max(self._widths.get(column, 0), len(text))
         if column == self.columns[0].key:
-            return KeyedText(text, row.key)
-        cell = Text(text)  # numeric texts come padded to the column's width: left keeps the padding
+            return KeyedCell(text, row.key)
         flash = self._flashes.get((row.key, column))
         if (row.key, column) in self.flagged:
-            cell.stylize("bold white on dark_red")
-        elif flash is not None and flash[0] > now:
-            cell.stylize("bold reverse green" if flash[1] == "up" else "bold reverse red")
-        elif column == "change" and not self.view.mask and row.values.get("change"):
-            cell.stylize("green" if (row.values["change"] or 0) > 0 else "red")
-        return cell
+            return Cell(text, "bold white on dark_red")
+        if flash is not None and flash[0] > now:
+            return Cell(text, "bold reverse green" if flash[1] == "up" else "bold reverse red")
+        if column == "change" and not self.view.mask and row.values.get("change"):
+            return Cell(text, "green" if (row.values["change"] or 0) > 0 else "red")
+        return Cell(text)
 
     def flag(self, cells: set[tuple[str, str]]) -> None:
         """Mark the cells an active alert is about (row key, column); unmark the rest."""
@@ -388,10 +417,9 @@ class VenuePane(Vertical):
         now = time.monotonic()
         writes = []
         for row_key, column in changed:
-            row = self.rows.get(row_key)
-            text = self._cells.get((row_key, column))
-            if row is not None and text is not None:
-                writes.append((row_key, column, self._cell(row, column, text, now)))
+            row, shown = self.rows.get(row_key), self.table.shown(row_key, column)
+            if row is not None and shown is not None:
+                writes.append((row_key, column, self._cell(row, column, shown.text, now)))
         if self.live:
             self.table.write_cells(writes)
             self.refresh_header()
@@ -410,10 +438,9 @@ class VenuePane(Vertical):
         for key in done:
             self._flashes.pop(key)
             row_key, column = key
-            row = self.rows.get(row_key)
-            text = self._cells.get(key)
-            if row is not None and text is not None:
-                writes.append((row_key, column, self._cell(row, column, text, now)))
+            row, shown = self.rows.get(row_key), self.table.shown(row_key, column)
+            if row is not None and shown is not None:
+                writes.append((row_key, column, self._cell(row, column, shown.text, now)))
         self.table.write_cells(writes)
 
     # --- header -------------------------------------------------------------------------------------
