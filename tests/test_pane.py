@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import html
 import re
+import sys
 import textwrap
 import time
 import tracemalloc
@@ -21,7 +22,7 @@ from textual.app import App, ComposeResult
 from tui.money import Balance
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.ui.panes import VenuePane, View
-from tui.ui.rows import Baseline
+from tui.ui.rows import Baseline, build_rows
 from tui.venues.errors import ErrorKind, VenueError
 
 
@@ -133,6 +134,34 @@ async def test_a_pane_holds_each_cell_as_one_small_object() -> None:
             "1.15",
             "999.55",
         ]  # the cells hold the venue's digits
+
+
+def test_a_row_holds_its_amounts_in_one_tuple_and_no_dict() -> None:
+    """A row is its key, names and one tuple of amounts (their digits are made when asked: the cells keep them).
+    What building 1,000 rows keeps, per row, is no more than those pieces: a dict of values or of texts per row
+    (184 bytes each for five amounts) does not fit."""
+    balances = tuple(
+        Balance(f"A{i}", {"balance": Decimal(f"{i}.5"), "hold_trade": Decimal("0"), "available": Decimal(f"{i}.25")})
+        for i in range(1000)
+    )
+    snap = VenueSnapshot("bench", "kraken-custody", (AccountSnapshot("V1", "vault", balances, 0.0),), fetched_at=0.0)
+    baseline = Baseline()
+    build_rows(snap, baseline)  # the first sight of each amount (the change's baseline) is kept by the baseline
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        rows = build_rows(snap, baseline)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    kept = sum(s.size_diff for s in after.compare_to(before, "filename") if s.traceback[0].filename.endswith("rows.py"))
+    amounts = (Decimal(1),) * 5  # balance, hold, available, value, change
+    pieces = 96 + sys.getsizeof(amounts) + sys.getsizeof(rows[0].key) + 8  # the row (8 references), its
+    # amounts, its key, its place in the list
+    assert kept / len(rows) <= pieces + 16, (kept / len(rows), pieces)
+    assert [rows[i].text(c) for i in (0, 1) for c in ("balance", "available")] == ["0.5", "0.25", "1.5", "1.25"]
 
 
 async def test_the_drawn_table_shows_every_update_and_no_stale_cell() -> None:

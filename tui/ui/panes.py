@@ -377,7 +377,7 @@ class VenuePane(Vertical):
             shown = self.table.shown(row.key, column.key)
             if shown is not None and shown.text == text:
                 continue
-            before, after = old.values.get(column.key), row.values.get(column.key)
+            before, after = old.value(column.key), row.value(column.key)
             # a move flashes; a value appearing (prices arrived) or going (prices lost) does not
             moved = column.numeric and column.key != "change" and None not in (before, after) and before != after
             if moved:
@@ -399,8 +399,9 @@ class VenuePane(Vertical):
             return Cell(text, "bold white on dark_red")
         if flash is not None and flash[0] > now:
             return Cell(text, "bold reverse green" if flash[1] == "up" else "bold reverse red")
-        if column == "change" and not self.view.mask and row.values.get("change"):
-            return Cell(text, "green" if (row.values["change"] or 0) > 0 else "red")
+        change = row.value("change") if column == "change" and not self.view.mask else None
+        if change:
+            return Cell(text, "green" if change > 0 else "red")
         return Cell(text)
 
     def flag(self, cells: set[tuple[str, str]]) -> None:

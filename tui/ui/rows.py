@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from tui.money import Balance, dollars, fmt, sub
@@ -101,14 +102,69 @@ def columns_for(
 
 
 @dataclass(frozen=True, slots=True)
+class Fields:
+    """Which amount each place of a row's `amounts` holds: one shared by every row of the same columns."""
+
+    names: tuple[str, ...]
+    at: dict[str, int] = field(compare=False, repr=False)
+
+
+@lru_cache(maxsize=64)
+def fields_of(names: tuple[str, ...]) -> Fields:
+    return Fields(names, {name: i for i, name in enumerate(names)})
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Row:
+    """A row of a pane: its amounts as a tuple in the order of a `Fields` shared by every row of the same columns,
+    their digits made when asked (the cells keep them, padded). At 2,000 rows a dict of values and a dict of texts
+    per row cost a megabyte."""
+
     key: str  # "<account id>:<asset>", stable across refreshes
     account_id: str
     account: str
     asset: str
-    values: dict[str, Decimal | None]  # the numeric columns, plus "change"
-    source: Balance | None = field(default=None, compare=False)  # what it was built from, to reuse it
-    _texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    fields: Fields
+    amounts: tuple[Decimal | None, ...]  # the numeric columns, plus "change"
+    source: Balance | None = field(compare=False)  # what it was built from, to reuse it
+    value_text: str = field(compare=False, repr=False)  # the value column as shown: dollars, "unpriced" or blank
+
+    def __init__(
+        self,
+        key: str,
+        account_id: str,
+        account: str,
+        asset: str,
+        values: Mapping[str, Decimal | None],
+        source: Balance | None = None,
+        value_text: str | None = None,
+    ) -> None:
+        """`value_text`: how the value column shows (None: its dollars, blank without a value)."""
+        fields = fields_of(tuple(values))
+        amounts = tuple(values.values())
+        if value_text is None:
+            value = amounts[fields.at[VALUE.key]] if VALUE.key in fields.at else None
+            value_text = dollars(value) if value is not None else ""
+        for name, given in (
+            ("key", key),
+            ("account_id", account_id),
+            ("account", account),
+            ("asset", asset),
+            ("fields", fields),
+            ("amounts", amounts),
+            ("source", source),
+            ("value_text", value_text),
+        ):
+            object.__setattr__(self, name, given)
+
+    @property
+    def values(self) -> dict[str, Decimal | None]:
+        """The amounts by column (a new dict: for the detail screens and tests, not for what runs every refresh)."""
+        return dict(zip(self.fields.names, self.amounts, strict=True))
+
+    def value(self, column: str) -> Decimal | None:
+        at = self.fields.at.get(column)
+        return None if at is None else self.amounts[at]
 
     def text(self, column: str) -> str:
         """The cell as shown: names and labels from outside made visible, amounts as their digits."""
@@ -116,14 +172,13 @@ class Row:
             return visible(self.account)
         if column == "asset":
             return visible(self.asset)
-        text = self._texts.get(column)
-        if text is None and column not in self.values:  # a label column: words the source carries
+        if column == VALUE.key:
+            return self.value_text
+        at = self.fields.at.get(column)
+        if at is None:  # a label column: words the source carries
             return visible((self.source.labels.get(column) if self.source else None) or "")
-        if text is None:
-            value = self.values.get(column)
-            text = "+" + fmt(value) if column == "change" and value is not None and value > 0 else fmt(value)
-            self._texts[column] = text
-        return text
+        value = self.amounts[at]
+        return "+" + fmt(value) if column == "change" and value is not None and value > 0 else fmt(value)
 
 
 class Baseline:
@@ -173,7 +228,7 @@ def build_rows(
                 and old.account == account.name
                 and old.source
                 and old.source.identical(balance)
-                and old.values.get(VALUE.key) == value
+                and old.value(VALUE.key) == value
                 and (old.text(VALUE.key) == UNPRICED) == (priced and value is None)
             ):
                 rows.append(old)  # unchanged: its values, change and texts still hold
@@ -181,8 +236,8 @@ def build_rows(
             values = {name: balance.amount(name) for name in numeric}
             values[VALUE.key] = value
             values["change"] = baseline.change(snapshot.name, key, balance.amount(primary))
-            texts = {VALUE.key: dollars(value) if value is not None else (UNPRICED if priced else "")}
-            rows.append(Row(key, account.id, account.name, balance.asset, values, balance, texts))
+            value_text = dollars(value) if value is not None else (UNPRICED if priced else "")
+            rows.append(Row(key, account.id, account.name, balance.asset, values, balance, value_text))
     if filter_text:
         needle = filter_text.lower()
         rows = [
@@ -191,7 +246,7 @@ def build_rows(
             if needle in r.asset.lower() or needle in r.account.lower() or needle in r.account_id.lower()
         ]
     if hide_zero:
-        rows = [r for r in rows if any(v for k, v in r.values.items() if k != "change")]
+        rows = [r for r in rows if any(v for k, v in zip(r.fields.names, r.amounts, strict=True) if k != "change")]
     return sort_rows(rows, sort, primary, reverse)
 
 
@@ -210,14 +265,14 @@ def sort_rows(rows: Iterable[Row], sort: str, primary: str, reverse: bool = Fals
     valued one when sorting by value (an unpriced asset is not the smallest position)."""
     rows = list(rows)
     if sort == "value":  # the biggest positions first; rows without a value after every valued one
-        valued = sorted((r for r in rows if r.values.get(VALUE.key) is not None), key=_by_value, reverse=reverse)
-        return valued + sorted((r for r in rows if r.values.get(VALUE.key) is None), key=_by_value)
+        valued = sorted((r for r in rows if r.value(VALUE.key) is not None), key=_by_value, reverse=reverse)
+        return valued + sorted((r for r in rows if r.value(VALUE.key) is None), key=_by_value)
     if sort == "asset":
         key = lambda r: (r.asset, r.account)  # noqa: E731
     elif sort == "amount":
-        key = lambda r: ((r.values.get(primary) or Decimal(0)).copy_negate(), r.asset)  # noqa: E731
+        key = lambda r: ((r.value(primary) or Decimal(0)).copy_negate(), r.asset)  # noqa: E731
     elif sort == "change":
-        key = lambda r: ((r.values.get("change") or Decimal(0)).copy_abs().copy_negate(), r.asset)  # noqa: E731
+        key = lambda r: ((r.value("change") or Decimal(0)).copy_abs().copy_negate(), r.asset)  # noqa: E731
     else:  # accounts in the venue's own order, assets by name within each
         order: dict[str, int] = {}
         for row in rows:
@@ -227,7 +282,7 @@ def sort_rows(rows: Iterable[Row], sort: str, primary: str, reverse: bool = Fals
 
 
 def _by_value(row: Row) -> tuple[bool, Decimal, str, str]:
-    value = row.values.get(VALUE.key)
+    value = row.value(VALUE.key)
     return (value is None, (value or Decimal(0)).copy_negate(), row.asset, row.account)
 
 
