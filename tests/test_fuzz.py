@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tui.config import ConfigError, parse
 from tui.money import Balance, fmt, loads, parse_amount
-from tui.venues import intx, kraken
+from tui.venues import intx, intx_summary, kraken, kraken_vault
 from tui.venues.errors import VenueError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,7 +99,7 @@ def intx_parse(body: bytes, status: int = 200) -> Any:
         if status >= 400:
             return intx.error_text(response)
         payload = intx.http.decode_json(response)
-        return intx.parse_balance(payload, "balance"), intx.parse_summary(payload)
+        return intx.parse_balance(payload, "balance"), intx_summary.parse_summary(payload)
     except VenueError as exc:
         return exc
 
@@ -150,7 +150,7 @@ def test_vault_pages_on_any_json(value: Any, total: Any) -> None:
 @given(json_values)
 def test_vault_details_on_any_json(value: Any) -> None:
     try:
-        details = kraken.parse_vault(value)
+        details = kraken_vault.parse_vault(value)
     except VenueError:
         return
     for asset in details.assets:

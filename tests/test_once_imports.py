@@ -19,10 +19,14 @@ SOURCE = Path(tui.__file__).resolve().parent.parent
 # prometheus_client), the history (sqlite3), and our own modules built on them; evaluating alert rules and the
 # cross-venue totals they read (a config's rules are read with tui.monitor.rules alone); `statistics` (and its
 # `fractions`) for the median of a few round trips; `csv` unless --format csv; `shlex` unless a secret is a
-# command; `tomli_w` unless a config is written.
+# command; `tomli_w` unless a config is written. Nor the classes of what a config without [[alert]] or
+# [statements] never holds, of what only a drill-down or an alert asks (a Kraken vault's details, an INTX
+# portfolio's summary), or of the key's pollers: building a dataclass costs ~0.5 ms.
 NEVER = (
     *("textual", "rich", "aiohttp", "textual_serve", "prometheus_client", "sqlite3", "tui.ui", "tui.remote"),
     *("tui.monitor.alerts", "tui.monitor.totals", "statistics", "csv", "shlex", "tomli_w"),
+    *("tui.monitor.rule", "tui.statements_config", "tui.venues.kraken_vault", "tui.venues.intx_summary"),
+    "tui.venues.pollers",
 )
 
 

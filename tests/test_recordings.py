@@ -25,7 +25,7 @@ from tests.conftest import intx_for
 from tests.seed import INTX_BALANCE_FIELDS
 from tui.config import parse
 from tui.sim import Simulator
-from tui.venues import intx, kraken
+from tui.venues import intx, intx_summary, kraken, kraken_vault
 
 RECORDINGS = Path(__file__).parent / "recordings"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fixtures"
@@ -103,7 +103,7 @@ def test_intx_summary_parses_digit_for_digit(name: str) -> None:
     detail = name.endswith("_detail.json")
     sent = literal(name)["summary"] if detail else literal(name)
     decoded = json.loads((RECORDINGS / name).read_text(), parse_float=Decimal)
-    summary = intx.parse_summary(decoded["summary"] if detail else decoded)
+    summary = intx_summary.parse_summary(decoded["summary"] if detail else decoded)
     record = summary.as_record()
     for field, text in sent.items():
         if field == "in_liquidation":
@@ -136,7 +136,7 @@ def test_kraken_vault_list_as_documented() -> None:
 def test_kraken_vault_details_as_documented() -> None:
     name = "kraken_docs/GetCustodyVault.json"
     sent = literal(name)["result"]
-    details = kraken.parse_vault(json.loads((RECORDINGS / name).read_text())["result"])
+    details = kraken_vault.parse_vault(json.loads((RECORDINGS / name).read_text())["result"])
     [(asset, item)] = [(a["asset"], a) for a in sent["asset_details"]]
     parsed = details.assets[asset]
     assert str(parsed.usd_price) == item["current_usd_price"] == "7.00"

@@ -16,7 +16,7 @@ import httpx
 from tests.conftest import run_cli
 from tui.money import loads
 from tui.sim import Simulator
-from tui.venues import intx, kraken
+from tui.venues import intx, intx_summary, kraken
 
 
 def test_sim_command_writes_a_private_config_before_serving_and_stops_cleanly(tmp_path: Path) -> None:
@@ -102,4 +102,4 @@ def test_intx_detail_endpoint(sim: Simulator) -> None:
     body = loads(answer.content)  # httpx's .json() would turn the JSON-number margins into floats
     assert set(body) == {"summary", "balances", "positions"}
     assert len(body["balances"]) == len(sim.market.portfolios[pid].holdings)
-    assert intx.parse_summary(body["summary"]).flags["in_liquidation"] is False
+    assert intx_summary.parse_summary(body["summary"]).flags["in_liquidation"] is False

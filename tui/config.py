@@ -17,12 +17,14 @@ from urllib.parse import urlsplit
 
 from tui.credentials import CredentialError, Secret, SecretSource, group_or_world_readable, load_secret
 from tui.money import MAX_PLACES, AmountError, parse_amount
-from tui.monitor.rules import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS, Rule
+from tui.monitor.rules import BALANCE_VALUES, RULE_KINDS, SCOPE_VALUES, SUMMARY, TOTALS
 from tui.paths import private_folder
 from tui.venues import KINDS, VenueKind
 
 if TYPE_CHECKING:
+    from tui.monitor.rule import Rule
     from tui.sim import Simulator
+    from tui.statements_config import StatementsConfig
 
 ENV_VAR = "BALANCE_TUI_CONFIG"
 SIM_MARKER = "# balance-tui simulator config"
@@ -74,15 +76,6 @@ class PricesConfig:
     source: str = "kraken"  # or "none"
     base_url: str = PRICES_DEFAULT_URL
     refresh_seconds: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class StatementsConfig:
-    """`[statements]`: the book written each day at a local time of day, as JSON and CSV, into a folder."""
-
-    at: dt.time  # the local time of day (seconds allowed: "00:00" or "17:30:00")
-    timezone: str = "UTC"  # an IANA name, read with zoneinfo
-    folder: Path | None = None  # None: "statements" in the platform's data directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +208,8 @@ def _assets(table: Any, fail: Any) -> dict[str, str]:
 
 
 def _alert(table: Any, i: int, venues: list[VenueConfig], fail: Any) -> Rule:
+    from tui.monitor.rule import Rule  # here: a config without [[alert]] never builds the class
+
     def bad(problem: str, key: str | None = None) -> ConfigError:
         return fail(problem, "alert", i, *((key,) if key else ()))  # type: ignore[no-any-return]
 
@@ -363,6 +358,8 @@ def _prices(table: Any, fail: Any) -> PricesConfig:
 
 
 def _statements(table: Any, history: HistoryConfig, fail: Any) -> StatementsConfig:
+    from tui.statements_config import StatementsConfig  # here: a config without [statements] never builds it
+
     if not isinstance(table, dict):
         raise fail('must be a table: [statements] at = "00:00"', "statements")
     for key in table:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from tui.assets import AssetNames
 from tui.money import fmt, mul, sub
+from tui.monitor.rule import Rule as Rule
 from tui.monitor.rules import BALANCE_VALUES, SCOPE_VALUES, SUMMARY, span
 from tui.monitor.rules import TOTALS as TOTALS  # re-exported: the rules' words, where the alerts are
-from tui.monitor.rules import Rule as Rule
 from tui.monitor.totals import Total, is_stale
 from tui.snapshot.model import VenueSnapshot, iso
 

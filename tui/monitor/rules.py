@@ -1,49 +1,18 @@
-"""What an alert rule is, as the config reads it: its kinds, the fields it may name, and the rule itself.
+"""What an alert rule may say, as the config reads it: its kinds and the fields it may name (the rule itself is
+`tui.monitor.rule.Rule`).
 
 Kept apart from `tui.monitor.alerts` (what evaluates rules, and the totals it reads) so that reading a
-config, which every command does, loads none of that: `--once` never evaluates a rule.
+config, which every command does, loads none of that: `--once` never evaluates a rule, and builds the `Rule`
+class only when the config has an [[alert]] (a dataclass costs ~0.5 ms to build, issue 24).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from decimal import Decimal
-
-from tui.money import fmt
 
 TOTALS = "totals"
 SUMMARY = "summary."  # a rule's field "summary.in_liquidation" is about an account as a whole
 RULE_KINDS = ("below", "above", "change", "is")
 BALANCE_VALUES = ("usd_value", "loan_usd_value")  # a balance's worth (the loan's, at INTX)
 SCOPE_VALUES = ("usd_total", "usd_loans", "usd_net")  # a venue's (or an account's, or the firm's) worth
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    name: str
-    field: str
-    kind: str  # "below", "above", "change" or "is"
-    threshold: Decimal  # unused by "is"
-    percent: bool = False  # change rules: threshold is % of the earlier value (any in force within the window)
-    window: float = 300.0  # change rules: seconds
-    venue: str | None = None  # a venue name, TOTALS, or None for every venue
-    account: str | None = None  # an account id or name
-    asset: str | None = None  # canonical name or the venue's spelling
-    command: str | None = None
-    expected: bool | None = None  # "is" rules: the yes/no that raises the alert
-
-    def wants_summary(self, venue: str) -> bool:
-        return self.field.startswith(SUMMARY) and self.venue in (None, venue)
-
-    def describe(self, hide: str | None = None) -> str:
-        """The rule in words; `hide`: the mark shown instead of its threshold (the screen's mask)."""
-        if self.kind == "is":
-            return f"{self.field} is {'true' if self.expected else 'false'}"
-        threshold = hide if hide is not None else fmt(self.threshold)
-        if self.kind == "change":
-            amount = f"{threshold}{'%' if self.percent else ''}"
-            return f"{self.field} moves more than {amount} within {span(self.window)}"
-        return f"{self.field} {self.kind} {threshold}"
 
 
 def span(seconds: float) -> str:

@@ -35,8 +35,9 @@ from tui.snapshot.model import Snapshot
 from tui.tls import client_context, tls_failure, unverified
 from tui.untrusted import visible
 from tui.venues.errors import ErrorKind, VenueError
-from tui.venues.intx import PortfolioSummary, parse_balance, parse_summary
-from tui.venues.kraken import VaultAsset, VaultDetails
+from tui.venues.intx import parse_balance
+from tui.venues.intx_summary import PortfolioSummary, parse_summary
+from tui.venues.kraken_vault import VaultAsset, VaultDetails
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=5.0)  # read: the longest pause between bytes
 SILENCE = 45.0  # seconds an /events stream may say nothing (the server's heartbeat comes every 15 s)

@@ -19,8 +19,8 @@ from tui.remote.client import AttachError, ServerClient
 from tui.snapshot.model import Snapshot, VenueSnapshot
 from tui.snapshot.pacing import Pacing
 from tui.venues.errors import ErrorKind, VenueError
-from tui.venues.intx import PortfolioSummary
-from tui.venues.kraken import VaultDetails
+from tui.venues.intx_summary import PortfolioSummary
+from tui.venues.kraken_vault import VaultDetails
 
 PERIOD = 1.0  # how often a viewer reads the server: it answers from memory, so this costs it little
 MAX_RETRY = 8.0

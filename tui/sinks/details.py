@@ -18,7 +18,8 @@ from tui.engine.refresher import VenueRefresher
 from tui.money import fmt
 from tui.venues.errors import VenueError
 from tui.venues.intx import IntxClient
-from tui.venues.kraken import KrakenCustodyClient, VaultDetails
+from tui.venues.kraken import KrakenCustodyClient
+from tui.venues.kraken_vault import VaultDetails
 
 MAX_KEPT = 256  # answers kept at most, whatever viewers ask for
 AT_ONCE = 2  # drill-downs fetched at once per venue: the key's rate budget is the refreshes' first

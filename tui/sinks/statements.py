@@ -22,11 +22,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tui.config import Config, StatementsConfig
+from tui.config import Config
 from tui.monitor.book import BookError, book_at
 from tui.monitor.history import History, HistoryError, connect, first_record, path_for
 from tui.paths import app_folder, private_folder
 from tui.sinks.book_report import Statement, render_at
+from tui.statements_config import StatementsConfig
 
 SETTLE = 2.0  # seconds after the instant before writing: an answer that came just before it reaches the history
 LATE_AFTER = 60.0  # written this long after its instant or more (a machine asleep): late too, and said so

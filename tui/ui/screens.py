@@ -26,7 +26,7 @@ from tui.ui.tables import DeskFooter, MeasuredTable
 from tui.untrusted import visible
 from tui.venues import intx
 from tui.venues.errors import VenueError
-from tui.venues.kraken import VaultDetails
+from tui.venues.kraken_vault import VaultDetails
 
 SUMMARY_ROWS = (
     ("collateral", "collateral"),

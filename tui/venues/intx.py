@@ -14,9 +14,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -27,6 +26,9 @@ from tui.venues import INTX_AMOUNTS, INTX_ID, INTX_SUMMARY_AMOUNTS, INTX_SUMMARY
 from tui.venues.base import require_base64_secret
 from tui.venues.errors import ErrorKind, VenueError
 from tui.venues.ledger import KeyBusy, KeyLedger, ledger_at, ledger_path
+
+if TYPE_CHECKING:
+    from tui.venues.intx_summary import PortfolioSummary
 
 KIND = "coinbase-intx"
 DEFAULT_BASE_URL = "https://api.international.coinbase.com"
@@ -80,21 +82,6 @@ def sign(secret_b64: str, timestamp: str, method: str, request_path: str, body: 
     key = base64.b64decode(secret_b64, validate=True)
     message = f"{timestamp}{method.upper()}{request_path}{body}".encode()
     return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioSummary:
-    """Portfolio-level collateral and margin, exact, with `None` for what the venue did not send."""
-
-    amounts: Mapping[str, Decimal | None]
-    flags: Mapping[str, bool | None]
-
-    def as_record(self) -> dict[str, str | bool | None]:
-        record: dict[str, str | bool | None] = {
-            name: None if value is None else format(value, "f") for name, value in self.amounts.items()
-        }
-        record.update(self.flags)
-        return record
 
 
 class RequestRate:
@@ -277,6 +264,8 @@ class IntxClient:
         return parse_balance(await self._get(path, "balance"), "balance")
 
     async def summary(self, portfolio: str) -> PortfolioSummary:
+        from tui.venues.intx_summary import parse_summary  # here: only an alert on a summary field asks
+
         path = f"/api/v1/portfolios/{_part(portfolio, 'portfolio')}/summary"
         return parse_summary(await self._get(path, "summary"))
 
@@ -399,17 +388,6 @@ def parse_balance(item: Any, where: str) -> Balance:
     except AmountError as exc:
         raise VenueError(ErrorKind.BAD_RESPONSE, f"{where}: {asset[:20]}: {exc}") from None
     return Balance(asset, amounts, labels)
-
-
-def parse_summary(item: Any) -> PortfolioSummary:
-    if not isinstance(item, Mapping):
-        raise _shape("summary", "an object")
-    try:
-        amounts = {name: parse_amount(item.get(name)) for name in SUMMARY_AMOUNTS}
-    except AmountError as exc:
-        raise VenueError(ErrorKind.BAD_RESPONSE, f"summary: {exc}") from None
-    flags = {name: item[name] if isinstance(item.get(name), bool) else None for name in SUMMARY_FLAGS}
-    return PortfolioSummary(amounts, flags)
 
 
 def _label(value: object) -> str | None:

@@ -28,12 +28,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.credentials import Secret
 from tui.paths import app_folder, private_folder
+
+if TYPE_CHECKING:
+    from tui.venues.pollers import Poller
 
 try:
     import fcntl
@@ -56,21 +58,6 @@ def set_role(role: str) -> None:
 
 class KeyBusy(Exception):
     """Another process has held the key for longer than a call may wait; the message says who."""
-
-
-@dataclass(frozen=True, slots=True)
-class Poller:
-    """A live balance-tui process polling the key."""
-
-    pid: int
-    role: str
-    since: float
-    url: str | None
-
-    def describe(self) -> str:
-        at = time.strftime("%H:%M", time.localtime(self.since))
-        about = f"`{self.role}` (PID {self.pid}, since {at}) already polls this key"
-        return about + (f": `--attach {self.url}` shares its answers" if self.url else "")
 
 
 class KeyLedger:
@@ -274,6 +261,8 @@ class KeyLedger:
 
     async def join(self, url: str | None = None) -> list[Poller]:
         """Record this process as a poller of the key; the other live pollers, oldest first."""
+        from tui.venues.pollers import Poller  # here: a one-shot (`--once`) polls nothing
+
         await self.hold()
         try:
             pollers = self._live_pollers()
@@ -306,6 +295,8 @@ class KeyLedger:
         return self._live_pollers()
 
     def _live_pollers(self) -> list[Poller]:
+        from tui.venues.pollers import Poller
+
         found = []
         for entry in self.read().get("pollers", []):
             try:
