@@ -380,3 +380,45 @@ def test_every_value_and_sum_is_exact_and_nothing_unpriced_is_counted(
     assert (Fraction(worth.firm.gross), Fraction(worth.firm.loans)) == (firm_gross, firm_loans)
     assert Fraction(worth.firm.net) == firm_gross - firm_loans
     assert set(worth.unpriced) == unpriced
+
+
+async def test_once_reads_the_markets_while_a_slower_venue_is_still_answering(sim: Simulator) -> None:
+    """Issue 24: Kraken answers at once, INTX slowly: AssetPairs is asked (once) before INTX has answered,
+    not after the last venue; the Ticker, which needs every venue's assets, after it."""
+    sim.faults.set("latency", venue="intx", value=0.5)
+    async with Engine(parse(sim.config_text(1)), keep_nonces=False) as engine:
+        once = asyncio.create_task(engine.once())
+        while sim.count("prices", "AssetPairs") == 0 and not once.done():
+            await asyncio.sleep(0.005)
+        intx_then = sim.count("intx", "balances")
+        snapshot = await once
+    assert intx_then == 0  # AssetPairs came while INTX was still answering
+    assert sim.count("intx", "balances", "ok") == len(sim.market.portfolios)  # and INTX did answer
+    assert sim.count("prices", "AssetPairs") == 1 and sim.count("prices", "Ticker") == 1
+    assert snapshot.appraisal is not None and snapshot.appraisal.book is not None
+    assert snapshot.appraisal.book.error is None
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_once_asks_the_markets_once_whether_they_answer_or_not(sim: Simulator, fails: bool) -> None:
+    """The fetch takes the markets read ahead, answer or failure: AssetPairs is never asked twice."""
+    if fails:
+        sim.faults.set("http-5xx", venue="prices", endpoint="AssetPairs")
+    async with Engine(parse(sim.config_text(1)), keep_nonces=False) as engine:
+        snapshot = await engine.once()
+    assert sim.count("prices", "AssetPairs") == 1
+    assert snapshot.appraisal is not None and snapshot.appraisal.book is not None
+    book = snapshot.appraisal.book
+    assert (book.error is not None and book.error.kind is ErrorKind.SERVER) if fails else book.error is None
+    assert sim.count("prices", "Ticker") == (0 if fails else 1)
+
+
+async def test_once_holding_nothing_asks_no_market(sim: Simulator) -> None:
+    """No venue holds anything: --once asks the price source nothing, not even ahead while INTX answers."""
+    for venue in ("kraken", "intx"):
+        sim.faults.set("empty", venue=venue)
+    sim.faults.set("latency", venue="intx", value=0.3)
+    async with Engine(parse(sim.config_text(1)), keep_nonces=False) as engine:
+        snapshot = await engine.once()
+    assert all(v.ok and not any(a.balances for a in v.accounts) for v in snapshot.venues)  # the premise
+    assert sim.count("prices") == 0

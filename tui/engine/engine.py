@@ -23,7 +23,7 @@ from tui.monitor.valuation import appraise, held_assets
 from tui.snapshot.model import Snapshot, VenueSnapshot
 from tui.venues.base import VenueClient
 from tui.venues.errors import ErrorKind, VenueError
-from tui.venues.kraken_prices import KRAKEN, KrakenPrices
+from tui.venues.kraken_prices import KRAKEN, USD, KrakenPrices
 
 PRICES_TIMEOUT = httpx.Timeout(connect=3.0, read=5.0, write=5.0, pool=5.0)  # values wait less than balances
 
@@ -119,18 +119,34 @@ class Engine:
         return [ledger for r in self.refreshers if (ledger := getattr(r.client, "ledger", None)) is not None]
 
     async def once(self, patience: float = ONCE_PATIENCE) -> Snapshot:
-        """One refresh of every venue, concurrently.
+        """One refresh of every venue, concurrently, then their prices.
 
         A venue that is only rate limited for a short while (another `--once` a moment ago used up
         Kraken's counter) is waited for and tried once more, rather than reported as failed.
-        """
-        venues = list(await asyncio.gather(*(r.refresh(urgent=True) for r in self.refreshers)))
-        retry = [i for i, v in enumerate(venues) if _briefly_rate_limited(v, patience)]
-        if retry:
-            again = await asyncio.gather(*(self._after(self.refreshers[i]) for i in retry))
-            for i, snapshot in zip(retry, again, strict=True):
-                venues[i] = snapshot
-        return self.appraised(venues, await self.price(venues))
+
+        The price source's list of markets (Kraken's AssetPairs) is read as soon as one venue's final answer
+        holds an asset other than dollars, while the others are still answering: the prices would ask for it
+        anyway, once every venue had answered (issue 24: one round trip less; the same requests, and none
+        when no venue holds anything but dollars)."""
+
+        async def refreshed(refresher: VenueRefresher) -> VenueSnapshot:
+            snapshot = await refresher.refresh(urgent=True)
+            final = not _briefly_rate_limited(snapshot, patience)  # a retried venue's answer is replaced
+            if self.prices is not None and final and held_assets([snapshot], self.names) - {USD}:
+                self.prices.source.read_ahead()
+            return snapshot
+
+        try:
+            venues = list(await asyncio.gather(*(refreshed(r) for r in self.refreshers)))
+            retry = [i for i, v in enumerate(venues) if _briefly_rate_limited(v, patience)]
+            if retry:
+                again = await asyncio.gather(*(self._after(self.refreshers[i]) for i in retry))
+                for i, snapshot in zip(retry, again, strict=True):
+                    venues[i] = snapshot
+            return self.appraised(venues, await self.price(venues))
+        finally:
+            if self.prices is not None:
+                self.prices.source.cancel_ahead()
 
     async def run(self, on_venue: Callable[[VenueSnapshot], Any], on_prices: Callable[[PriceBook], Any]) -> None:
         """Every venue on its schedule and the price source on its own, until cancelled: what `--watch`

@@ -3,6 +3,7 @@ in USD (its quote is USD), Ticker gives those pairs' last trades (`c[0]`) in one
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -39,12 +40,31 @@ class KrakenPrices:
         self._clock = clock
         self._pairs: dict[str, str] = {}  # canonical asset -> pair name
         self._pairs_at: float | None = None
+        self._ahead: asyncio.Task[dict[str, str]] | None = None  # AssetPairs read ahead of the next fetch
+
+    def read_ahead(self) -> None:
+        """Start reading AssetPairs now, for the next `fetch`, if it has never been read: what a caller that
+        knows that fetch will ask for an asset other than dollars (a venue answered holding one) does, so
+        that AssetPairs travels while the other venues are still answering. The fetch waits for this read
+        and fails with its failure: AssetPairs is asked once, as it would be without reading ahead."""
+        if self._ahead is None and self._pairs_at is None:
+            self._ahead = asyncio.ensure_future(self._usd_pairs(refresh=False))
+
+    def cancel_ahead(self) -> None:
+        """A read ahead that no fetch took (the caller failed or was cancelled first) is abandoned."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            ahead.add_done_callback(_settled)
 
     async def fetch(self, assets: Iterable[str]) -> tuple[dict[str, Price], frozenset[str]]:
         """Prices of these canonical assets, and those that have no USD market on Kraken."""
         wanted = sorted({a for a in assets if a != USD})
         if not wanted:  # nothing to ask (no venue holds anything but dollars): no request at all
             return {}, frozenset()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            await ahead  # read just now: the call below finds it fresh
         pairs = await self._usd_pairs(refresh=any(a not in self._pairs for a in wanted))
         asked = {pairs[a]: a for a in wanted if a in pairs}
         last = await self._tickers(sorted(asked)) if asked else {}
@@ -111,3 +131,9 @@ def last_trades(result: Any) -> dict[str, Decimal]:
             raise VenueError(ErrorKind.BAD_RESPONSE, f"Ticker: no last trade price for {str(pair)[:20]}")
         prices[str(pair)] = price
     return prices
+
+
+def _settled(task: asyncio.Task[dict[str, str]]) -> None:
+    """Its failure, if it failed before it was abandoned, is taken: asyncio would log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
