@@ -56,6 +56,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
+    """A `[[venue]]` table, checked: its kind, name, URL, where its secrets are read from, the accounts it names."""
+
     kind: VenueKind
     name: str
     base_url: str
@@ -67,12 +69,16 @@ class VenueConfig:
 
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
+    """`[history]`: whether every change is recorded, and where."""
+
     enabled: bool = True
     path: Path | None = None  # None: the platform's data directory
 
 
 @dataclass(frozen=True, slots=True)
 class PricesConfig:
+    """`[prices]`: where USD prices come from, and how often."""
+
     source: str = "kraken"  # or "none"
     base_url: str = PRICES_DEFAULT_URL
     refresh_seconds: float = 60.0
@@ -80,6 +86,8 @@ class PricesConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The config file, read and checked, with the line of each key (for messages)."""
+
     path: Path | None
     refresh_seconds: float
     venues: tuple[VenueConfig, ...]

@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 @dataclass
 class _AccountState:
+    """One account as its venue's refresher keeps it between refreshes: the last good balances and the latest error."""
+
     account: Account
     balances: tuple[Balance, ...] = ()
     fetched_at: float | None = None
@@ -53,6 +55,8 @@ _Answer = tuple[list[Balance], Mapping[str, Any] | None]
 
 @dataclass
 class _Timing:
+    """When a venue's refreshes ran and are due, and how long its requests took."""
+
     started: float = 0.0
     round_trip: float | None = None
     next_at: float | None = None

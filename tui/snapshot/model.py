@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
+    """One account (a Kraken vault, an INTX portfolio) as last refreshed."""
+
     id: str
     name: str
     balances: tuple[Balance, ...]  # the last good answer (kept when a refresh fails)
@@ -32,6 +34,8 @@ class AccountSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class VenueSnapshot:
+    """One venue as last refreshed: its accounts, its state and its pace."""
+
     name: str
     kind: str
     accounts: tuple[AccountSnapshot, ...]

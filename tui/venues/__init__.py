@@ -56,6 +56,8 @@ INTX_SUMMARY_FLAGS = ("in_liquidation",)
 
 @dataclass(frozen=True, slots=True)
 class VenueKind:
+    """What balance-tui knows of a kind of venue: its config keys, its accounts' ids, its amount fields."""
+
     kind: str
     label: str  # the default pane name
     default_base_url: str

@@ -25,6 +25,8 @@ PAIRS_MAX_AGE = 6 * 3600.0  # AssetPairs changes when Kraken lists a market: re-
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    """An asset's price in US dollars, exact, and the market it came from."""
+
     usd: Decimal
     pair: str  # the market it came from ("XXBTZUSD"); "" for USD itself
 
