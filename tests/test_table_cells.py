@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rich.segment import Segment
 from rich.style import Style
@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from tui.ui.panes import BalanceTable, KeyedText
+from tui.ui.panes import BalanceTable, Cell, KeyedCell
 from tui.ui.tables import MeasuredTable
 from tui.untrusted import visible
 
@@ -40,10 +40,17 @@ def _drawn(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
 
 
 @st.composite
-def cells(draw: st.DrawFn) -> Text:
-    raw = draw(st.text(st.characters(exclude_categories=("Cs",)), max_size=24))
+def cells(draw: st.DrawFn) -> Text | Cell:
+    anything = st.characters(exclude_categories=("Cs",))
+    names = st.characters(categories=("L", "N", "P", "S"), include_characters=" ")  # what names are
+    amounts = st.sampled_from("0123456789.,-$% ")  # what most cells are
+    raw = draw(st.text(draw(st.sampled_from([anything, names, amounts])), max_size=24))
     text = visible(raw) if draw(st.booleans()) else raw
-    cell = KeyedText(text, "r0") if draw(st.booleans()) else Text(text)
+    kind = draw(st.sampled_from(["cell", "keyed", "text"]))
+    if kind != "text":  # as the panes hold them: a text and at most one style over all of it
+        cell = KeyedCell(text, "r0") if kind == "keyed" else Cell(text, draw(st.sampled_from(["", *STYLES])))
+        return cell
+    cell = Text(text)
     for _ in range(draw(st.integers(0, 2))):
         start = draw(st.integers(0, len(text)))
         end = draw(st.integers(start, len(text)))
@@ -69,9 +76,9 @@ async def test_a_cell_is_drawn_as_datatable_draws_it(monkeypatch: pytest.MonkeyP
     async with app.run_test(size=(120, 20)) as pilot:
         await pilot.pause()
         table = app.query_one(MeasuredTable)
-        drawn_here = 0
+        drawn_here = {Text: 0, Cell: 0}
 
-        @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(
             cell=cells(),
             row=st.integers(0, ROWS - 1),
@@ -81,21 +88,25 @@ async def test_a_cell_is_drawn_as_datatable_draws_it(monkeypatch: pytest.MonkeyP
             hover=st.booleans(),
             background=st.sampled_from([None, "on grey11", "white on blue"]),
         )
+        @example(Cell("\x1f"), 0, 0, 0, False, False, None)  # a control code Rich drops
+        @example(Cell("a\tb"), 1, 1, 8, False, False, None)  # a tab Rich expands
+        @example(Text("a\nb"), 1, 2, 2, False, False, None)  # a line Rich breaks
+        @example(KeyedCell("\U0001f3fb", "r0"), 0, 0, 0, False, False, None)  # an emoji modifier Rich measures as 0
+        @example(Cell("é"), 2, 1, 1, True, False, None)
         def same(
-            cell: Text, row: int, column: int, spare: int, cursor: bool, hover: bool, background: str | None
+            cell: Text | Cell, row: int, column: int, spare: int, cursor: bool, hover: bool, background: str | None
         ) -> None:
-            nonlocal drawn_here
             table._data[table._row_locations.get_key(row)][table._column_locations.get_key(column)] = cell
             table._row_renderable_cache.clear()  # DataTable's renderer reads the cells through this cache
             base = table.rich_style + (Style.parse(background) if background else Style())
-            width = max(1, cell.cell_len + 2 + spare)
+            width = max(1, Text(str(cell)).cell_len + 2 + spare)
             table._cell_render_cache.clear()
             theirs = theirs_drawn(table, row, column, base, width, cursor, hover)
             table._cell_render_cache.clear()
             handed.clear()
             ours = table._render_cell(row, column, base, width, cursor, hover)
             assert _drawn(ours) == _drawn(theirs)
-            drawn_here += not handed
+            drawn_here[Text if isinstance(cell, Text) else Cell] += not handed
 
         same()
-        assert drawn_here > 100, "the plain cells must be drawn by our path, not all handed to DataTable's"
+        assert drawn_here[Text] > 10 and drawn_here[Cell] > 50, f"plain cells must be drawn by our path: {drawn_here}"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from rich.cells import cell_len
+from rich.protocol import rich_cast
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -48,11 +49,11 @@ class MeasuredTable(DataTable[CellType]):
         cursor: bool = False,
         hover: bool = False,
     ) -> list[list[Segment]]:
-        """A data cell that is one line of unstyled-base text fitting its column is drawn here, as DataTable would
-        draw it (a test holds the two equal, character by character and style by style) but without Rich's
-        padding, wrapping and line-splitting renderables: ~9 µs a cell instead of ~60, and a refresh redraws
-        each cell that moved. Any other cell (headers, labels, markup, wrapping, a text wider than its column
-        before the table measured it) is DataTable's."""
+        """A data cell that is (or makes itself, as the panes' Cell does) one line of unstyled-base text fitting
+        its column is drawn here, as DataTable would draw it (a test holds the two equal, character by character
+        and style by style) but without Rich's padding, wrapping and line-splitting renderables: ~9 µs a cell
+        instead of ~60, and a refresh redraws each cell that moved. Any other cell (headers, labels, markup,
+        wrapping, a text wider than its column before the table measured it) is DataTable's."""
         lines = self._plain_cell(row_index, column_index, base_style, width, cursor, hover)
         if lines is None:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
@@ -83,13 +84,13 @@ class MeasuredTable(DataTable[CellType]):
         cached = self._cell_render_cache.get(key)
         if cached is not None:
             return cached
-        cell = self._data[row_key].get(column_key)
+        cell = rich_cast(self._data[row_key].get(column_key))  # a cell that makes itself a Text (panes' Cell)
         if not isinstance(cell, Text) or cell.style or cell.justify not in PLAIN_JUSTIFY:
             return None
         plain, padding = cell.plain, self.cell_padding
         room = width - 2 * padding - cell_len(plain)
-        if room < 0 or "\n" in plain or "\t" in plain:
-            return None
+        if room < 0 or not (plain.isascii() and plain.isprintable()):  # Rich strips control codes, expands tabs,
+            return None  # breaks lines, measures emoji and their modifiers its own way: its renderer draws those
         if self.app.console_options.justify not in PLAIN_JUSTIFY:
             return None
         console = self.app.console
