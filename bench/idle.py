@@ -42,15 +42,19 @@ WORLDS = {
 def cpu_seconds(pid: int) -> float:
     """CPU time of the process's threads, from the scheduler's own count in nanoseconds: /proc's utime and stime
     come in clock ticks (10 ms), and an idle TUI spends ~0.25 s in a 30 s window, so one tick was 4 % of the
-    figure. A thread that ended is no longer counted here; Textual's and asyncio's threads live as long as
-    the process. Without schedstat (a kernel built without it), utime + stime."""
-    try:
-        return (
-            sum(int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
-        )
-    except (OSError, ValueError, IndexError):
+    figure. A thread that ended is no longer counted here (Textual's and asyncio's threads live as long as the
+    process), and one that ends while it is read is skipped. Without schedstat (a kernel built without it),
+    utime + stime, for every sample alike."""
+    if not Path(f"/proc/{pid}/schedstat").exists():
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9
 
 
 def rss_mb(pid: int) -> float:

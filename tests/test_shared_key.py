@@ -4,6 +4,7 @@ INTX key of a strict simulator (nonces in order, the documented counters), the k
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ from tui.sim import Simulator
 from tui.venues import http
 from tui.venues.intx import SharedRequestRate
 from tui.venues.kraken import KrakenCustodyClient
-from tui.venues.ledger import KeyBusy, KeyLedger
+from tui.venues.ledger import KeyBusy, KeyLedger, write_over
 from tui.venues.nonces import NonceSource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,6 +262,102 @@ async def test_the_ledger_is_written_in_place_and_a_half_written_one_reads_as_no
     ledger.release()
     assert data.stat().st_ino == inode
     assert oct(data.stat().st_mode & 0o777) == "0o600"
-    assert json.loads(data.read_text()) == {"queue": []}
+    assert data.read_text() == json.dumps({"queue": []})  # cut to its length: no padding left behind
     data.write_text('{"queue": []}' + ' "t"}]}')  # the new text over the old one's tail
     assert KeyLedger(lock).read() == {}
+
+
+class _Died(Exception):
+    """A process killed at this point of a write."""
+
+
+def _died(*args: object) -> None:
+    raise _Died
+
+
+LOCKOUT = {"pause": {"until": 4e9, "kind": "lockout", "why": "EAPI:Temporary lockout"}}
+
+
+@pytest.mark.parametrize("when", ["before the cut", "after taking room", "on a full disk"])
+def test_a_write_that_dies_or_fails_half_way_leaves_the_ledger_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The ledger is written in place, so no moment of a write may leave it unreadable: a reader that finds
+    nothing would forget a lockout Kraken imposed and the calls its counter holds. A shorter text (the holder
+    gone, at every release) is padded to the old length before the file is cut; a longer one takes its room
+    before a byte changes, so a full disk fails there and a death there leaves the old text."""
+    lock = tmp_path / "key"
+    data = lock.with_name("key.json")
+    holding = {**LOCKOUT, "holder": {"pid": 1, "role": "serve", "since": 1.0}}
+    data.write_bytes(json.dumps(holding).encode())
+    longer = {**LOCKOUT, "queue": [{"ticket": "t" * 300}]}
+    if when == "before the cut":
+        monkeypatch.setattr(os, "ftruncate", _died)
+        text, expected = LOCKOUT, LOCKOUT
+    elif when == "after taking room":
+        monkeypatch.setattr(os, "pwrite", _died)
+        text, expected = longer, holding
+    else:
+        pwrite, calls = os.pwrite, []
+
+        def full_disk(fd: int, chunk: bytes, offset: int) -> int:  # half is written, then the disk is full
+            calls.append(len(chunk))
+            if len(calls) > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return pwrite(fd, chunk[: len(chunk) // 2], offset)
+
+        def no_room(fd: int, offset: int, length: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "pwrite", full_disk)
+        monkeypatch.setattr(os, "posix_fallocate", no_room)
+        text, expected = longer, holding
+    fd = os.open(data, os.O_RDWR)
+    try:
+        with pytest.raises((_Died, OSError)):
+            write_over(fd, json.dumps(text).encode())
+    finally:
+        os.close(fd)
+    monkeypatch.undo()
+    assert KeyLedger(lock).read() == expected
+
+
+async def test_a_call_whose_hold_went_on_without_the_ledger_frees_no_key_another_task_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of files (a flood on `serve`), a hold goes on without the ledger; the call still releases when it is
+    done. That release must not free the key another task of the process holds with its call on the wire:
+    another process would then send its nonce before that call is answered."""
+    lock = tmp_path / "key"
+    ledger = KeyLedger(lock)
+    held, done = asyncio.Event(), asyncio.Event()
+
+    async def on_the_wire() -> None:
+        await ledger.hold()
+        held.set()
+        await done.wait()
+        ledger.release()
+
+    holder = asyncio.create_task(on_the_wire())
+    await held.wait()
+    opened = os.open
+
+    def out_of_files(path: str | Path, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == lock:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return opened(path, flags, *args, **kwargs)
+
+    async def without_the_ledger() -> None:
+        monkeypatch.setattr(os, "open", out_of_files)
+        await ledger.hold()
+        monkeypatch.setattr(os, "open", opened)
+        ledger.release()
+
+    await asyncio.create_task(without_the_ledger())
+    with pytest.raises(KeyBusy):
+        await KeyLedger(lock).hold(patience=0.2)  # another process: the key is still held
+    done.set()
+    await holder
+    other = KeyLedger(lock)
+    await other.hold(patience=5.0)
+    other.release()

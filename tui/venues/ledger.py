@@ -70,6 +70,7 @@ class KeyLedger:
         self._fd: int | None = None
         self._said_who = False
         self._held: dict[str, Any] | None = None  # what the ledger records, as this process holds it
+        self._owner: object | None = None  # the task that holds it
         self._dirty = False  # `_held` has changes the file has not
         self.problem: str | None = None  # why the ledger cannot be used (each process then keeps its own)
 
@@ -109,9 +110,13 @@ class KeyLedger:
             os.close(fd)
             raise
         self._fd, self._held, self._dirty = fd, None, False
-        self._said_who = False
+        self._said_who, self._owner = False, _task()
         if say_who:
-            self.announce()
+            try:
+                self.announce()
+            except BaseException:
+                self.release()
+                raise
 
     def announce(self) -> None:
         """Record this process as the key's holder, with all it recorded while holding it, in one write: for a
@@ -122,14 +127,18 @@ class KeyLedger:
             self.flush()
 
     def release(self) -> None:
-        """Write what was recorded while held, and let the next process have the key."""
-        if self._fd is None:
+        """Write what was recorded while held, and let the next process have the key. Only the task that holds
+        it releases it: a call whose `hold` went on without the ledger (no file left to open, a flood on `serve`)
+        must not free the key another task of this process holds while its call is on the wire."""
+        if self._fd is None or self._owner is not _task():
             return
-        if self._said_who:
-            self.update(holder=None)
-        self.flush()
-        fd, self._fd, self._held = self._fd, None, None
-        os.close(fd)  # closing the file releases the lock
+        try:
+            if self._said_who:
+                self.update(holder=None)
+            self.flush()
+        finally:
+            fd, self._fd, self._held, self._owner = self._fd, None, None, None
+            os.close(fd)  # closing the file releases the lock
 
     def read(self) -> dict[str, Any]:
         """What the ledger records (held or not: a peek is advice, never a decision). Empty when there is none
@@ -143,7 +152,7 @@ class KeyLedger:
 
     def _read_file(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.data_path.read_text(encoding="utf-8"))
+            data = json.loads(self.data_path.read_bytes().rstrip(b"\0"))  # room taken for a write not yet made
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -163,12 +172,12 @@ class KeyLedger:
         self._dirty = True
 
     def flush(self) -> None:
-        """Write what was recorded while held, in place, as the nonce beside it is: a temporary file renamed over
-        the ledger cost ~160 µs of a core per write (a file made and a rename journalled), this ~5 µs. Whoever
-        holds the key reads it whole; a peek by a process that does not may meet a write half done, which does
-        not parse and reads as nothing recorded: advice, never a decision. What the ledger records is advice:
-        a write that fails (no file left to open, a full disk) is skipped; the lock alone keeps the nonces in
-        order."""
+        """Write what was recorded while held, in place, as the nonce beside it is (`write_over`): a temporary
+        file renamed over the ledger cost ~160 µs of a core per write (a file made and a rename journalled), this
+        ~5 µs. Whoever holds the key reads it whole; a peek by a process that does not may meet a write half
+        done, which does not parse and reads as nothing recorded: advice, never a decision. A write that fails
+        (no file left to open, a full disk) is skipped and leaves what the file held; the lock alone keeps the
+        nonces in order."""
         if self._fd is None or not self._dirty or self._held is None:
             return
         self._dirty = False
@@ -176,10 +185,7 @@ class KeyLedger:
         with contextlib.suppress(OSError):
             descriptor = os.open(self.data_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                written = 0
-                while written < len(data):
-                    written += os.pwrite(descriptor, data[written:], written)
-                os.ftruncate(descriptor, len(data))
+                write_over(descriptor, data)
             finally:
                 os.close(descriptor)
 
@@ -324,6 +330,30 @@ class KeyLedger:
             f"another balance-tui process, {who}, has held this key for {waited:.0f} s: is it stuck? "
             "(it is freed when that process ends)"
         )
+
+
+def write_over(fd: int, data: bytes) -> None:
+    """`data` in place of the JSON the file holds, leaving it readable at every moment a process may die or a
+    disk fill: the room a longer text needs is taken first (a full disk fails there, before a byte changes; a
+    death there leaves the old text and NULs, which a reader strips), and a shorter text is written padded with
+    spaces to the old length (JSON reads past them) before the file is cut to it."""
+    size = os.fstat(fd).st_size
+    if len(data) > size:
+        os.posix_fallocate(fd, 0, len(data))
+    padded = data.ljust(size)
+    written = 0
+    while written < len(padded):
+        written += os.pwrite(fd, padded[written:], written)
+    if size > len(data):
+        os.ftruncate(fd, len(data))
+
+
+def _task() -> object | None:
+    """Who holds the key within this process: the asyncio task (None outside one)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
 
 
 def ledger_path(api_key: Secret, venue: str = "intx") -> Path:
