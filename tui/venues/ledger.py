@@ -338,8 +338,9 @@ def write_over(fd: int, data: bytes) -> None:
     death there leaves the old text and NULs, which a reader strips), and a shorter text is written padded with
     spaces to the old length (JSON reads past them) before the file is cut to it."""
     size = os.fstat(fd).st_size
-    if len(data) > size:
-        os.posix_fallocate(fd, 0, len(data))
+    reserve = getattr(os, "posix_fallocate", None)  # not on macOS: there a full disk may cut a write short
+    if len(data) > size and reserve is not None:
+        reserve(fd, 0, len(data))
     padded = data.ljust(size)
     written = 0
     while written < len(padded):
