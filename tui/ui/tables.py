@@ -1,4 +1,5 @@
-"""A DataTable that redraws what it drew before it measured its cells (textual#3533), and whose ←/→ go a
+"""A DataTable that redraws what it drew before it measured its cells (textual#3533), draws a plain cell
+itself (as DataTable would, without Rich's renderables: most of an idle monitor's drawing), and whose ←/→ go a
 column at a time (DataTable's go a cell of width: a wide table's last columns were out of reach); and a
 footer that fits the terminal."""
 
