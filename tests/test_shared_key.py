@@ -31,6 +31,17 @@ from tui.venues.nonces import NonceSource
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _on_the_key(sim: Simulator, web: http.ApiClient, store: Path) -> KrakenCustodyClient:
+    """A Kraken client on the simulator's key, as one process has it: its nonces and the key's ledger at `store`."""
+    return KrakenCustodyClient(
+        web,
+        Secret(sim.kraken_keys.api_key),
+        Secret(sim.kraken_keys.api_secret),
+        nonces=NonceSource(store),
+        ledger=KeyLedger(store),
+    )
+
+
 def test_a_crowd_on_one_key_is_never_refused() -> None:
     """`serve`, `--watch` and three loops of `--once` for 25 s; half of Kraken's requests are held up 0.2 s on
     the way (what reorders two processes' requests sent a moment apart). Nothing refused, every `--once`
@@ -135,16 +146,7 @@ async def test_a_call_that_cuts_in_waits_for_the_answer_before_it_else_its_nonce
     sim.faults.set("latency", "kraken", "GetCustodyBalance", 0.5)
     vault = next(iter(sim.market.vaults))
     async with http.new_client(sim.url) as poller_web, http.new_client(sim.url) as once_web:
-        poller, once = (
-            KrakenCustodyClient(
-                web,
-                Secret(sim.kraken_keys.api_key),
-                Secret(sim.kraken_keys.api_secret),
-                nonces=NonceSource(store),
-                ledger=KeyLedger(store),
-            )
-            for web in (poller_web, once_web)
-        )
+        poller, once = (_on_the_key(sim, web, store) for web in (poller_web, once_web))
 
         async def poll() -> None:
             async with poller.turn(urgent=False):
@@ -224,13 +226,7 @@ async def test_a_call_on_the_wire_is_in_the_ledger_and_costs_two_writes(
     sim.faults.set("latency", "kraken", "GetCustodyBalance", 0.5)
     vault = next(iter(sim.market.vaults))
     async with http.new_client(sim.url) as web:
-        client = KrakenCustodyClient(
-            web,
-            Secret(sim.kraken_keys.api_key),
-            Secret(sim.kraken_keys.api_secret),
-            nonces=NonceSource(store),
-            ledger=KeyLedger(store),
-        )
+        client = _on_the_key(sim, web, store)
         calling = asyncio.create_task(client.balances(vault))
         while sim.faults.arrived == 0:  # the call is on the wire, held up there
             await asyncio.sleep(0.01)
