@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 from rich.protocol import rich_cast
+from textual._compositor import Compositor
 from textual.app import App, ComposeResult
+from textual.geometry import Size
+from textual.widgets import Label
 
+from tests.scenes import until
 from tests.test_app import SIZE, loaded, make_app, refreshed
-from tests.test_pane import _Host, _snapshot
+from tests.test_pane import _Host, _snapshot, screen_lines
 from tui.engine.prices import PriceBook
 from tui.monitor.valuation import Appraisal, Sums
 from tui.sim import Simulator
@@ -23,6 +27,7 @@ from tui.ui import panes
 from tui.ui.app import BalanceApp, VenueUpdated
 from tui.ui.panes import VenuePane, View
 from tui.ui.rows import Baseline
+from tui.ui.tables import MeasuredTable
 
 
 def _styles(pane: VenuePane, row: str) -> str:
@@ -239,3 +244,91 @@ async def test_what_exists_once_every_pane_answered_is_frozen_for_the_apps_life(
         await refreshed(pilot, kraken)
         assert len(answered) == 1, "frozen once, not at every answer"
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_column_gaining_a_digit_redraws_the_table_and_lays_out_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pane's table fills its pane: a wider column changes how it scrolls, not where anything is, and the
+    whole screen was laid out again for it (~22 ms, a tenth of an idle monitor's main thread). Only a scrollbar
+    appearing takes a layout; either way the frame is the one a full layout would draw."""
+    reflows: list[Size] = []
+    reflow = Compositor.reflow
+
+    def counting(self: Compositor, parent: Any, size: Size) -> Any:
+        reflows.append(size)
+        return reflow(self, parent, size)
+
+    monkeypatch.setattr(Compositor, "reflow", counting)
+
+    class Desk(_Host):
+        CSS_PATH = BalanceApp.CSS_PATH  # the desk's panes, whose tables fill them
+
+    async with Desk().run_test(size=(120, 20)) as pilot:
+        app = pilot.app
+        pane = app.query_one(VenuePane)
+        table = pane.table
+
+        async def shown(amount: str, wider: bool = True) -> None:
+            width = table.virtual_size.width
+            pane.show(_snapshot("1.5", amount))
+            await until(
+                pilot,
+                lambda: (
+                    (table.virtual_size.width > width or not wider) and any(amount[:60] in s for s in screen_lines(app))
+                ),
+                why=lambda: (width, table.virtual_size, screen_lines(app)),
+            )
+            await pilot.pause()
+
+        async def as_a_layout_draws_it() -> None:
+            frame = app.export_screenshot()
+            app.screen._refresh_layout()
+            assert app.export_screenshot() == frame
+
+        await shown("2.5", wider=False)
+        await shown("2222222222.5")
+        reflows.clear()
+        await shown("22222222222.5")
+        assert reflows == [], "a column one digit wider laid the screen out"
+        assert any(" " * 11 + "1.5 " in line for line in screen_lines(app)), "the column's numbers not aligned"
+        await as_a_layout_draws_it()
+
+        await shown("1" * 70 + ".5")  # wider than the terminal: the scrollbar takes a line of the pane
+        assert reflows and table.show_horizontal_scrollbar
+        await as_a_layout_draws_it()
+        reflows.clear()
+        await shown("1" * 90 + ".5")
+        assert reflows == [] and table.horizontal_scrollbar.window_virtual_size == table.virtual_size.width
+        await as_a_layout_draws_it()
+
+
+async def test_a_table_sized_by_its_content_grows_with_it() -> None:
+    """A table whose height is its rows' (a detail screen's fields) is laid out again when rows come: what
+    is below it moves down, and a wider cell widens a table whose width is its columns'."""
+
+    class Stacked(App[None]):
+        CSS = "#rows { height: auto; } #wide { width: auto; height: 3; }"
+
+        def compose(self) -> ComposeResult:
+            yield MeasuredTable[str](id="rows")
+            yield Label("below", id="below")
+            yield MeasuredTable[str](id="wide")
+
+    async with Stacked().run_test(size=(80, 30)) as pilot:
+        app = pilot.app
+        rows, below, wide = (
+            app.query_one("#rows", MeasuredTable),
+            app.query_one("#below"),
+            app.query_one("#wide", MeasuredTable),
+        )
+        rows.add_column("name", key="name")
+        wide.add_column("name", key="name")
+        await until(pilot, lambda: below.region.y == 1, why=lambda: below.region)  # the header's line
+        for count in (1, 4):
+            rows.add_rows([[f"row {i}"] for i in range(count)])
+            await until(pilot, lambda: below.region.y == 1 + len(rows.rows), why=lambda: (below.region, rows.region))
+        wide.add_row("a much wider cell than the header", key="w")
+        await until(
+            pilot, lambda: wide.region.width == len(" a much wider cell than the header "), why=lambda: wide.region
+        )
