@@ -13,6 +13,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from tui.ui.panes import BalanceTable, Cell, KeyedCell
@@ -110,3 +112,98 @@ async def test_a_cell_is_drawn_as_datatable_draws_it(monkeypatch: pytest.MonkeyP
 
         same()
         assert drawn_here[Text] > 10 and drawn_here[Cell] > 50, f"plain cells must be drawn by our path: {drawn_here}"
+
+
+class _Rows(App[None]):
+    CSS = "DataTable > .datatable--fixed { background: $primary 20%; text-style: italic; }"
+
+    def compose(self) -> ComposeResult:
+        table = BalanceTable(cursor_type="row")
+        for column in range(5):
+            table.add_column(f"c{column}", key=f"c{column}")
+        for row in range(6):
+            table.add_row(*(Cell(f"{row}.{column}" * (column + 1)) for column in range(5)), key=f"r{row}")
+        yield table
+
+
+async def test_a_row_is_put_together_as_datatable_puts_it_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MeasuredTable puts a data row's line together itself (the columns measured once, the fixed cells' and
+    stripes' styles kept between lines): for any cursor, hover, fixed columns and rows, stripes, padding and
+    focus, the line is DataTable's, segment for segment."""
+    theirs_put = DataTable._render_line_in_row
+    handed: list[int] = []
+
+    def handed_over(*args: Any, **kwargs: Any) -> Any:
+        handed.append(1)
+        return theirs_put(*args, **kwargs)
+
+    monkeypatch.setattr(DataTable, "_render_line_in_row", handed_over)
+    app = _Rows()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(MeasuredTable)
+        put_here = [0]
+
+        moves = st.lists(
+            st.tuples(
+                st.integers(0, 5),
+                st.tuples(st.integers(0, 6), st.integers(0, 5)),
+                st.tuples(st.integers(-1, 6), st.integers(-1, 5)),
+                st.sampled_from([None, "on grey11", "white on blue"]),
+            ),
+            min_size=1,
+            max_size=6,
+        )  # the row drawn, the cursor, the hover and the base style: what changes between frames
+
+        @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(
+            cursor_type=st.sampled_from(["row", "cell", "column", "none"]),
+            show_cursor=st.booleans(),
+            show_hover=st.booleans(),
+            fixed=st.tuples(st.integers(0, 6), st.integers(0, 3)),
+            zebra=st.booleans(),
+            padding=st.integers(0, 2),
+            frames=moves,
+        )
+        def same(
+            cursor_type: Any,
+            show_cursor: bool,
+            show_hover: bool,
+            fixed: tuple[int, int],
+            zebra: bool,
+            padding: int,
+            frames: list[tuple[int, tuple[int, int], tuple[int, int], str | None]],
+        ) -> None:
+            table.cursor_type, table.show_cursor, table._show_hover_cursor = cursor_type, show_cursor, show_hover
+            table.fixed_columns, table.fixed_rows = fixed
+            table.zebra_stripes, table.cell_padding = zebra, padding
+            for row, cursor, hover, background in frames:
+                base = table.rich_style + (Style.parse(background) if background else Style())
+                key = table._row_locations.get_key(row)
+                args = (key, 0, base, Coordinate(*cursor), Coordinate(*hover))
+                kept, table._row_render_cache = table._row_render_cache, LRUCache(100)
+                theirs = theirs_put(table, *args)  # from nothing, with a cache of its own
+                table._row_render_cache = kept  # ours with what earlier frames left: no stale row may be reused
+                handed.clear()
+                ours = table._render_line_in_row(*args)
+                assert [_drawn(part) for part in ours] == [_drawn(part) for part in theirs]
+                put_here[0] += not handed
+
+        table.focus()
+        await pilot.pause()
+        same()
+        table.blur()
+        await pilot.pause()
+        same()
+        before = table.rich_style
+        app.screen.styles.text_style = "underline"  # an ancestor's style: the widget's own style changes
+        await pilot.pause()
+        assert table.rich_style != before
+        same()
+        app.stylesheet.add_source(  # the components' own styles change, and nothing else
+            "DataTable > .datatable--fixed { color: red; } DataTable > .datatable--even-row { background: green; }"
+        )
+        app.refresh_css()
+        await pilot.pause()
+        assert table.get_component_styles("datatable--fixed").rich_style.color == Style.parse("#ff0000").color
+        same()
+        assert put_here[0] > 1000, f"data rows must be put together by our path: {put_here}"
