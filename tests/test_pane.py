@@ -19,6 +19,7 @@ from rich.protocol import rich_cast
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+from tests.scenes import until
 from tui.money import Balance
 from tui.snapshot.model import AccountSnapshot, VenueSnapshot
 from tui.ui.panes import VenuePane, View
@@ -182,6 +183,29 @@ async def test_the_drawn_table_shows_every_update_and_no_stale_cell() -> None:
         await pilot.pause()
         row = next(line for line in screen_lines(pane.app) if " A1 " in line)
         assert " 2.5 " in row and "+0" not in row
+
+
+async def test_rows_changed_together_in_a_scrolled_table_are_each_redrawn() -> None:
+    """A refresh that changes several rows asks for one repaint of all their lines, where they are on screen
+    now: the table scrolled, the lines drawn are the rows' lines less the scroll, every one of them."""
+    amounts = [f"{i}.5" for i in range(40)]
+    async with _Host().run_test(size=(120, 14)) as pilot:
+        pane = pilot.app.query_one(VenuePane)
+        pane.show(_snapshot(*amounts))
+        await pilot.pause()
+        pane.table.scroll_to(y=20, animate=False)
+        await until(pilot, lambda: pane.table.scroll_y == 20 and any(" A28 " in s for s in screen_lines(pane.app)))
+        for last in ("7", "9"):  # the first moves widen the change column (a full repaint); the second do not
+            changed = list(amounts)
+            for i in (28, 30, 34):  # the rows sort by name: these are on screen, below the top
+                changed[i] = f"{i}.{last}"
+            pane.show(_snapshot(*changed))
+            await until(pilot, lambda: str(pane.table.get_cell("V1:A34", "balance")).strip() == changed[34])  # noqa: B023
+            await pilot.pause()
+        drawn = screen_lines(pane.app)
+        for i in (28, 30, 34):
+            row = next((line for line in drawn if f" A{i} " in line), None)
+            assert row is not None and f" {i}.9 " in row, (i, drawn)
 
 
 async def test_a_number_wider_than_its_column_widens_the_column() -> None:

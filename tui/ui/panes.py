@@ -130,9 +130,11 @@ class BalanceTable(MeasuredTable[Cell]):
         if len(indexes) > ROW_REFRESH_LIMIT:
             self.refresh()  # one repaint of what is visible: unchanged rows come from the cache
             return
-        for index in indexes:
-            if index is not None:
-                self.refresh_row(index)
+        window, offset = self.window_region, self.scroll_offset
+        regions = [self._get_row_region(i) for i in indexes if i is not None and self.is_valid_row_index(i)]
+        shown = [region.translate(-offset) for region in regions if window.overlaps(region)]
+        if shown:
+            self.refresh(*shown)  # as `refresh_row` for each, in one request: one repaint's bookkeeping, not one a row
 
     def keep_on_line(self, row: int, line: int) -> None:
         """Scroll so that row `row` sits `line` lines below the top of the view: rows added or removed
