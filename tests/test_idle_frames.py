@@ -13,6 +13,7 @@ import pytest
 from rich.protocol import rich_cast
 from textual._compositor import Compositor
 from textual.app import App, ComposeResult
+from textual.containers import Container
 from textual.geometry import Size
 from textual.widgets import Label
 
@@ -308,12 +309,17 @@ async def test_a_table_sized_by_its_content_grows_with_it() -> None:
     is below it moves down, and a wider cell widens a table whose width is its columns'."""
 
     class Stacked(App[None]):
-        CSS = "#rows { height: auto; } #wide { width: auto; height: 3; }"
+        CSS = (
+            "#rows { height: auto; } #wide { width: auto; height: 3; }"
+            " #grid { layout: grid; grid-size: 1; grid-rows: auto; height: auto; } #gridded { height: 1fr; }"
+        )
 
         def compose(self) -> ComposeResult:
             yield MeasuredTable[str](id="rows")
             yield Label("below", id="below")
             yield MeasuredTable[str](id="wide")
+            with Container(id="grid"):  # a table of height 1fr in a row as high as its content
+                yield MeasuredTable[str](id="gridded")
 
     async with Stacked().run_test(size=(80, 30)) as pilot:
         app = pilot.app
@@ -328,6 +334,10 @@ async def test_a_table_sized_by_its_content_grows_with_it() -> None:
         for count in (1, 4):
             rows.add_rows([[f"row {i}"] for i in range(count)])
             await until(pilot, lambda: below.region.y == 1 + len(rows.rows), why=lambda: (below.region, rows.region))
+        gridded = app.query_one("#gridded", MeasuredTable)
+        gridded.add_column("name", key="name")
+        gridded.add_rows([[f"row {i}"] for i in range(3)])
+        await until(pilot, lambda: gridded.region.height == 4, why=lambda: gridded.region)
         wide.add_row("a much wider cell than the header", key="w")
         await until(
             pilot, lambda: wide.region.width == len(" a much wider cell than the header "), why=lambda: wide.region

@@ -69,6 +69,7 @@ class KeyedCell(Cell):
 
 
 class BalanceTable(MeasuredTable[Cell]):
+    FILLS_ITS_BOX = True  # height 1fr in its pane, the pane 1fr in the screen (app.tcss)
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),

@@ -36,6 +36,7 @@ class MeasuredTable(DataTable[CellType]):
     cell changed again. New widths retire those renders."""
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    FILLS_ITS_BOX = False  # True where nothing's size follows the table's content: see _watch_virtual_size
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,13 +44,15 @@ class MeasuredTable(DataTable[CellType]):
 
     def _watch_virtual_size(self, size: Size) -> None:
         """A column gaining a digit changes the table's virtual size, a layout reactive: the whole screen was laid
-        out again (~22 ms, 10 % of an idle monitor's main thread). A table whose size its box sets (a pane's:
-        height 1fr) only scrolls differently: its scrollbars are updated as a layout would (`ScrollView.
-        _size_updated`), and a scrollbar that appears or goes away still asks for the layout it needs. A table
-        sized by its content (height or width auto) is laid out as before."""
-        if self.styles.auto_dimensions:
+        out again (~22 ms, 10 % of an idle monitor's main thread). A table that fills a box nothing sizes by its
+        content (a pane's: FILLS_ITS_BOX, height 1fr in 1fr containers) only scrolls differently: its scrollbars
+        are updated as a layout would (`ScrollView._size_updated`), and a scrollbar that appears or goes away
+        still asks for the layout it needs. Any other table (height or width auto, or in a grid of auto rows) is
+        laid out as DataTable's is."""
+        if not self.FILLS_ITS_BOX or self.styles.auto_dimensions:
             self.refresh(layout=True)
             return
+        self._scrollbar_changes.clear()
         self._scroll_update(size)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
