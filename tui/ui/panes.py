@@ -132,7 +132,7 @@ class BalanceTable(MeasuredTable[Cell]):
             self.refresh()  # one repaint of what is visible: unchanged rows come from the cache
             return
         window, offset = self.window_region, self.scroll_offset
-        regions = [self._get_row_region(i) for i in indexes if i is not None and self.is_valid_row_index(i)]
+        regions = [self._get_row_region(i) for i in indexes if i is not None]  # rows the table holds: valid
         shown = [region.translate(-offset) for region in regions if window.overlaps(region)]
         if shown:
             self.refresh(*shown)  # as `refresh_row` for each, in one request: one repaint's bookkeeping, not one a row
