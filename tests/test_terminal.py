@@ -263,6 +263,32 @@ def test_hangup_ends_the_program(terminal: Terminal) -> None:
     wait_gone(pid, "still running after SIGHUP")
 
 
+def process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_suspended_and_resumed_it_reads_keys_again(terminal: Terminal) -> None:
+    """Stopped (Ctrl+Z's signal) it gives the terminal back and stops its input thread; continued, it takes
+    the terminal again with a new one: keys work, q quits cleanly."""
+    pid = terminal.start_in_shell(f"{SCRIPT} --demo")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    os.kill(pid, signal.SIGTSTP)
+    deadline = time.monotonic() + PATIENCE
+    while process_state(pid) != "T":
+        assert time.monotonic() < deadline, "the program did not stop"
+        time.sleep(0.05)
+    assert terminal.flags()["alternate_on"] == "0"
+    os.kill(pid, signal.SIGCONT)
+    terminal.wait_for(lambda s: "Treasury" in s)
+    terminal.keys("?")
+    terminal.wait_for(lambda s: "balance-tui — keys" in s)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
+    terminal.keys("q")
+    screen = terminal.wait_for(lambda s: "ended:" in s)
+    assert "ended: exit 0, tty same" in screen, screen
+
+
 @pytest.mark.parametrize("how", ["q", "C-c", "SIGTERM", "SIGHUP", "SIGINT"])
 def test_the_terminal_is_given_back_as_it_was(terminal: Terminal, how: str) -> None:
     """However the program ends (a key, `kill`, a dropped connection), the shell gets its terminal back:

@@ -22,6 +22,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.driver import Driver
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -133,6 +134,16 @@ class BalanceApp(App[int]):
         self.panes: list[VenuePane] = []  # one per venue, in the config's order
         self.totals_pane: VenuePane | None = None
         self.frozen = False  # the objects made until every pane showed its first answer, out of the collector's sight
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice, with its Linux/macOS terminal driver swapped for one whose input thread sleeps
+        until a key comes (tui/ui/driver.py); a driver named by TEXTUAL_DRIVER (textual-serve's) stays."""
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver" and driver.__name__ == "LinuxDriver":
+            from tui.ui.driver import QuietLinuxDriver
+
+            return QuietLinuxDriver
+        return driver
 
     def notify(
         self,

@@ -1,0 +1,148 @@
+"""The terminal driver's input thread, on a real pseudo-terminal: it reads keys as Textual's does, sleeps
+without a timeout while nothing comes (Textual's polls ten times a second), keeps the parser's deadline for
+a lone Escape, and ends at once when the driver stops it, as many times as the app is suspended and resumed."""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import signal
+import threading
+import tty
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from textual import events
+from textual.drivers.linux_driver import LinuxDriver
+
+from tui.config import parse
+from tui.sim import Simulator
+from tui.ui.app import BalanceApp
+from tui.ui.driver import QuietLinuxDriver
+
+PATIENCE = 30.0  # a safety net for a thread that never answers; every wait below ends on its event
+
+
+class Recorded(QuietLinuxDriver):
+    """The driver with what its input thread parses kept in a queue instead of posted to an app."""
+
+    def __init__(self, fileno: int) -> None:
+        super().__init__(app=None)  # type: ignore[arg-type]
+        self.fileno = fileno
+        self.parsed: queue.Queue[object] = queue.Queue()
+
+    def process_message(self, message: object) -> None:  # type: ignore[override]
+        self.parsed.put(message)
+
+    def next_key(self) -> str:
+        while True:
+            message = self.parsed.get(timeout=PATIENCE)
+            if isinstance(message, events.Key):
+                return message.key
+
+    def start_input(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run_input_thread, daemon=True)
+        thread.start()
+        return thread
+
+    def stop_input(self, thread: threading.Thread) -> None:
+        """What `disable_input` does (set, join, clear), without its terminal writes."""
+        self.exit_event.set()
+        thread.join(PATIENCE)
+        assert not thread.is_alive(), "the input thread did not end when the driver stopped it"
+        self.exit_event.clear()
+
+
+@pytest.fixture
+async def pty_driver() -> AsyncIterator[tuple[Recorded, int]]:
+    """A driver (made in an event loop, as Textual makes it) reading the slave side of a new pseudo-terminal;
+    the test types on the master side. The driver's signal handlers (suspend, resume) are put back."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTSTP, signal.SIGCONT)}
+    master, slave = os.openpty()
+    tty.setraw(slave)  # as the driver leaves the terminal: each byte readable as it comes
+    try:
+        yield Recorded(slave), master
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.fixture
+def select_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """Every timeout the input thread gives `select`."""
+    timeouts: list[float | None] = []
+    real = selectors.SelectSelector.select
+
+    def select(self: selectors.SelectSelector, timeout: float | None = None) -> Any:
+        timeouts.append(timeout)
+        return real(self, timeout)
+
+    monkeypatch.setattr(selectors.SelectSelector, "select", select)
+    return timeouts
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+async def test_keys_are_read_without_polling(pty_driver: tuple[Recorded, int], select_timeouts: list) -> None:
+    driver, master = pty_driver
+    thread = driver.start_input()
+    os.write(master, b"a")
+    assert driver.next_key() == "a"
+    os.write(master, "é".encode())
+    assert driver.next_key() == "é"
+    os.write(master, b"\x1b[A")  # a whole sequence in one read: the up arrow, no deadline needed
+    assert driver.next_key() == "up"
+    waits = list(select_timeouts)
+    driver.stop_input(thread)
+    assert len(waits) >= 3 and waits == [None] * len(waits), f"the thread woke on a timer: {waits}"
+
+
+async def test_a_lone_escape_is_a_key_once_the_parser_stops_waiting(
+    pty_driver: tuple[Recorded, int], select_timeouts: list
+) -> None:
+    """Escape starts a sequence: the parser waits a moment for the rest, then calls it the Escape key. The
+    thread sleeps for just that moment, and without a timeout again once the key is out."""
+    driver, master = pty_driver
+    thread = driver.start_input()
+    os.write(master, b"\x1b")
+    assert driver.next_key() == "escape"
+    os.write(master, b"q")
+    assert driver.next_key() == "q"  # a q of its own, not Alt+q: the escape was already out
+    waits = list(select_timeouts)
+    driver.stop_input(thread)
+    timed = [t for t in waits if t is not None]
+    assert timed and all(0 <= t <= 0.2 for t in timed), waits
+    assert waits[0] is None and waits[-1] is None, waits  # the q was waited for without a timer
+
+
+async def test_the_thread_ends_when_stopped_and_starts_again_as_after_a_suspend(
+    pty_driver: tuple[Recorded, int],
+) -> None:
+    """A stop wakes the sleeping thread; a suspend closes the driver and a resume starts a new thread on it;
+    a stop given before a thread has begun is still seen; no descriptor is left open."""
+    driver, master = pty_driver
+    before = open_fds()
+    for key in ("a", "b", "c"):
+        thread = driver.start_input()
+        os.write(master, key.encode())
+        assert driver.next_key() == key
+        driver.stop_input(thread)
+        driver.close()  # what suspend_application_mode does after stopping the input
+    driver.exit_event.set()
+    early = driver.start_input()
+    early.join(PATIENCE)
+    assert not early.is_alive()
+    assert open_fds() == before
+
+
+def test_the_app_runs_on_the_quiet_driver_unless_told_another(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = BalanceApp(parse(sim.config_text(5)), demo=True)
+    assert app.get_driver_class() is QuietLinuxDriver and issubclass(QuietLinuxDriver, LinuxDriver)
+    monkeypatch.setattr("textual.constants.DRIVER", "textual.drivers.headless_driver:HeadlessDriver")
+    assert app.get_driver_class().__name__ == "HeadlessDriver"  # textual-serve names its own: it stays
