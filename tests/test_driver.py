@@ -9,8 +9,9 @@ import queue
 import selectors
 import signal
 import threading
+import time
 import tty
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -85,6 +86,13 @@ def select_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
     return timeouts
 
 
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
 def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
@@ -94,7 +102,10 @@ async def test_keys_are_read_without_polling(pty_driver: tuple[Recorded, int], s
     thread = driver.start_input()
     os.write(master, b"a")
     assert driver.next_key() == "a"
-    os.write(master, "é".encode())
+    waits = len(select_timeouts)
+    os.write(master, "é".encode()[:1])  # a character's first byte alone: no key yet, and not the end
+    wait_for(lambda: len(select_timeouts) > waits, "the thread did not wait again after a character's first byte")
+    os.write(master, "é".encode()[1:])
     assert driver.next_key() == "é"
     os.write(master, b"\x1b[A")  # a whole sequence in one read: the up arrow, no deadline needed
     assert driver.next_key() == "up"
@@ -139,6 +150,57 @@ async def test_the_thread_ends_when_stopped_and_starts_again_as_after_a_suspend(
     early.join(PATIENCE)
     assert not early.is_alive()
     assert open_fds() == before
+
+
+async def test_two_threads_running_at_once_are_both_stopped(pty_driver: tuple[Recorded, int]) -> None:
+    """Textual has been seen to start a second input thread while the first runs (a SIGCONT it took for a
+    resume): a stop wakes every one of them."""
+    driver, _master = pty_driver
+    first, second = driver.start_input(), driver.start_input()
+    driver.stop_input(second)
+    first.join(PATIENCE)
+    assert not first.is_alive(), "the first input thread was left waiting"
+
+
+async def test_a_terminal_at_its_end_ends_the_thread(pty_driver: tuple[Recorded, int]) -> None:
+    """A hung-up terminal reads as its end, at once and forever: the thread stops reading (Textual's went on
+    asking, at full speed, and kept the process from exiting)."""
+    driver, _master = pty_driver
+    read, write = os.pipe()
+    driver.fileno = read
+    try:
+        thread = driver.start_input()
+        os.write(write, b"a")
+        assert driver.next_key() == "a"
+        os.close(write)
+        thread.join(PATIENCE)
+        assert not thread.is_alive(), "the input thread is still reading a terminal at its end"
+    finally:
+        os.close(read)
+
+
+async def test_only_a_continue_after_our_own_suspend_resumes(
+    pty_driver: tuple[Recorded, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped terminal sends SIGHUP and SIGCONT together: the SIGCONT must not start a second application
+    mode in a running app. After a SIGTSTP it resumes, once."""
+    driver, _master = pty_driver
+    calls: list[str] = []
+    monkeypatch.setattr(driver, "suspend_application_mode", lambda: calls.append("suspend"))
+    monkeypatch.setattr(driver, "resume_application_mode", lambda: calls.append("resume"))
+    monkeypatch.setattr(os, "kill", lambda pid, sig: calls.append(f"kill {signal.Signals(sig).name}"))
+    driver._sigcont_application()
+    assert calls == []
+    driver._sigtstp_application()
+    driver._sigcont_application()
+    driver._sigcont_application()
+    assert calls == ["suspend", "kill SIGSTOP", "resume"]
+    calls.clear()
+    with driver.no_automatic_restart():  # App.suspend: it stops and starts application mode itself
+        driver._sigtstp_application()
+        driver._sigcont_application()
+    driver._sigcont_application()  # a later hang-up's: the app had resumed itself
+    assert calls == ["kill SIGSTOP"]
 
 
 def test_the_app_runs_on_the_quiet_driver_unless_told_another(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -263,6 +263,29 @@ def test_hangup_ends_the_program(terminal: Terminal) -> None:
     wait_gone(pid, "still running after SIGHUP")
 
 
+def test_a_dropped_terminal_ends_the_program(terminal: Terminal) -> None:
+    """The terminal itself goes (tmux closes it, as sshd does when the connection drops): the kernel sends
+    SIGHUP and SIGCONT, reads come back empty. The program ends; none of its threads is left behind."""
+    pid = terminal.start(f"{SCRIPT} --demo")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    terminal.tmux("kill-server")
+    wait_gone(pid, "still running after its terminal went away")
+
+
+def test_a_continue_signal_to_a_running_program_changes_nothing(terminal: Terminal) -> None:
+    """SIGCONT without a stop before it (it comes with every hang-up): no second start of the terminal,
+    whose threads nothing would stop. Keys still work and a SIGHUP still ends the program."""
+    pid = terminal.start(f"{SCRIPT} --demo")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    os.kill(pid, signal.SIGCONT)
+    terminal.keys("?")
+    terminal.wait_for(lambda s: "balance-tui — keys" in s)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
+    os.kill(pid, signal.SIGHUP)
+    wait_gone(pid, "still running after SIGHUP")
+
+
 def process_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 

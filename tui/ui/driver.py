@@ -1,10 +1,16 @@
-"""The terminal driver: Textual's own for Linux and macOS, with an input thread that sleeps until a key comes.
+"""The terminal driver: Textual's own for Linux and macOS, with an input thread that sleeps until a key comes,
+and that a dropped terminal does not leave behind.
 
 Textual's input thread wakes ten times a second to ask its key parser whether a lone Escape has waited long
 enough to be a key of its own. On a desk left open for hours that is 36,000 wake-ups an hour for nothing,
 and with the GIL taken each time it cost ~0.12 % of a core on a 2-core server: a sixth of the idle TUI's
 CPU. This thread blocks until a byte arrives, until the parser's own deadline when it does wait for the
 rest of a sequence, or until the driver stops it (quit, suspend): what it reads and parses is Textual's.
+
+A terminal that hangs up (an SSH connection dropped) sends SIGHUP and SIGCONT together. Textual restarts
+application mode on every SIGCONT, suspended or not: a second input and output thread that the app's exit
+never stops, and the process stayed behind after its window closed, its input thread spinning on the dead
+terminal. Here only a SIGCONT after our own suspend resumes, and a terminal at its end ends the thread.
 """
 
 from __future__ import annotations
@@ -45,13 +51,25 @@ class QuietLinuxDriver(LinuxDriver):
     def __init__(self, app: App[Any], **options: Any) -> None:
         super().__init__(app, **options)
         self._wake_lock = threading.Lock()
-        self._wake_write = -1  # the running input thread's wake pipe; -1 when none runs
+        self._wake_pipes: set[int] = set()  # the write ends of the running input threads' wake pipes
+        self._suspended = False
         self.exit_event = _WakingEvent(self._wake)
 
     def _wake(self) -> None:
-        with self._wake_lock, contextlib.suppress(OSError):  # a full pipe wakes the thread already
-            if self._wake_write >= 0:
-                os.write(self._wake_write, b"\0")
+        with self._wake_lock:
+            for fd in self._wake_pipes:
+                with contextlib.suppress(OSError):  # a full pipe wakes its thread already
+                    os.write(fd, b"\0")
+
+    def _sigtstp_application(self, *args: Any) -> None:
+        self._suspended = True  # the SIGCONT that ends this stop may resume (if Textual is to resume by itself)
+        super()._sigtstp_application(*args)
+
+    def _sigcont_application(self, *args: Any) -> None:
+        """Resume only what our own SIGTSTP suspended: a hang-up's SIGCONT comes to a running app."""
+        if self._suspended:
+            self._suspended = False
+            super()._sigcont_application(*args)
 
     def run_input_thread(self) -> None:
         """Textual's input loop (textual 8.2's LinuxDriver.run_input_thread), waiting on the terminal and the
@@ -60,24 +78,28 @@ class QuietLinuxDriver(LinuxDriver):
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
         with self._wake_lock:  # from here a stop wakes the wait; a stop before it is seen by the loop's test
-            self._wake_write = wake_write
+            self._wake_pipes.add(wake_write)
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
         selector.register(wake_read, selectors.EVENT_READ)
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
 
-        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> bool:
+            """Parse what is ready; False once the terminal is at its end (hung up): nothing more will come."""
             for key, _mask in ready:
                 if key.fd == wake_read:
                     continue  # a stop: the loop's test ends the wait
-                text = decode(os.read(self.fileno, 1024 * 4), final=final)
-                if not text:
-                    break  # stdin piped and at its end
-                for event in parser.feed(text):
-                    self.process_message(event)
+                data = os.read(self.fileno, 1024 * 4)
+                if not data:
+                    return False
+                text = decode(data, final=final)  # "" for the first bytes of a character: the rest follows
+                if text:
+                    for event in parser.feed(text):
+                        self.process_message(event)
             for event in parser.tick():
                 self.process_message(event)
+            return True
 
         def timeout() -> float | None:
             deadline = parser._timeout_time
@@ -85,13 +107,15 @@ class QuietLinuxDriver(LinuxDriver):
 
         try:
             while not self.exit_event.is_set():
-                process(selector.select(timeout()))
-            selector.unregister(wake_read)
-            process(selector.select(0.1), final=True)
+                if not process(selector.select(timeout())):
+                    break
+            else:
+                selector.unregister(wake_read)
+                process(selector.select(0.1), final=True)
         finally:
             selector.close()
             with self._wake_lock:
-                self._wake_write = -1
+                self._wake_pipes.discard(wake_write)
             os.close(wake_write)
             os.close(wake_read)
             try:
