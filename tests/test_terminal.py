@@ -263,6 +263,36 @@ def test_hangup_ends_the_program(terminal: Terminal) -> None:
     wait_gone(pid, "still running after SIGHUP")
 
 
+def test_stopped_sent_to_the_background_and_back_it_works_again(terminal: Terminal) -> None:
+    """Ctrl+Z's stop, then the shell's `bg` (in the background the terminal stops the program again before it
+    can take it back), then `fg`: it draws and reads keys again, and q quits."""
+    terminal.tmux("new-session", "-d", "-s", "t", "-x", "120", "-y", "40", "PS1='$ ' bash --norc --noprofile -i")
+    shell = int(terminal.tmux("display", "-p", "-t", "t", "#{pane_pid}").strip())
+    terminal.tmux("send-keys", "-t", "t", f"{SCRIPT} --demo", "Enter")
+    pid = terminal._child(shell, str(SCRIPT))
+    terminal.wait_for(lambda s: "Treasury" in s)
+    os.kill(pid, signal.SIGTSTP)
+    terminal.wait_for(lambda s: "Stopped" in s)
+    terminal.tmux("send-keys", "-t", "t", "bg", "Enter")
+    terminal.wait_for(lambda s: "balance-tui --demo &" in s)
+    wait_stopped(pid)
+    terminal.tmux("send-keys", "-t", "t", "fg", "Enter")
+    terminal.wait_for(lambda s: "Treasury" in s)
+    terminal.keys("?")
+    terminal.wait_for(lambda s: "balance-tui — keys" in s)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
+    terminal.keys("q")
+    wait_gone(pid, "still running after q")
+
+
+def wait_stopped(pid: int) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while process_state(pid) != "T":
+        assert time.monotonic() < deadline, "the program did not stop"
+        time.sleep(0.05)
+
+
 def test_a_dropped_terminal_ends_the_program(terminal: Terminal) -> None:
     """The terminal itself goes (tmux closes it, as sshd does when the connection drops): the kernel sends
     SIGHUP and SIGCONT, reads come back empty. The program ends; none of its threads is left behind."""
@@ -296,10 +326,7 @@ def test_suspended_and_resumed_it_reads_keys_again(terminal: Terminal) -> None:
     pid = terminal.start_in_shell(f"{SCRIPT} --demo")
     terminal.wait_for(lambda s: "Treasury" in s)
     os.kill(pid, signal.SIGTSTP)
-    deadline = time.monotonic() + PATIENCE
-    while process_state(pid) != "T":
-        assert time.monotonic() < deadline, "the program did not stop"
-        time.sleep(0.05)
+    wait_stopped(pid)
     assert terminal.flags()["alternate_on"] == "0"
     os.kill(pid, signal.SIGCONT)
     terminal.wait_for(lambda s: "Treasury" in s)
