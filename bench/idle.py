@@ -72,6 +72,22 @@ def _wait_for(path: Path, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def _gone_after_hangup(pid: int, patience: float = 15.0) -> None:
+    """A program left running once its terminal is gone would spoil every later round (one was seen spinning
+    at 30-60 % of a core): wait for it to end, else kill it and fail the run."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    sys.exit(f"bench/idle.py: pid {pid} was still running {patience:g} s after its terminal closed (killed)")
+
+
 def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0) -> dict[str, object]:
     if shutil.which("tmux") is None:
         sys.exit("bench/idle.py needs tmux")
@@ -126,6 +142,8 @@ def measure(scenario: str, cpu_window: float, total: float, warmup: float = 15.0
         }
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
+        if pidfile.exists() and pidfile.read_text().strip().isdigit():
+            _gone_after_hangup(int(pidfile.read_text()))
         if world is not None:
             world.terminate()
             world.wait(10)
