@@ -139,10 +139,9 @@ def gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return process_state(pid) in ("Z", "X")
     except (OSError, IndexError):
         return True
-    return state in ("Z", "X")
 
 
 def wait_gone(pid: int, what: str) -> None:
@@ -278,10 +277,7 @@ def test_stopped_sent_to_the_background_and_back_it_works_again(terminal: Termin
     wait_stopped(pid)
     terminal.tmux("send-keys", "-t", "t", "fg", "Enter")
     terminal.wait_for(lambda s: "Treasury" in s)
-    terminal.keys("?")
-    terminal.wait_for(lambda s: "balance-tui — keys" in s)
-    terminal.keys("Escape")
-    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
+    reads_keys(terminal)
     terminal.keys("q")
     wait_gone(pid, "still running after q")
 
@@ -308,16 +304,21 @@ def test_a_continue_signal_to_a_running_program_changes_nothing(terminal: Termin
     pid = terminal.start(f"{SCRIPT} --demo")
     terminal.wait_for(lambda s: "Treasury" in s)
     os.kill(pid, signal.SIGCONT)
-    terminal.keys("?")
-    terminal.wait_for(lambda s: "balance-tui — keys" in s)
-    terminal.keys("Escape")
-    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
+    reads_keys(terminal)
     os.kill(pid, signal.SIGHUP)
     wait_gone(pid, "still running after SIGHUP")
 
 
 def process_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def reads_keys(terminal: Terminal) -> None:
+    """? opens the help and Escape closes it: the program draws and reads its keys."""
+    terminal.keys("?")
+    terminal.wait_for(lambda s: "balance-tui — keys" in s)
+    terminal.keys("Escape")
+    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
 
 
 def test_suspended_and_resumed_it_reads_keys_again(terminal: Terminal) -> None:
@@ -330,10 +331,7 @@ def test_suspended_and_resumed_it_reads_keys_again(terminal: Terminal) -> None:
     assert terminal.flags()["alternate_on"] == "0"
     os.kill(pid, signal.SIGCONT)
     terminal.wait_for(lambda s: "Treasury" in s)
-    terminal.keys("?")
-    terminal.wait_for(lambda s: "balance-tui — keys" in s)
-    terminal.keys("Escape")
-    terminal.wait_for(lambda s: "balance-tui — keys" not in s and "Treasury" in s)
+    reads_keys(terminal)
     terminal.keys("q")
     screen = terminal.wait_for(lambda s: "ended:" in s)
     assert "ended: exit 0, tty same" in screen, screen
