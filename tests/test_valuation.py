@@ -406,9 +406,11 @@ async def test_once_asks_the_markets_once_whether_they_answer_or_not(sim: Simula
         sim.faults.set("http-5xx", venue="prices", endpoint="AssetPairs")
     async with Engine(parse(sim.config_text(1)), keep_nonces=False) as engine:
         snapshot = await engine.once()
-    assert sim.count("prices", "AssetPairs") == 1
     assert snapshot.appraisal is not None and snapshot.appraisal.book is not None
     book = snapshot.appraisal.book
+    # what the venues and the price source said, should AssetPairs go unasked (seen once in CI, not since)
+    said = [(v.name, v.error, [a.error for a in v.accounts]) for v in snapshot.venues], book.error, sim.stats()
+    assert sim.count("prices", "AssetPairs") == 1, said
     assert (book.error is not None and book.error.kind is ErrorKind.SERVER) if fails else book.error is None
     assert sim.count("prices", "Ticker") == (0 if fails else 1)
 
