@@ -18,7 +18,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from tui.ui.panes import BalanceTable, Cell, KeyedCell
-from tui.ui.tables import IndexedCache, MeasuredTable
+from tui.ui.tables import MeasuredTable
 from tui.untrusted import visible
 
 STYLES = ["bold reverse green", "bold reverse red", "bold white on dark_red", "green", "red", "italic", "dim"]
@@ -207,46 +207,3 @@ async def test_a_row_is_put_together_as_datatable_puts_it_together(monkeypatch: 
         assert table.get_component_styles("datatable--fixed").rich_style.color == Style.parse("#ff0000").color
         same()
         assert put_here[0] > 1000, f"data rows must be put together by our path: {put_here}"
-
-
-_keys = st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 2))  # (row, column, generation)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    maxsize=st.integers(1, 12),
-    steps=st.lists(
-        st.one_of(
-            st.tuples(st.just("set"), _keys),
-            st.tuples(st.just("throw row"), st.integers(0, 5)),
-            st.tuples(st.just("get"), _keys),
-            st.tuples(st.just("clear"), st.none()),
-        ),
-        max_size=80,
-    ),
-)
-@example(  # three rows filed with room for one: the files are rebuilt, and the row in the cache then is thrown out
-    maxsize=1, steps=[("set", (0, 0, 0)), ("set", (1, 0, 0)), ("set", (2, 0, 0)), ("throw row", 2)]
-)
-def test_an_indexed_cache_throws_away_a_rows_keys_as_looking_at_every_key_would(
-    maxsize: int, steps: list[tuple[str, Any]]
-) -> None:
-    """The caches a refresh throws a row's renders out of (issue 24: by the row, not by scanning every key): fed
-    the same sets, reads and clears as Textual's own LRUCache, with a row's keys thrown out of that one by looking
-    at each of its keys, they hold the same keys, however many were evicted between."""
-    ours: IndexedCache[tuple[int, int, int], str] = IndexedCache(maxsize, lambda key: key[0])
-    theirs: LRUCache[tuple[int, int, int], str] = LRUCache(maxsize)
-    for step, argument in steps:
-        if step == "set":
-            ours[argument] = theirs[argument] = str(argument)
-        elif step == "get":
-            assert ours.get(argument) == theirs.get(argument)
-        elif step == "throw row":
-            ours.discard_part(argument)
-            for key in [k for k in theirs.keys() if k[0] == argument]:  # noqa: SIM118
-                theirs.discard(key)
-        else:
-            ours.clear()
-            theirs.clear()
-        assert list(ours.keys()) == list(theirs.keys())
-        assert ours._count <= 2 * max(maxsize, len(ours))  # evicted keys' files do not pile up

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -25,7 +24,7 @@ from tui.monitor.totals import STALE_AFTER_PERIODS
 from tui.monitor.valuation import Appraisal
 from tui.snapshot.model import VenueSnapshot
 from tui.ui.rows import MASK, Baseline, Row, build_rows, columns_for, masked
-from tui.ui.tables import IndexedCache, MeasuredTable, discard_parts
+from tui.ui.tables import MeasuredTable
 from tui.untrusted import visible
 
 FLASH_SECONDS = 3.0  # a move flashes at least this long; it ends with the next data drawn anyway (one frame for
@@ -69,18 +68,6 @@ class KeyedCell(Cell):
         self.row_key = row_key
 
 
-def _first(key: tuple[Any, ...]) -> Any:
-    return key[0]
-
-
-def _second(key: tuple[Any, ...]) -> Any:
-    return key[1]
-
-
-def _first_two(key: tuple[Any, ...]) -> Any:
-    return key[:2]
-
-
 class BalanceTable(MeasuredTable[Cell]):
     FILLS_ITS_BOX = True  # height 1fr in its pane, the pane 1fr in the screen (app.tcss)
     BINDINGS = [
@@ -92,14 +79,6 @@ class BalanceTable(MeasuredTable[Cell]):
     CELL_SCREENFULS = 10  # rendered cells kept: this many screenfuls of the table (at least MIN_CELLS); 4 cost
     # ~0.2 % of a core more in the idle benchmark (a refresh re-renders rows whose unchanged cells then miss)
     MIN_CELLS = 1000
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """DataTable's caches of rendered rows, cells and lines, filed by row, cell and line (`write_cells`)."""
-        super().__init__(*args, **kwargs)
-        self._row_renderable_cache = IndexedCache(self._row_renderable_cache.maxsize, _second)
-        self._cell_render_cache = IndexedCache(self._cell_render_cache.maxsize, _first_two)
-        self._row_render_cache = IndexedCache(self._row_render_cache.maxsize, _first)
-        self._line_cache = IndexedCache(self._line_cache.maxsize, _first)
 
     def on_resize(self) -> None:
         """DataTable keeps 10,000 rendered cells, keyed by its update count (bumped by every sort and
@@ -141,18 +120,19 @@ class BalanceTable(MeasuredTable[Cell]):
             rows.add(row_key)
             touched.add((row_key, column_key))
         indexes = {self._row_locations.get(row) for row in rows}
-        discard_parts(renderables, indexes, _second)
-        discard_parts(cell_cache, touched, _first_two)
-        discard_parts(row_cache, rows, _first)
-        if len(indexes) > ROW_REFRESH_LIMIT:  # finding each row's lines would walk the rows above it, each time
-            lines = [k for k in line_cache.keys() if self._row_on_line(k[0]) in rows]  # noqa: SIM118 (not iterable)
-            for line in lines:
-                line_cache.discard(line)
+        for renderable_key in [k for k in renderables.keys() if k[1] in indexes]:  # noqa: SIM118 (not iterable)
+            renderables.discard(renderable_key)
+        for cell_key in [k for k in cell_cache.keys() if (k[0], k[1]) in touched]:  # noqa: SIM118 (not iterable)
+            cell_cache.discard(cell_key)
+        for line_key in [k for k in row_cache.keys() if k[0] in rows]:  # noqa: SIM118 (not iterable)
+            row_cache.discard(line_key)
+        for line in [k for k in line_cache.keys() if self._row_on_line(k[0]) in rows]:  # noqa: SIM118 (not iterable)
+            line_cache.discard(line)
+        if len(indexes) > ROW_REFRESH_LIMIT:
             self.refresh()  # one repaint of what is visible: unchanged rows come from the cache
             return
-        regions = [self._get_row_region(i) for i in indexes if i is not None]  # rows the table holds: valid
-        discard_parts(line_cache, {y for region in regions for y in range(region.y, region.bottom)}, _first)
         window, offset = self.window_region, self.scroll_offset
+        regions = [self._get_row_region(i) for i in indexes if i is not None]  # rows the table holds: valid
         shown = [region.translate(-offset) for region in regions if window.overlaps(region)]
         if shown:
             self.refresh(*shown)  # as `refresh_row` for each, in one request: one repaint's bookkeeping, not one a row

@@ -6,7 +6,7 @@ a wide table's last columns were out of reach); and a footer that fits the termi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from rich.cells import cell_len
@@ -16,7 +16,6 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._types import SegmentLines
-from textual.cache import LRUCache
 from textual.color import Color
 from textual.coordinate import Coordinate
 from textual.geometry import Size
@@ -28,64 +27,6 @@ PLAIN_JUSTIFY = (None, "default", "left")  # a cell that fits is drawn as it is,
 FIXED = Style.from_meta({"fixed": True})
 
 CellType = TypeVar("CellType")
-Key = TypeVar("Key", bound=Hashable)
-Value = TypeVar("Value")
-
-
-class IndexedCache(LRUCache[Key, Value]):
-    """DataTable's LRU cache that also files each key under a part of it (its row, its cell, its line), so that
-    what one row drew is thrown away in time proportional to that row, not to the whole cache: a refresh wrote
-    a few cells and scanned a thousand keys of each cache for theirs (~6 % of an idle monitor's main thread).
-
-    Keys the cache evicts stay filed until their part is next thrown away (discarding a missing key does
-    nothing); the files are rebuilt from the cache when they hold twice as many keys as it could."""
-
-    def __init__(self, maxsize: int, part: Callable[[Key], Hashable]) -> None:
-        super().__init__(maxsize)
-        self._part = part
-        self._filed: dict[Hashable, set[Key]] = {}
-        self._count = 0
-
-    def set(self, key: Key, value: Value) -> None:
-        super().set(key, value)
-        filed = self._filed.setdefault(self._part(key), set())
-        if key not in filed:
-            filed.add(key)
-            self._count += 1
-            if self._count > 2 * max(self.maxsize, len(self)):
-                self._refile()
-
-    __setitem__ = set
-
-    def clear(self) -> None:
-        super().clear()
-        self._filed.clear()
-        self._count = 0
-
-    def discard_part(self, part: Hashable) -> None:
-        """Throw away every key filed under `part`."""
-        filed = self._filed.pop(part, ())
-        self._count -= len(filed)
-        for key in filed:
-            self.discard(key)
-
-    def _refile(self) -> None:
-        self._filed.clear()
-        for key in self.keys():
-            self._filed.setdefault(self._part(key), set()).add(key)
-        self._count = len(self)
-
-
-def discard_parts(cache: LRUCache[Any, Any], parts: Iterable[Hashable], part: Callable[[Any], Hashable]) -> None:
-    """Throw away every key of `cache` whose `part` is one of `parts`: by its files if it is an IndexedCache,
-    else by looking at every key."""
-    if isinstance(cache, IndexedCache):
-        for one in parts:
-            cache.discard_part(one)
-        return
-    wanted = set(parts)
-    for key in [k for k in cache.keys() if part(k) in wanted]:  # noqa: SIM118 (an LRUCache is not iterable)
-        cache.discard(key)
 
 
 class MeasuredTable(DataTable[CellType]):
