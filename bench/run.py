@@ -474,7 +474,7 @@ def user_venv() -> Path:
     return python
 
 
-def startup(rounds: int = 9) -> list[Result]:
+def startup(rounds: int = 21) -> list[Result]:
     """`--once` start to exit against the simulator (one vault, one portfolio), interleaved with two floors:
     `python -c "import httpx"`, and bench/minimal_once.py making the same signed calls with httpx alone.
     All three run in a user's install (user_venv), from a folder outside the checkout.
