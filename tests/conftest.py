@@ -13,7 +13,7 @@ import pytest
 
 from tui.credentials import Secret
 from tui.sim import Simulator
-from tui.venues import http
+from tui.venues import http, ledger, nonces
 from tui.venues.intx import IntxClient
 from tui.venues.kraken import CustodyCounter, KrakenCustodyClient
 from tui.venues.nonces import NonceSource
@@ -43,6 +43,10 @@ def state_of_its_own(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     to share, not a stranger's from another test."""
     for kind in ("state", "data", "cache"):
         monkeypatch.setenv(f"XDG_{kind.upper()}_HOME", str(tmp_path_factory.mktemp(kind)))
+    # and its own per-process nonce sources and key ledgers: the first test to use the demo key chose, for the
+    # rest of the worker, whether its nonces are kept and in which folder its ledger lives
+    monkeypatch.setattr(nonces, "_sources", {})
+    monkeypatch.setattr(ledger, "_ledgers", {})
 
 
 @pytest.fixture
